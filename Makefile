@@ -1,0 +1,37 @@
+# kube-coder: the two-command quick start and the deploy targets.
+#
+#   make run    set up, build and run the control plane on this machine
+#   make test   set up, then run every test (bazel test //...)
+#
+# `make help` lists everything.
+
+BAZEL ?= bazel
+SHELL := /bin/bash
+
+.DEFAULT_GOAL := help
+
+.PHONY: help setup build run test test-asan fuzz bench clean
+
+help: ## Show all commands
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
+
+setup: ## Install build, test and run dependencies (Debian packages, npm tools)
+	./scripts/setup.sh
+
+build: setup ## Build every binary and library
+	$(BAZEL) build //...
+
+run: build ## Run the control plane on this machine (KC_HOME, KC_PORT, KC_GRPC_PORT, KC_AGENT)
+	./scripts/run-local.sh
+
+test: setup ## Run every test: bazel test //...
+	$(BAZEL) test //...
+
+test-asan: setup ## Run every test under ASan + UBSan
+	$(BAZEL) test --config=asan //...
+
+clean: ## Remove build outputs
+	$(BAZEL) clean
+
+-include mk/*.mk

