@@ -890,9 +890,20 @@ static void check_watchers(kc_tasks *m)
 		}
 		ended = w->e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
 		pthread_mutex_unlock(&m->mu);
-		if (w->include_output)
+		/* The task first (the first event is always the task as it is),
+		 * then new output, and the final task event after all output. */
+		if (t && !ended) {
+			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
+			ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
+			ev.task = t;
+			w->sink(w->ud, &ev, false);
+			w->sent_first = true;
+			protobuf_c_message_free_unpacked(&t->base, NULL);
+			t = NULL;
+		}
+		if (w->include_output && (w->sent_first || ended))
 			emit_output(m, w, ended);
-		if (t || ended) {
+		if (ended) {
 			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
 			if (!t) {
 				pthread_mutex_lock(&m->mu);
@@ -902,10 +913,9 @@ static void check_watchers(kc_tasks *m)
 			if (t) {
 				ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
 				ev.task = t;
-				w->sink(w->ud, &ev, ended);
-				w->sent_first = true;
+				w->sink(w->ud, &ev, true);
 				protobuf_c_message_free_unpacked(&t->base, NULL);
-			} else if (ended) {
+			} else {
 				w->sink(w->ud, NULL, true);
 			}
 		}

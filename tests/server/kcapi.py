@@ -13,6 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+
+warnings.simplefilter("ignore", ResourceWarning)
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -111,8 +114,12 @@ class Server:
         self.home = os.path.join(self.root, "home")
         os.makedirs(self.home, exist_ok=True)
         self.tasks_dir = os.path.join(self.home, ".claude-tasks")
-        self.socket = os.path.join(self.root, "run", "kc.sock")
-        self.tmux_socket = os.path.join(self.root, "tmux", "sock")
+        # Unix socket paths are limited to 107 bytes and Bazel's test
+        # directories are deep: the sockets live in a short private
+        # directory under /tmp, removed by cleanup().
+        self.sockdir = tempfile.mkdtemp(prefix="kc-", dir="/tmp")
+        self.socket = os.path.join(self.sockdir, "run", "kc.sock")
+        self.tmux_socket = os.path.join(self.sockdir, "tmux", "sock")
         self.binary = find_runfile("server/kc-server")
         self.fake = find_runfile("tests/fake_agent/fake_agent.py")
         self.grpc_port = grpc_port
@@ -161,8 +168,11 @@ probes:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "--config", self.config], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env)
-        wait_for(lambda: os.path.exists(self.socket) and os.path.exists(self.token_path()), 30,
-                 what="kc-server socket")
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("kc-server exited with %s:\n%s" % (self.proc.returncode, self.log()[-4000:]))
+            return os.path.exists(self.socket) and os.path.exists(self.token_path())
+        wait_for(up, 30, what="kc-server socket")
         self.api = Api("unix:" + self.socket, token=self.token())
         wait_for(lambda: self.api.call("grpc.health.v1.Health", "Check", timeout=5), 30, what="health")
         return self
@@ -196,6 +206,7 @@ probes:
             self.stop(signal.SIGKILL)
         finally:
             self.kill_tmux()
+            shutil.rmtree(self.sockdir, ignore_errors=True)
 
     def log(self):
         try:
