@@ -70,21 +70,21 @@ class Api:
             md.append(("authorization", "Bearer " + tok))
         return md
 
-    def call(self, service, method, token=None, metadata=None, timeout=30, request=None, **fields):
-        path, req, resp = self._method(service, method)
+    def call(self, _service, _method, /, token=None, metadata=None, timeout=30, request=None, **fields):
+        path, req, resp = self._method(_service, _method)
         fn = self.channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
                                       response_deserializer=resp.FromString)
         return fn(request if request is not None else req(**fields), metadata=self._md(token, metadata),
                   timeout=timeout)
 
-    def stream(self, service, method, token=None, metadata=None, timeout=None, **fields):
-        path, req, resp = self._method(service, method)
+    def stream(self, _service, _method, /, token=None, metadata=None, timeout=None, **fields):
+        path, req, resp = self._method(_service, _method)
         fn = self.channel.unary_stream(path, request_serializer=lambda m: m.SerializeToString(),
                                        response_deserializer=resp.FromString)
         return fn(req(**fields), metadata=self._md(token, metadata), timeout=timeout)
 
-    def task(self, method, **fields):
-        return self.call("kc.v1.TaskService", method, **fields)
+    def task(self, _method, /, **fields):
+        return self.call("kc.v1.TaskService", _method, **fields)
 
 
 def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
