@@ -69,6 +69,13 @@ typedef struct kc_route {
 extern const kc_route kc_routes[];
 extern const size_t kc_n_routes;
 
+/* Every message type of the API that is a map entry (`map<K, V>` fields
+ * are repeated entry messages on the wire). protobuf-c's descriptors do not
+ * mark them, so the generator lists them from the descriptor set for the
+ * JSON transcoder, which renders such fields as JSON objects. */
+extern const ProtobufCMessageDescriptor *const kc_map_entry_types[];
+extern const size_t kc_n_map_entry_types;
+
 /* Most path variables one route may bind. */
 #define KC_ROUTE_MAX_BINDINGS 8
 /* Longest path the matcher looks at, in bytes. */
