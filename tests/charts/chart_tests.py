@@ -612,6 +612,15 @@ def suite_schema(s):
             check("/" + key.replace(".", "/") in p.stderr, f"message does not name {key}: {p.stderr.strip()}")
         s.run(f"schema rejects {key}={bad!r}", run)
 
+    for key, bad in (("oauth2.githubUser", "githubUser"), ("user.hostname", "hostname"),
+                     ("claude.apikey", "apikey"), ("imagee.tag", "imagee")):
+        def run(key=key, bad=bad):
+            p = tmpl(**{key: "x"})
+            check(p.returncode != 0, f"unknown key {key} accepted")
+            check("additional properties" in p.stderr and f"'{bad}'" in p.stderr,
+                  f"message does not name {key}: {p.stderr.strip()}")
+        s.run(f"schema rejects the misspelt key {key}", run)
+
     def missing():
         p = helm("template", "t", "charts/workspace", ok=False)
         check(p.returncode != 0 and "/user/name" in p.stderr, "empty values accepted")
