@@ -375,6 +375,8 @@ def assert_ingresses(docs, vals):
                   f"{path} ({iname}) is not behind OAuth2")
             check("X-Auth-Request-User" in a.get("nginx.ingress.kubernetes.io/auth-response-headers", ""),
                   f"{path}: identity headers not taken from the proxy")
+    dash = annotations(ings[routes["/oauth"][0]])
+    check(dash.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off", "dashboard SSE would be buffered")
     check(routes["/oauth2"][2]["name"] == f"{name}-oauth2", "/oauth2 goes to oauth2-proxy")
     check("nginx.ingress.kubernetes.io/auth-url" not in annotations(ings[routes["/oauth2"][0]]),
           "/oauth2 itself must not require auth")
