@@ -13,6 +13,7 @@ display=${KC_DISPLAY:-:1}
 resolution=${KC_BROWSER_RESOLUTION:-1600x900x24}
 novnc=${KC_NOVNC_DIR:-/usr/share/novnc}
 port=${KC_BROWSER_PORT:-6081}
+x11_dir=${KC_X11_DIR:-/tmp/.X11-unix}
 
 export DISPLAY="$display"
 mkdir -p "${HOME:-/home/coder}/Downloads" 2>/dev/null || true
@@ -21,7 +22,7 @@ Xvfb "$display" -screen 0 "$resolution" -nolisten tcp &
 xvfb=$!
 # Wait for the display before the clients connect.
 i=0
-while [ ! -e "/tmp/.X11-unix/X${display#:}" ] && [ $i -lt 50 ]; do
+while [ ! -e "$x11_dir/X${display#:}" ] && [ $i -lt 50 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
