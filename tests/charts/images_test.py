@@ -244,7 +244,24 @@ def t_chart_matches_images():
     check("curl" in test_pod["spec"]["containers"][0]["args"][0] and ws_has("curl"), "helm test pod needs curl")
 
 
+def t_git_identity():
+    """The profile script sets git's identity once, never over the person's."""
+    script = os.path.join(ROOT, "images/workspace/git-identity.sh")
+    check(re.search(r"COPY git-identity.sh /etc/profile.d/\S+\.sh", " ".join(WS_LINES)), "not installed in profile.d")
+    home = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+    env = {"HOME": home, "PATH": "/usr/bin:/bin", "GIT_USER_NAME": "Zoë O'Hara", "GIT_USER_EMAIL": "zoe@example.com"}
+
+    def git_get(key):
+        return subprocess.run(["git", "config", "--global", key], env=env, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["/bin/sh", "-c", f". {script}"], env=env, check=True)
+    check(git_get("user.name") == "Zoë O'Hara" and git_get("user.email") == "zoe@example.com", "identity not set")
+    subprocess.run(["git", "config", "--global", "user.name", "Changed Later"], env=env, check=True)
+    subprocess.run(["/bin/sh", "-c", f". {script}"], env=env, check=True)
+    check(git_get("user.name") == "Changed Later", "profile script overrode the person's git config")
+
+
 TESTS = [
+    ("workspace git identity from values, set once", t_git_identity),
     ("control-plane: build stage builds both binaries with Bazel on bookworm", t_cp_stages),
     ("control-plane: slim runtime has tmux, git, ssh, tini, binaries, dashboard", t_cp_runtime),
     ("both images end as uid 1000", t_non_root),
