@@ -351,6 +351,8 @@ def assert_ingresses(docs, vals):
     routes = {}
     for iname, ing in ings.items():
         check(ing["spec"].get("ingressClassName") == vals["ingress"]["className"], f"{iname}: class")
+        for k, v in (vals["ingress"].get("annotations") or {}).items():
+            check(annotations(ing).get(k) == v, f"{iname}: extra annotation {k} missing")
         if vals["ingress"]["tls"]["enabled"]:
             check(ing["spec"].get("tls"), f"{iname}: no TLS")
         for rule in ing["spec"]["rules"]:
@@ -361,6 +363,23 @@ def assert_ingresses(docs, vals):
                 check(b["port"].get("name") in {sp["name"] for sp in svc["spec"]["ports"]},
                       f"{iname}: backend port {b['port']}")
                 routes[p["path"]] = (iname, rule["host"], b)
+
+    # TLS: one Secret for all, one Ingress (the main one) asks cert-manager
+    # for it, naming every host any Ingress serves.
+    if vals["ingress"]["tls"]["enabled"]:
+        secret_names = {t["secretName"] for i in ings.values() for t in i["spec"]["tls"]}
+        check(len(secret_names) == 1, f"TLS secrets {secret_names}")
+        issuers = [n for n, i in ings.items() if "cert-manager.io/cluster-issuer" in annotations(i)]
+        if vals["ingress"]["tls"]["clusterIssuer"]:
+            check(issuers == [name], f"cert-manager annotation on {issuers}, want only {name}")
+            all_hosts = {r["host"] for i in ings.values() for r in i["spec"]["rules"]}
+            main_tls = set(ings[name]["spec"]["tls"][0]["hosts"])
+            check(all_hosts <= main_tls, f"certificate hosts {main_tls} miss {all_hosts - main_tls}")
+        for n, i in ings.items():
+            hosts = {r["host"] for r in i["spec"]["rules"]}
+            check(hosts <= set(i["spec"]["tls"][0]["hosts"]), f"{n}: hosts without TLS")
+    else:
+        check(all(not i["spec"].get("tls") for i in ings.values()), "TLS while disabled")
 
     # OAuth2: every browser path is behind auth_request to this release's proxy.
     for path in ("/oauth", "/oauth/terminal", "/oauth/ide(/|$)(.*)"):
@@ -556,6 +575,10 @@ def suite_variants(s):
             check(cfg["github_app"]["app_id"] == "1234567", "app_id in config")
             check(cfg["github_app"]["private_key_file"] == "/etc/kube-coder/github-app/private-key.pem", "key path")
         s.run("all secrets given: GitHub App ids in config", cfg_ids)
+    extra = os.path.join(tmp, "annotations.yaml")
+    with open(extra, "w") as fh:
+        yaml.safe_dump({"ingress": {"annotations": {"example.com/team": "platform"}, "className": "nginx-internal"}}, fh)
+    variant("extra ingress annotations and class", files=(extra,))
     variant("existing Secrets referenced", extra_sets=["claude.existingSecret=team-claude",
                                                        "oauth2.existingSecret=team-oauth2"])
     variant("dind enabled (documented exception)", extra_sets=["dind.enabled=true"])

@@ -111,25 +111,41 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Annotations shared by every Ingress: class-independent extras and TLS. */}}
+{{/* Extra annotations for every Ingress of the release (ingress.annotations). */}}
 {{- define "kc.ingressAnnotations" -}}
 {{- with .Values.ingress.annotations }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+cert-manager's issuer annotation, on the main Ingress only: it owns the one
+Certificate (every host of the release, one Secret). Were every Ingress to
+carry it, cert-manager would see five owners of one Certificate.
+*/}}
+{{- define "kc.certManagerAnnotation" -}}
 {{- if and .Values.ingress.tls.enabled .Values.ingress.tls.clusterIssuer }}
 cert-manager.io/cluster-issuer: {{ .Values.ingress.tls.clusterIssuer | quote }}
 {{- end }}
 {{- end -}}
 
+{{/* Every host name of the release: user.host, and the gRPC host if its own. */}}
+{{- define "kc.hosts" -}}
+- {{ .Values.user.host | quote }}
+{{- if and .Values.ingress.grpc.enabled .Values.ingress.grpc.host (ne .Values.ingress.grpc.host .Values.user.host) }}
+- {{ .Values.ingress.grpc.host | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* TLS block: pass (dict "root" . "hosts" LIST); all share one Secret. */}}
 {{- define "kc.ingressTLS" -}}
-{{- if .Values.ingress.tls.enabled }}
+{{- if .root.Values.ingress.tls.enabled -}}
 tls:
   - hosts:
-      - {{ .Values.user.host | quote }}
-      {{- if and .Values.ingress.grpc.enabled .Values.ingress.grpc.host (ne .Values.ingress.grpc.host .Values.user.host) }}
-      - {{ .Values.ingress.grpc.host | quote }}
+      {{- range .hosts }}
+      - {{ . | quote }}
       {{- end }}
-    secretName: {{ include "kc.tlsSecretName" . }}
+    secretName: {{ include "kc.tlsSecretName" .root }}
 {{- end }}
 {{- end -}}
 
