@@ -250,7 +250,7 @@ def assert_workspace_pod(docs, vals):
     mounts = {c["name"]: {m["name"]: m for m in c.get("volumeMounts", [])} for c in spec["containers"]}
     vols = {v["name"]: v for v in spec["volumes"]}
     # The agents' tmux socket directory is shared with the terminal.
-    for c in ("kc-server", "terminal"):
+    for c in ("kc-server", "terminal", "ide"):
         check(mounts[c].get("tmux", {}).get("mountPath") == "/tmp/kc-tmux", f"{c}: tmux socket dir not at /tmp/kc-tmux")
     check("emptyDir" in vols["tmux"], "tmux volume must be an emptyDir")
     for c in ("kc-server", "kc-gateway"):
