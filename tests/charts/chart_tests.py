@@ -582,6 +582,12 @@ def suite_variants(s):
     variant("existing Secrets referenced", extra_sets=["claude.existingSecret=team-claude",
                                                        "oauth2.existingSecret=team-oauth2"])
     variant("dind enabled (documented exception)", extra_sets=["dind.enabled=true"])
+
+    def pull_secrets():
+        docs = render("workspace", sets=base + ["imagePullSecrets[0].name=regcred"])
+        for owner, spec in pod_specs(docs):
+            check(spec.get("imagePullSecrets") == [{"name": "regcred"}], f"{owner}: no imagePullSecrets")
+    s.run("imagePullSecrets reach every pod", pull_secrets)
     variant("browser off, network policy off, API ingress off",
             extra_sets=["browser.enabled=false", "networkPolicy.enabled=false", "ingress.api.enabled=false"])
     variant("gRPC on", extra_sets=["controlPlane.grpc.enabled=true", "ingress.grpc.enabled=true"])
