@@ -629,6 +629,19 @@ def suite_schema(s):
         p = tmpl()
         check(p.returncode == 0, p.stderr)
     s.run("schema accepts a good user", good)
+
+    def longest():
+        name = "a" + "-b" * 19 + "c"  # 40 characters, the schema's limit
+        docs = render("workspace", sets=[f"user.name={name}", "user.host=x.example.com", "oauth2.githubUsers=x",
+                                         "claude.apiKey=k", "github.app.appId=1", "github.app.installationId=2",
+                                         "github.app.privateKey=k", "oauth2.clientID=i", "oauth2.clientSecret=s",
+                                         "oauth2.cookieSecret=0123456789abcdef", "controlPlane.grpc.enabled=true",
+                                         "ingress.grpc.enabled=true", "buildWrappers.kanikoRBAC=true",
+                                         "serviceAccount.automountToken=true"])
+        for d in docs:
+            n = d["metadata"]["name"]
+            check(len(n) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", n), f"bad object name {n}")
+    s.run("a 40-character user name keeps every object name a valid DNS label", longest)
     for bad in BAD_NAMES:
         def run(bad=bad):
             p = tmpl(**{"user.name": bad})
