@@ -715,6 +715,9 @@ def suite_provision(s):
         (("ok", "g", "N", "a@example.com", "Example.COM"), "invalid DOMAIN"),
         (("ok", "g", "N", "a@example.com", "nodots"), "invalid DOMAIN"),
         (("ok", "bad login!", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
+        (("ok", "a,,b", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
+        (("ok", "a,", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
+        (("ok", "", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
         (("ok", "g", "two\nlines", "a@example.com", "example.com"), "invalid FULL NAME"),
         (("ok", "g", "  ", "a@example.com", "example.com"), "invalid FULL NAME"),
     ]
