@@ -59,6 +59,8 @@ struct kc_h1 {
 	const char *error_message;
 	h1_ex *upgrade;
 	bool dead;
+	/* kc_h1_shutdown: pending answers announce the close. */
+	bool shutdown;
 };
 
 static const kc_exchange_ops h1_ops;
@@ -140,7 +142,7 @@ static int write_head(h1_ex *e, int status, const kc_header *hdrs, size_t n, lon
 	} else if (e->chunked) {
 		kc_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
 	}
-	if (!e->keep_alive || e->h->closing)
+	if (!e->keep_alive || e->h->shutdown)
 		kc_buf_puts(&b, "Connection: close\r\n");
 	else if (e->http10)
 		kc_buf_puts(&b, "Connection: keep-alive\r\n");
@@ -560,6 +562,7 @@ size_t kc_h1_pending(const kc_h1 *h)
 void kc_h1_shutdown(kc_h1 *h)
 {
 	h->closing = true;
+	h->shutdown = true;
 	if (h->cur) {
 		ex_free(h->cur);
 		h->cur = NULL;
