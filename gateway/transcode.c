@@ -175,19 +175,28 @@ static void enum_prefix(const ProtobufCEnumDescriptor *d, char *out, size_t outl
 	out[o] = '\0';
 }
 
+/* The last enum's prefix, per thread: lists render one enum type many
+ * times in a row. */
+static __thread const ProtobufCEnumDescriptor *prefix_desc;
+static __thread char prefix_text[128];
+static __thread size_t prefix_len;
+
 bool kc_enum_json_name(const ProtobufCEnumDescriptor *desc, int value, char *out, size_t outlen)
 {
 	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
-	char prefix[128];
 	const char *name;
 	size_t i;
 
 	if (!v || !outlen)
 		return false;
-	enum_prefix(desc, prefix, sizeof(prefix));
+	if (prefix_desc != desc) {
+		enum_prefix(desc, prefix_text, sizeof(prefix_text));
+		prefix_len = strlen(prefix_text);
+		prefix_desc = desc;
+	}
 	name = v->name;
-	if (strncmp(name, prefix, strlen(prefix)) == 0 && name[strlen(prefix)])
-		name += strlen(prefix);
+	if (strncmp(name, prefix_text, prefix_len) == 0 && name[prefix_len])
+		name += prefix_len;
 	for (i = 0; name[i] && i + 1 < outlen; i++)
 		out[i] = (char)tolower((unsigned char)name[i]);
 	out[i] = '\0';
@@ -1040,18 +1049,94 @@ int kc_json_put_string(kc_buf *out, const char *s, size_t len)
 	return kc_buf_putc(out, '"');
 }
 
+/* Decimal digits of v into out (no sign), returning the length. printf is
+ * the hot spot of a 100-task list, so integers are written by hand. */
+static size_t put_u64(char *out, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0;
+	size_t i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static int put_i64(kc_buf *out, int64_t v)
+{
+	char text[24];
+	size_t n = 0;
+
+	if (v < 0) {
+		text[n++] = '-';
+		n += put_u64(text + n, (uint64_t)0 - (uint64_t)v);
+	} else {
+		n = put_u64(text, (uint64_t)v);
+	}
+	return kc_buf_append(out, text, n);
+}
+
 /* The shortest decimal that reads back as the same double, so 1.5 is
  * "1.5" and not "1.5000000000000000". Non-finite values are strings, as in
- * proto3 JSON. */
+ * proto3 JSON.
+ *
+ * Fast path: a value with at most 6 decimals below 2^53 (every timestamp
+ * and percentage the API sends) is i / 10^k for an integer i; when the
+ * division reproduces the double exactly, the digits of i with a decimal
+ * point are the shortest form strtod reads back to the same value (both
+ * are correctly rounded). Anything else goes through printf. */
 static int put_double(kc_buf *out, double d, bool is_float)
 {
+	static const double pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
 	char text[40];
 	int prec;
+	int k;
 
 	if (isnan(d))
 		return kc_buf_puts(out, "\"NaN\"");
 	if (isinf(d))
 		return kc_buf_puts(out, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+	if (!is_float && fabs(d) < 9e15) {
+		for (k = 0; k <= 6; k++) {
+			double scaled = d * pow10[k];
+			double r = nearbyint(scaled);
+
+			if (fabs(r) < 9007199254740992.0 && r / pow10[k] == d) {
+				uint64_t i = (uint64_t)fabs(r);
+				size_t n = 0;
+				char digits[24];
+				size_t nd = put_u64(digits, i);
+
+				if (d < 0 || (d == 0 && signbit(d)))
+					text[n++] = '-';
+				if (k == 0) {
+					memcpy(text + n, digits, nd);
+					n += nd;
+				} else {
+					size_t intpart = nd > (size_t)k ? nd - (size_t)k : 0;
+					size_t z;
+
+					if (intpart) {
+						memcpy(text + n, digits, intpart);
+						n += intpart;
+					} else {
+						text[n++] = '0';
+					}
+					text[n++] = '.';
+					for (z = nd; z < (size_t)k; z++)
+						text[n++] = '0';
+					memcpy(text + n, digits + intpart, nd - intpart);
+					n += nd - intpart;
+					/* Trailing zeros cannot occur: a smaller k would have matched. */
+				}
+				return kc_buf_append(out, text, n);
+			}
+		}
+	}
 	for (prec = is_float ? 6 : 15; prec <= 17; prec++) {
 		snprintf(text, sizeof(text), "%.*g", prec, d);
 		if (is_float ? (float)strtod(text, NULL) == (float)d : strtod(text, NULL) == d)
@@ -1082,14 +1167,14 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_bu
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		return kc_buf_printf(out, "%" PRId32, *(const int32_t *)p);
+		return put_i64(out, *(const int32_t *)p);
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		return kc_buf_printf(out, "%" PRIu32, *(const uint32_t *)p);
+		return put_i64(out, *(const uint32_t *)p);
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		return kc_buf_printf(out, "%" PRId64, *(const int64_t *)p);
+		return put_i64(out, *(const int64_t *)p);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
 		return kc_buf_printf(out, "%" PRIu64, *(const uint64_t *)p);

@@ -217,6 +217,33 @@ static void test_response_field_and_invalid_utf8_out(void **state)
 	kc_buf_release(&b);
 }
 
+static void test_doubles(void **state)
+{
+	const struct {
+		double v;
+		const char *want;
+	} cases[] = {
+		{1732665600.25, "1732665600.25"}, {0.5, "0.5"},     {0.001, "0.001"}, {-2.5, "-2.5"},
+		{75, "75"},                       {0.1, "0.1"},     {1e-7, "1e-07"},  {1732665600.123456, "1732665600.123456"},
+		{-0.05, "-0.05"},                 {1e300, "1e+300"}, {0, "0"},
+	};
+	Kc__V1__Followup f = KC__V1__FOLLOWUP__INIT;
+	size_t i;
+
+	(void)state;
+	f.prompt = "";
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		kc_buf b;
+
+		f.sent_at = cases[i].v;
+		kc_buf_init(&b, 0);
+		assert_int_equal(kc_message_to_json(&f.base, "sent_at", &b), 0);
+		if (strcmp(b.data, cases[i].want) != 0 || strtod(b.data, NULL) != cases[i].v)
+			fail_msg("%.17g rendered as %s, want %s", cases[i].v, b.data, cases[i].want);
+		kc_buf_release(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_text_and_query),
 		cmocka_unit_test(test_oneof_and_int64),
 		cmocka_unit_test(test_response_field_and_invalid_utf8_out),
+		cmocka_unit_test(test_doubles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

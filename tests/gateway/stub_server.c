@@ -223,6 +223,26 @@ static void dispatch(call *c)
 		reply(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or invalid credentials");
 		return;
 	}
+	if (method_is(c, "/kc.v1.MetricsService/GetMetrics")) {
+		Kc__V1__Metrics m = KC__V1__METRICS__INIT;
+		Kc__V1__CpuMetrics cpu = KC__V1__CPU_METRICS__INIT;
+		Kc__V1__MemoryMetrics mem = KC__V1__MEMORY_METRICS__INIT;
+		Kc__V1__DiskMetrics disk = KC__V1__DISK_METRICS__INIT;
+
+		cpu.usage_percent = 12.5;
+		cpu.cores = 2;
+		mem.total_mb = 24000;
+		mem.used_mb = 1200;
+		mem.available_mb = 22800;
+		mem.percent = 5;
+		disk.path = "/home/coder";
+		m.cpu = &cpu;
+		m.memory = &mem;
+		m.disk = &disk;
+		m.timestamp = 1732665600;
+		reply(c, &m.base, GRPC_STATUS_OK, NULL);
+		return;
+	}
 	if (method_is(c, "/kc.v1.TaskService/ListTasks")) {
 		Kc__V1__ListTasksResponse r = KC__V1__LIST_TASKS_RESPONSE__INIT;
 		int n = getenv("STUB_TASKS") ? atoi(getenv("STUB_TASKS")) : 3;
