@@ -168,6 +168,8 @@ check "page under /oauth/" test "$(curl -s -o /dev/null -w '%{http_code}' "$base
 check "static traversal is 404" test "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/../../etc/passwd")" = 404
 check "static encoded traversal is 404" test "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/%2e%2e/%2e%2e/etc/passwd")" = 404
 
+check "OpenAPI document generated from the protos" \
+	bash -c "curl -s $base/api/openapi.json | jq -e '.openapi == \"3.0.3\" and (.paths[\"/api/claude/tasks\"].post.responses | has(\"201\"))' >/dev/null"
 check "Prometheus counts requests by route and code" \
 	bash -c "curl -s $base/metrics/prometheus | grep -q 'kc_gateway_requests_total{route=\"GET /api/claude/tasks\",code=\"200\"}'"
 
