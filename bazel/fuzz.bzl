@@ -15,7 +15,7 @@ def kc_fuzz_test(name, srcs, deps = [], corpus = [], runs = 20000, **kwargs):
     native.cc_test(
         name = name,
         srcs = srcs,
-        deps = deps + ["//tests/fuzz:driver"],
+        deps = deps + ["//tests/fuzz:driver", "//tests/fuzz:check"],
         data = corpus,
         args = ["--runs=%d" % runs] + ["$(location %s)" % c for c in corpus],
         size = "small",
@@ -24,7 +24,7 @@ def kc_fuzz_test(name, srcs, deps = [], corpus = [], runs = 20000, **kwargs):
     native.cc_binary(
         name = name + "_libfuzzer",
         srcs = srcs,
-        deps = deps,
+        deps = deps + ["//tests/fuzz:check"],
         tags = ["manual"],
         testonly = True,
     )
