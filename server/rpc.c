@@ -592,20 +592,37 @@ static void on_recv(struct call *c, bool ok)
 		}
 	} else {
 		kc_rpc_server *s = c->s;
-		/* The producer's reference, taken before it can send. */
-		pthread_mutex_lock(&c->mu);
-		c->refs++;
-		c->producer = true;
-		c->is_stream = true;
-		pthread_mutex_unlock(&c->mu);
+		bool closed;
+		/* Listed (for the drain) and given the producer's reference
+		 * before the producer can send. Both locks make this atomic with
+		 * on_close(): either it sees the call listed, or we see it
+		 * closed and never start the stream. */
 		pthread_mutex_lock(&s->mu);
-		c->snext = s->streams;
-		if (s->streams)
-			s->streams->sprev = c;
-		s->streams = c;
+		pthread_mutex_lock(&c->mu);
+		closed = c->closed;
+		if (!closed) {
+			c->refs += 2; /* the producer's and the list's */
+			c->producer = true;
+			c->is_stream = true;
+			c->snext = s->streams;
+			if (s->streams)
+				s->streams->sprev = c;
+			s->streams = c;
+		}
+		pthread_mutex_unlock(&c->mu);
 		pthread_mutex_unlock(&s->mu);
-		call_ref(c); /* the stream list's */
+		if (closed)
+			goto out;
 		rc = c->m->stream(c->m->app, &ctx, req, (kc_rpc_stream *)c, err, sizeof err);
+		if (rc == 0) {
+			/* Cancelled while the handler registered its producer:
+			 * on_close() found nothing to detach yet, so do it now. */
+			pthread_mutex_lock(&c->mu);
+			closed = c->closed;
+			pthread_mutex_unlock(&c->mu);
+			if (closed)
+				detach_producer(c, false);
+		}
 		if (rc != 0) {
 			bool had;
 			pthread_mutex_lock(&c->mu);
@@ -632,7 +649,9 @@ static void on_close(struct call *c)
 	pthread_mutex_unlock(&c->mu);
 	detach_producer(c, false);
 	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	listed = c->is_stream && (c->sprev || c->snext || s->streams == c);
+	pthread_mutex_unlock(&c->mu);
 	if (listed) {
 		if (c->sprev)
 			c->sprev->snext = c->snext;

@@ -44,8 +44,9 @@
 #define POLL_MS 50
 #define RECONCILE_MS 1000
 #define QUIET_MS 1500
-#define OUTPUT_CAP (16u * 1024 * 1024)
-#define PANE_CAP (4u * 1024 * 1024)
+/* Under gRPC clients' default 4 MiB receive limit: the last 4,000,000 bytes. */
+#define OUTPUT_CAP 4000000u
+#define PANE_CAP 4000000u
 #define CHUNK_MAX 65536
 #define LIST_MAX 1000
 
