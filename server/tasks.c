@@ -44,7 +44,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -61,6 +60,7 @@
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
 #include "server/spawn.h"
+#include "server/token.h"
 
 #define POLL_MS 50
 /* A starting task whose output keeps changing is captured at most this
@@ -602,7 +602,7 @@ static void random_hex(char *out, size_t nbytes)
 	unsigned char b[16];
 	if (nbytes > sizeof b)
 		nbytes = sizeof b;
-	if (RAND_bytes(b, (int)nbytes) != 1)
+	if (kc_random_bytes(b, nbytes) != 0)
 		for (size_t i = 0; i < nbytes; i++)
 			b[i] = (unsigned char)rand();
 	for (size_t i = 0; i < nbytes; i++)
@@ -612,7 +612,7 @@ static void random_hex(char *out, size_t nbytes)
 static void uuid4(char out[37])
 {
 	unsigned char b[16];
-	if (RAND_bytes(b, 16) != 1)
+	if (kc_random_bytes(b, 16) != 0)
 		for (size_t i = 0; i < 16; i++)
 			b[i] = (unsigned char)rand();
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
