@@ -270,7 +270,7 @@ const server = http.createServer(async (req, res) => {
     }
     if (m === 'POST') {
       if (typeof json.prompt !== 'string' || !json.prompt.trim()) return fail(res, 400, 'prompt is required');
-      if (json.workdir && json.workdir.includes('nope')) return fail(res, 400, `workdir "${json.workdir}" does not exist`);
+      if (json.workdir && json.workdir.startsWith('/nonexistent')) return fail(res, 400, `workdir "${json.workdir}" does not exist`);
       const t = createTask(json);
       return send(res, 201, publicTask(t, true));
     }
