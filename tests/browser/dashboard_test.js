@@ -195,12 +195,34 @@ async function main() {
     assert((await page.inputValue('#tv-message-input')) === '', 'the message box was not cleared');
   });
 
+  await check('output renderer: colours, split escapes, carriage returns, no markup injection', async () => {
+    const r = await page.evaluate(async () => {
+      const { AnsiRenderer } = await import('./js/ansi.js');
+      const pre = document.createElement('pre');
+      const ren = new AnsiRenderer(pre);
+      ren.write('\x1b[1;3');
+      ren.write('1mred\x1b[0m plain \x1b[38;5;208morange\x1b[39m \x1b[38;2;1;2;3mrgb\x1b[m\n');
+      ren.write('50%\r100%\r\n');
+      ren.write('\x1b]0;title\x07\x1b[?2004h\x1b[2K<img src=x onerror="window.__pwned=1">\n');
+      const spans = [...pre.querySelectorAll('span')].map((s) => [s.className, s.style.color, s.textContent]);
+      return { text: pre.textContent, spans, imgs: pre.querySelectorAll('img').length, pwned: !!window.__pwned };
+    });
+    assert(r.text === 'red plain orange rgb\n100%\n<img src=x onerror="window.__pwned=1">\n', `text is ${JSON.stringify(r.text)}`);
+    assert(r.imgs === 0 && !r.pwned, 'markup in output became elements');
+    const red = r.spans.find((s) => s[2] === 'red');
+    assert(red && red[0].includes('ansi-fg-1') && red[0].includes('ansi-bold'), `red span: ${JSON.stringify(red)}`);
+    const orange = r.spans.find((s) => s[2] === 'orange');
+    assert(orange && orange[1] === 'rgb(255, 135, 0)', `256-colour span: ${JSON.stringify(orange)}`);
+    const rgb = r.spans.find((s) => s[2] === 'rgb');
+    assert(rgb && rgb[1] === 'rgb(1, 2, 3)', `24-bit span: ${JSON.stringify(rgb)}`);
+  });
+
   await check('desktop screenshot', async () => {
     await page.screenshot({ path: path.join(OUT, 'dashboard-desktop.png'), fullPage: true });
   });
 
   await check('attach prepares the terminal and shows the session', async () => {
-    const popup = page.waitForEvent('popup', { timeout: 3000 }).catch(() => null);
+    const popup = page.waitForEvent('popup', { timeout: 1500 }).catch(() => null);
     await page.click('#tv-attach');
     await page.locator('#tv-attach-info').waitFor({ timeout: 10000 });
     const cmd = await page.textContent('#tv-attach-cmd');

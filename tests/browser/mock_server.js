@@ -192,7 +192,10 @@ function serveStatic(req, res, p) {
     if (err) return fail(res, 404, 'not found');
     res.writeHead(200, {
       'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream',
-      'Content-Security-Policy': "default-src 'self'",
+      // The gateway's policy, so a page that breaks it fails here too.
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-cache',
     });
