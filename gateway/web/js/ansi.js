@@ -107,7 +107,9 @@ export class AnsiRenderer {
 
   /** Appends raw terminal output. */
   write(chunk) {
-    let s = this.pending + chunk;
+    // A line-mode program's tty echoes the bracketed-paste markers that
+    // carried its prompt in caret notation ("^[[200~"); they are noise.
+    let s = (this.pending + chunk).replace(/\^\[\[20[01]~/g, '');
     this.pending = '';
     let text = '';
     const flush = () => {

@@ -46,7 +46,7 @@ function render(hl) {
     const up = s.status === 'up';
     const state = up ? 'up' : s.status === 'down' ? 'down' : 'unknown';
     const detail = up
-      ? `up · port ${s.port}${typeof s.latency_ms === 'number' ? ` · ${fmt(s.latency_ms)} ms` : ''}`
+      ? `up · port ${s.port}${typeof s.latency_ms === 'number' ? ` · ${s.latency_ms < 0.1 ? '<0.1' : fmt(s.latency_ms)} ms` : ''}`
       : state === 'down'
         ? `down · port ${s.port}`
         : 'not checked yet';
