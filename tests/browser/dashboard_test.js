@@ -107,6 +107,12 @@ async function main() {
     assert(await page.locator('#auth-panel').isHidden(), 'the auth panel is shown although a token was given');
   });
 
+  if (failed) {
+    // Nothing else can pass when the page did not load: say so once.
+    await browser.close();
+    return;
+  }
+
   await check('metrics show numbers', async () => {
     for (const k of ['cpu', 'memory', 'disk']) {
       const v = await until(async () => {

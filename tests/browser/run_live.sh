@@ -14,7 +14,6 @@ fake_agent=$(realpath "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 runfiles=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-kube_coder}}
 root=${runfiles:-$(cd "$here/../.." && pwd)}
-web=$(realpath "$root/gateway/web")
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 # Unix socket paths (kc-server's, tmux's, Chromium's singleton) must fit in
 # 108 bytes, and Bazel's TEST_TMPDIR is deeper than that: sockets and the
@@ -23,6 +22,12 @@ short=$(mktemp -d /tmp/kcweb.XXXXXX)
 chmod 700 "$short"
 home="$tmp/home"
 mkdir -p "$home"
+# The gateway serves regular files only (it refuses symlinks, as it should),
+# and Bazel's runfiles are symlinks: serve a dereferenced copy.
+web="$tmp/web"
+rm -rf "$web"
+cp -rL "$root/gateway/web" "$web"
+rm -f "$web/BUILD"
 export HOME="$home" TMPDIR="$short" XDG_CONFIG_HOME="$home/.config" XDG_CACHE_HOME="$home/.cache"
 unset KC_HOME KC_PORT KC_GRPC_PORT KC_AGENT
 
