@@ -245,7 +245,8 @@ async function main() {
     await pp.locator('#task-view').waitFor();
     await until(async () => echoRe(prompt).test(await pp.textContent('#tv-output')), 15000, 'output on the phone');
     await until(async () => /^\d/.test((await pp.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics on the phone');
-    const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    // A mobile viewport widens itself to fit content, so compare with 390.
+    const overflow = await pp.evaluate(() => Math.max(document.documentElement.scrollWidth, window.innerWidth) - 390);
     await pp.screenshot({ path: path.join(OUT, 'dashboard-phone.png'), fullPage: true });
     await pp.screenshot({ path: path.join(OUT, 'dashboard-phone-top.png') });
     await phone.close();
@@ -274,6 +275,32 @@ async function main() {
     const next = await page.evaluate(() => document.activeElement && (document.activeElement.id || document.activeElement.tagName));
     assert(next, 'focus went nowhere');
     assert(outline !== undefined, 'no focus style');
+  });
+
+  await check('GitHub: the git identity form validates, then saves', async () => {
+    await page.fill('#git-name', 'Browser Test');
+    await page.fill('#git-email', 'not-an-email');
+    await page.click('#git-form button[type=submit]');
+    await page.locator('#git-form-error').waitFor();
+    assert((await page.getAttribute('#git-email', 'aria-invalid')) === 'true', 'the bad email is not marked');
+    await page.fill('#git-email', 'browser-test@example.com');
+    await page.click('#git-form button[type=submit]');
+    const ok = await until(async () => {
+      const el = page.locator('#git-form-ok');
+      return (await el.isVisible()) ? await el.textContent() : null;
+    }, 10000, 'the saved message');
+    assert(ok.includes('browser-test@example.com'), `saved message: ${ok}`);
+    assert(await page.locator('#git-form-error').isHidden(), 'the error stayed');
+  });
+
+  await check('GitHub: an SSH key is generated and its public key shown', async () => {
+    if (await page.locator('#ssh-form').isHidden()) return; // a key already exists
+    await page.fill('#ssh-email', 'browser-test@example.com');
+    await page.click('#ssh-form button[type=submit]');
+    await page.locator('#ssh-present').waitFor({ timeout: 20000 });
+    const pub = await page.inputValue('#ssh-pub');
+    assert(/^ssh-ed25519 \S+/.test(pub), `public key: ${pub.slice(0, 40)}`);
+    assert(/^SHA256:/.test(await page.textContent('#ssh-fp')), 'no fingerprint');
   });
 
   await check('dark theme screenshot', async () => {
