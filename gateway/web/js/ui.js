@@ -1,21 +1,8 @@
-// Page-wide feedback: toasts for failed calls (with the server's text),
-// polite announcements for screen readers, and the "paste your API token"
+// Page-wide feedback: polite announcements for screen readers, and the "paste your API token"
 // panel shown when the API answers 401.
 
-import { $, h } from './util.js';
+import { $ } from './util.js';
 import { oauth, setToken, getToken } from './api.js';
-
-/** Shows a failed call's message for a while; `what` says which action. */
-export function toastError(what, err) {
-  const msg = err && err.message ? err.message : String(err);
-  const box = $('toasts');
-  const close = h('button', { type: 'button', className: 'ghost small', textContent: 'Dismiss' });
-  const t = h('div', { className: 'toast' }, h('strong', { textContent: what + ': ' }), msg, close);
-  close.addEventListener('click', () => t.remove());
-  box.append(t);
-  while (box.children.length > 4) box.firstChild.remove();
-  setTimeout(() => t.remove(), 12000);
-}
 
 let lastAnnouncement = '';
 /** Says `text` through the polite live region (deduplicated). */
