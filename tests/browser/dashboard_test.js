@@ -268,13 +268,28 @@ async function main() {
     assert((await page.inputValue('#token-value')) === TOKEN, 'a different token is shown');
   });
 
-  await check('keyboard: the new-task form is reachable with Tab and focus is visible', async () => {
+  await check('keyboard: Ctrl+Enter starts a task, Tab moves a visible focus ring', async () => {
+    const kbPrompt = `keyboard task ${Math.random().toString(16).slice(2, 8)}`;
     await page.focus('#task-prompt');
-    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    await page.keyboard.type(kbPrompt);
+    await page.keyboard.press('Control+Enter');
+    await page.locator('#task-list .task-row', { hasText: kbPrompt }).waitFor({ timeout: 10000 });
+    await page.focus('#task-prompt');
     await page.keyboard.press('Tab');
-    const next = await page.evaluate(() => document.activeElement && (document.activeElement.id || document.activeElement.tagName));
-    assert(next, 'focus went nowhere');
-    assert(outline !== undefined, 'no focus style');
+    const f = await page.evaluate(() => {
+      const el = document.activeElement;
+      const cs = getComputedStyle(el);
+      return { tag: el.tagName, style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) };
+    });
+    assert(f.tag !== 'BODY', 'Tab left the page');
+    assert(f.style !== 'none' && f.width > 0, `no focus ring on ${f.tag}: ${f.style} ${f.width}`);
+    // Stop that task again so the stack is left as it was.
+    await page.locator('#task-list .task-row', { hasText: kbPrompt }).click();
+    await until(async () => (await page.textContent('#tv-prompt')) === kbPrompt, 10000, 'the keyboard task view');
+    await until(async () => !(await page.locator('#tv-kill').isDisabled()), 10000, 'kill enabled');
+    await page.click('#tv-kill');
+    await page.click('#tv-kill');
+    await until(async () => (await page.textContent('#tv-status')).trim() === 'killed', 10000, 'killed');
   });
 
   await check('GitHub: the git identity form validates, then saves', async () => {

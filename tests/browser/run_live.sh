@@ -27,7 +27,6 @@ mkdir -p "$home"
 web="$tmp/web"
 rm -rf "$web"
 cp -rL "$root/gateway/web" "$web"
-rm -f "$web/BUILD"
 export HOME="$home" TMPDIR="$short" XDG_CONFIG_HOME="$home/.config" XDG_CACHE_HOME="$home/.cache"
 unset KC_HOME KC_PORT KC_GRPC_PORT KC_AGENT
 
