@@ -324,6 +324,8 @@ async function main() {
     watchConsole(dp, errors);
     await dp.goto(`${URL_BASE}/#token=${encodeURIComponent(TOKEN)}&task=${encodeURIComponent(taskId)}`);
     await dp.locator('#task-view').waitFor();
+    // The task was killed: its saved output is read back, not streamed.
+    await until(async () => echoRe(followup).test(await dp.textContent('#tv-output')), 10000, 'the killed task\u2019s saved output');
     await until(async () => /^\d/.test((await dp.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics');
     const bg = await dp.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await dp.screenshot({ path: path.join(OUT, 'dashboard-desktop-dark.png'), fullPage: true });

@@ -173,7 +173,8 @@ async function loadFullOutput() {
   if (!current) return;
   const id = current.id;
   try {
-    const text = await get(`/api/claude/tasks/${encodeURIComponent(id)}/output`);
+    // The renderer keeps 5000 lines; asking for more would only be dropped.
+    const text = await get(`/api/claude/tasks/${encodeURIComponent(id)}/output?tail=5000`);
     if (!current || current.id !== id) return;
     current.renderer.reset();
     current.renderer.write(typeof text === 'string' ? text : JSON.stringify(text));
