@@ -13,6 +13,7 @@
 //                   prompt was delivered; "{prompt}" stands for the prompt
 //                   (default: the prompt itself)
 //   KC_EXPECT_ANSI  1: the agent colours its output; check spans were made
+//   KC_MOCK         1: the API is mock_server.js; also run checks that need its test hooks
 //   KC_OAUTH        1: also load /oauth/ with proxy identity headers and read and
 //                   regenerate the token there (run last: the old token dies)
 //   KC_BAD_WORKDIR  a workdir that does not exist (default /nonexistent-kc-test)
@@ -78,7 +79,7 @@ let expecting = null;
 function watchConsole(page, list) {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
-    if (expecting && /Failed to load resource/.test(m.text())) expecting.push(m.text());
+    if (expecting && /Failed to load resource|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(m.text())) expecting.push(m.text());
     else list.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => list.push(`pageerror: ${e.message}`));
@@ -131,6 +132,26 @@ async function main() {
     await until(async () => (await points()) >= Math.max(before + 2, 3), 8000, 'two more samples');
     assert((await page.getAttribute('#stream-pill', 'data-state')) === 'ok', 'the stream pill is not ok');
   });
+
+  if (process.env.KC_MOCK === '1') {
+    await check('the metrics stream reconnects after the server drops it', async () => {
+      const states = [];
+      await page.exposeFunction('__pill', (s) => states.push(s));
+      await page.evaluate(() => {
+        const pill = document.getElementById('stream-pill');
+        new MutationObserver(() => window.__pill(pill.dataset.state)).observe(pill, { attributes: true });
+      });
+      // The browser logs the cut stream (ERR_INCOMPLETE_CHUNKED_ENCODING): expected here.
+      expecting = [];
+      const r = await page.request.post(`${URL_BASE}/__test/drop-streams`);
+      assert(r.ok(), 'the mock refused to drop streams');
+      await until(() => states.includes('warn'), 5000, 'the reconnecting state');
+      await until(async () => (await page.getAttribute('#stream-pill', 'data-state')) === 'ok', 8000, 'live again');
+      expecting = null;
+      const points = ((await page.getAttribute('#metric-cpu .spark polyline', 'points')) || '').split(' ').length;
+      await until(async () => ((await page.getAttribute('#metric-cpu .spark polyline', 'points')) || '').split(' ').length > points, 5000, 'samples after reconnecting');
+    });
+  }
 
   await check('services are listed with their state', async () => {
     await until(async () => (await page.locator('#service-list li.service').count()) >= 3, 8000, 'three services');

@@ -203,8 +203,16 @@ function serveStatic(req, res, p) {
   });
 }
 
+const metricStreams = new Set();
+
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://x');
+  // Test hook: cut every metrics stream, as a restarting gateway would.
+  if (req.method === 'POST' && url.pathname === '/__test/drop-streams') {
+    for (const r of metricStreams) r.destroy();
+    metricStreams.clear();
+    return send(res, 200, { ok: true });
+  }
   let p = url.pathname;
   let viaOauth = false;
   if (p === '/oauth' || p.startsWith('/oauth/')) {
@@ -237,7 +245,11 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
     sse(res, metrics());
     const iv = setInterval(() => sse(res, metrics()), 1000);
-    req.on('close', () => clearInterval(iv));
+    metricStreams.add(res);
+    req.on('close', () => {
+      clearInterval(iv);
+      metricStreams.delete(res);
+    });
     return;
   }
   if (m === 'GET' && p === '/api/github/status') return send(res, 200, gh);

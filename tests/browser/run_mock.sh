@@ -31,5 +31,5 @@ for _ in $(seq 100); do
 done
 [ -n "$port" ] || { echo "run_mock: the mock did not start" >&2; cat "$tmp/mock.log" >&2; exit 1; }
 
-KC_URL="http://127.0.0.1:$port" KC_TOKEN="$token" KC_EXPECT_ANSI=1 KC_OAUTH=1 \
+KC_URL="http://127.0.0.1:$port" KC_TOKEN="$token" KC_EXPECT_ANSI=1 KC_OAUTH=1 KC_MOCK=1 \
 	node "$root/tests/browser/dashboard_test.js"
