@@ -281,6 +281,11 @@ async function main() {
     await until(async () => (await page.textContent('#tv-status')).trim() === 'killed', 10000, 'status killed');
     await until(async () => (await page.textContent(`#task-list [data-task-id="${taskId}"] .badge`)).trim() === 'killed', 10000, 'list shows killed');
     assert(await page.locator('#tv-send').isDisabled(), 'follow-ups still enabled on a killed task');
+    await page.selectOption('#tasks-filter', 'running');
+    assert((await page.locator(`#task-list [data-task-id="${taskId}"]`).count()) === 0, 'the running filter shows a killed task');
+    await page.selectOption('#tasks-filter', 'finished');
+    assert((await page.locator(`#task-list [data-task-id="${taskId}"]`).count()) === 1, 'the finished filter hides a killed task');
+    await page.selectOption('#tasks-filter', 'all');
   });
 
   await check('the token panel shows the token', async () => {

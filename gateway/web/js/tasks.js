@@ -49,7 +49,14 @@ function renderList() {
   const ul = $('task-list');
   const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.taskId : null;
   ul.textContent = '';
-  for (const t of tasks) {
+  const filter = $('tasks-filter').value;
+  const shown = tasks.filter((t) => {
+    if (filter === 'running') return t.status === 'running';
+    if (filter === 'waiting') return t.status === 'running' && t.status_detail === 'waiting_for_input';
+    if (filter === 'finished') return t.status !== 'running';
+    return true;
+  });
+  for (const t of shown) {
     const btn = h(
       'button',
       { type: 'button', className: 'task-row', dataset: { taskId: t.task_id } },
@@ -61,6 +68,7 @@ function renderList() {
     ul.append(h('li', {}, btn));
   }
   $('tasks-empty').hidden = tasks.length > 0;
+  $('tasks-none-match').hidden = !(tasks.length > 0 && shown.length === 0);
   const running = tasks.filter((t) => t.status === 'running').length;
   const waiting = tasks.filter((t) => t.status === 'running' && t.status_detail === 'waiting_for_input').length;
   $('tasks-count').textContent = tasks.length ? `${tasks.length} total · ${running} running${waiting ? ` · ${waiting} waiting for input` : ''}` : '';
@@ -443,6 +451,7 @@ export function wire() {
   initForm();
   initView();
   $('tasks-refresh').addEventListener('click', (ev) => busy(ev.currentTarget, refreshList));
+  $('tasks-filter').addEventListener('change', renderList);
 }
 
 /** Starts reading tasks; `params` are the fragment's (`task=<id>` opens one). */
