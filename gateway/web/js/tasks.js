@@ -127,7 +127,8 @@ function renderTask(t) {
   badge.dataset.status = s.replace(/ /g, '-');
   if (prevState && prevState !== s) announce(`Task is now ${s}`);
   current.shownState = s;
-  setMessage($('tv-error'), t.status === 'error' && t.error ? 'Error: ' + t.error : '');
+  // The task's own failure; failed actions go to #tv-error and stay until the next action.
+  setMessage($('tv-task-error'), t.status === 'error' && t.error ? 'Error: ' + t.error : '');
 
   const fl = $('tv-followups');
   fl.textContent = '';
@@ -367,6 +368,7 @@ function initView() {
     const text = input.value;
     if (!text.trim()) return;
     const id = current.id;
+    setMessage($('tv-error'), '');
     await busy($('tv-send'), async () => {
       try {
         const t = await post(`/api/claude/tasks/${encodeURIComponent(id)}/message`, { prompt: text });
@@ -401,6 +403,7 @@ function initView() {
     kill.textContent = 'Kill';
     kill.classList.remove('armed');
     const id = current.id;
+    setMessage($('tv-error'), '');
     await busy(kill, async () => {
       try {
         const r = await del(`/api/claude/tasks/${encodeURIComponent(id)}`);
@@ -419,6 +422,7 @@ function initView() {
     busy(ev.currentTarget, async () => {
       if (!current) return;
       const id = current.id;
+      setMessage($('tv-error'), '');
       try {
         const r = await post(`/api/claude/tasks/${encodeURIComponent(id)}/prepare-terminal`, {});
         const session = r.session || (current.task && current.task.tmux_session) || `claude-${id}`;
