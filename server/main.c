@@ -8,6 +8,7 @@
  * sessions, and serves gRPC on the unix socket (and TCP when configured)
  * until SIGTERM or SIGINT, when it drains gracefully.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +45,16 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int sig = 0, rc, status = 1;
 
+	/* Memory (DESIGN §6 wants an idle control plane under 10 MiB with the
+	 * gateway). Two malloc arenas rather than glibc's 8 per core: each
+	 * arena keeps what its threads freed, and a dozen threads (gRPC's and
+	 * ours) doing light work do not contend enough to need more. Blocks
+	 * from 256 KiB up (packed replies, file buffers) are mmapped and so
+	 * returned on free; a fixed threshold also stops glibc from raising it
+	 * after the first big free, which would keep them in the heap. */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 512 * 1024);
 	memset(&app, 0, sizeof app);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {

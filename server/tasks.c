@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -77,12 +78,18 @@
 #define PANE_CAP 4000000u
 #define CHUNK_MAX 65536
 #define LIST_MAX 1000
+/* The index keeps this many code points of each prompt (what ListTasks
+ * shows); the rest stays on disk and is read when a whole task is asked
+ * for. Prompts run to kilobytes, and the index holds every task. */
+#define PROMPT_HEAD_CHARS 120
 
 struct entry {
 	kc_task t;
 	unsigned version;
 	int agent_idx;
 	bool starting;
+	/* t.prompt holds only the prompt's head; task.json has all of it. */
+	bool prompt_cut;
 	/* Followups with sent_at 0 wait to be pasted (see flush_queued). */
 	bool has_queued;
 	/* inotify watch on output.log while starting (0: none); `dirty`: the
@@ -573,14 +580,98 @@ static bool any_queued(const kc_task *t)
 	return false;
 }
 
+/* Bytes in the first PROMPT_HEAD_CHARS code points of s. */
+static size_t prompt_head_len(const char *s)
+{
+	size_t n = 0;
+	for (size_t chars = 0; s[n] && chars < PROMPT_HEAD_CHARS; chars++) {
+		n++;
+		while ((s[n] & 0xC0) == 0x80)
+			n++;
+	}
+	return n;
+}
+
+/* Keeps only the prompt's head in the index; call with mu held, or on an
+ * entry no other thread sees. */
+static void cut_prompt(struct entry *e)
+{
+	size_t n = prompt_head_len(e->t.prompt);
+	char *head;
+	if (e->t.prompt[n] == '\0')
+		return;
+	if (!(head = malloc(n + 1)))
+		return; /* keep it whole */
+	memcpy(head, e->t.prompt, n);
+	head[n] = '\0';
+	free(e->t.prompt);
+	e->t.prompt = head;
+	e->prompt_cut = true;
+}
+
+/* The whole prompt of a task whose index entry holds only its head, from
+ * its task.json (the record it was loaded from and every save writes in
+ * full). NULL when it cannot be read. */
+static char *read_full_prompt(kc_tasks *m, const char *id)
+{
+	char path[4200], *buf = NULL, *full = NULL;
+	size_t len = 0;
+	kc_task t;
+	snprintf(path, sizeof path, "%s/%s/task.json", m->cfg->tasks_dir, id);
+	if (kc_read_file(path, 128u * 1024 * 1024, &buf, &len) == 0 && kc_task_from_json(buf, len, &t) == 0) {
+		full = t.prompt;
+		t.prompt = NULL;
+		kc_task_release(&t);
+	}
+	free(buf);
+	if (!full)
+		kc_log(KC_LOG_ERROR, "cannot read the task's prompt", "task_id", id, NULL);
+	return full;
+}
+
+/* task_pb with the whole prompt. Takes mu; reads task.json (without mu)
+ * when the index holds only the prompt's head. */
+static Kc__V1__Task *task_pb_full(kc_tasks *m, struct entry *e)
+{
+	Kc__V1__Task *p;
+	bool cut;
+	char id[KC_TASK_ID_MAX];
+	pthread_mutex_lock(&m->mu);
+	p = task_pb(e);
+	cut = e->prompt_cut;
+	snprintf(id, sizeof id, "%s", e->t.task_id);
+	pthread_mutex_unlock(&m->mu);
+	if (p && cut) {
+		char *full = read_full_prompt(m, id);
+		if (full) {
+			free(p->prompt);
+			p->prompt = full;
+		}
+	}
+	return p;
+}
+
 /* Saves a copy of the entry's task; call WITHOUT mu. */
 static void persist(kc_tasks *m, struct entry *e)
 {
 	kc_task copy;
 	int rc;
+	bool cut;
 	pthread_mutex_lock(&m->mu);
 	rc = kc_task_copy(&copy, &e->t);
+	cut = e->prompt_cut;
 	pthread_mutex_unlock(&m->mu);
+	if (rc == 0 && cut) {
+		/* Never write the head alone over the whole prompt. */
+		char *full = read_full_prompt(m, copy.task_id);
+		if (full) {
+			free(copy.prompt);
+			copy.prompt = full;
+		} else {
+			kc_task_release(&copy);
+			rc = KC_ERR_IO;
+		}
+	}
 	if (rc == 0) {
 		rc = kc_store_save(m->cfg->tasks_dir, &copy);
 		kc_task_release(&copy);
@@ -640,6 +731,7 @@ static void load_one(kc_task *t, void *ud)
 	e->t = *t;
 	e->agent_idx = agent_index(c->m->cfg, e->t.agent);
 	e->version = 1;
+	cut_prompt(e);
 	e->has_queued = e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && any_queued(&e->t);
 	/* Appended unsorted; sorted once after loading. */
 	c->m->by_time[c->m->n++] = e;
@@ -694,6 +786,9 @@ int kc_tasks_new(const kc_config *cfg, kc_tasks **out, char *err, size_t errlen)
 		return rc;
 	}
 	qsort(m->by_time, m->n, sizeof *m->by_time, cmp_entry_p);
+	/* Loading interleaved the index's strings with every task.json's
+	 * parse tree; return the pages the freed trees left behind. */
+	malloc_trim(0);
 	/* The tmux socket's directory, private to the workspace user. */
 	if (cfg->tmux_socket && *cfg->tmux_socket) {
 		char dir[4096];
@@ -1089,14 +1184,15 @@ static void check_watchers(kc_tasks *m)
 	for (pw = &m->watchers; *pw;) {
 		struct watcher *w = *pw;
 		Kc__V1__Task *t = NULL;
-		bool ended = false;
+		bool ended = false, changed;
 		pthread_mutex_lock(&m->mu);
-		if (!w->sent_first || w->seen_version != w->e->version) {
-			t = task_pb(w->e);
-			w->seen_version = w->e->version;
-		}
+		changed = !w->sent_first || w->seen_version != w->e->version;
+		w->seen_version = w->e->version;
 		ended = w->e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
 		pthread_mutex_unlock(&m->mu);
+		/* A change after this point is seen (and sent) next time. */
+		if (changed)
+			t = task_pb_full(m, w->e);
 		/* The task first (the first event is always the task as it is),
 		 * then new output, and the final task event after all output. */
 		if (t && !ended) {
@@ -1112,11 +1208,8 @@ static void check_watchers(kc_tasks *m)
 			emit_output(m, w, ended);
 		if (ended) {
 			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
-			if (!t) {
-				pthread_mutex_lock(&m->mu);
-				t = task_pb(w->e);
-				pthread_mutex_unlock(&m->mu);
-			}
+			if (!t)
+				t = task_pb_full(m, w->e);
 			if (t) {
 				ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
 				ev.task = t;
@@ -1345,6 +1438,7 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 	}
 	insert(m, e, m->n == 0 || cmp_entry(m->by_time[m->n - 1], e) < 0);
 	*out = task_pb(e);
+	cut_prompt(e);
 	pthread_mutex_unlock(&m->mu);
 	wake(m);
 	kc_log(KC_LOG_INFO, "task created", "task_id", t->task_id, "agent", a->name, "workdir", t->workdir, NULL);
@@ -1384,12 +1478,7 @@ static Kc__V1__TaskSummary *summary_pb(const struct entry *e)
 	kc__v1__task_summary__init(s);
 	s->task_id = xstrdup(e->t.task_id, &oom);
 	/* The first 120 characters (code points, not bytes). */
-	plen = 0;
-	for (size_t chars = 0; e->t.prompt[plen] && chars < 120; chars++) {
-		plen++;
-		while ((e->t.prompt[plen] & 0xC0) == 0x80)
-			plen++;
-	}
+	plen = prompt_head_len(e->t.prompt);
 	if ((s->prompt = malloc(plen + 1)) != NULL) {
 		memcpy(s->prompt, e->t.prompt, plen);
 		s->prompt[plen] = '\0';
@@ -1523,9 +1612,7 @@ int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, siz
 		return rc;
 	if (running)
 		pane = capture(m, id, "-50", &len);
-	pthread_mutex_lock(&m->mu);
-	*out = task_pb(e);
-	pthread_mutex_unlock(&m->mu);
+	*out = task_pb_full(m, e);
 	if (!*out) {
 		free(pane);
 		snprintf(err, errlen, "out of memory");
@@ -1669,9 +1756,7 @@ int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task 
 		persist(m, e);
 		kc_log(KC_LOG_INFO, "follow-up sent", "task_id", id, NULL);
 	}
-	pthread_mutex_lock(&m->mu);
-	*out = task_pb(e);
-	pthread_mutex_unlock(&m->mu);
+	*out = task_pb_full(m, e);
 	if (!*out) {
 		snprintf(err, errlen, "out of memory");
 		return KC_ERR_NOMEM;

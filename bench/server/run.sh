@@ -6,7 +6,7 @@
 # (BENCH_TASKS=10000 BENCH_SECONDS=5 BENCH_PROMPTS=40 BENCH_PARALLEL=4 by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-${BAZEL:-bazel} build //server:kc-server //proto:api_descriptor_set >&2
+${BAZEL:-bazel} build //server:kc-server //gateway:kc-gateway //proto:api_descriptor_set >&2
 what="${1:-all}"
 if [ "$what" = all ] || [ "$what" = store ]; then
 	/usr/bin/python3 bench/server/bench.py

@@ -383,6 +383,32 @@ class Restart(Base):
         self.assertLess(data.index(want[0]), data.index(want[1]))
         self.assertEqual(data.count(want[0]), 1, data)
 
+    def test_long_prompts_whole_everywhere_but_lists(self):
+        # The index keeps 120 code points of a prompt; every whole-task
+        # answer and every save must still carry all of it.
+        prompt = "Ünïcödé ✓ 🚀 " + "".join("line %d of a long prompt\n" % i for i in range(300))
+        t = self.create(prompt, agent="waiting")
+        tid = t.task_id
+        self.assertEqual(t.prompt, prompt)
+        self.assertEqual(self.get(tid).prompt, prompt)
+        w = self.api.stream(TS, "WatchTask", task_id=tid, timeout=60)
+        self.assertEqual(next(w).task.prompt, prompt)
+        w.cancel()
+        self.assertEqual(self.api.task("ListTasks").tasks[0].prompt, prompt[:120])
+        r = self.api.task("SendMessage", task_id=tid, prompt="queued")
+        self.assertEqual(r.prompt, prompt)
+        self.api.task("KillTask", task_id=tid)  # saves task.json again
+        path = os.path.join(self.srv.tasks_dir, tid, "task.json")
+        self.assertEqual(json.load(open(path, encoding="utf-8"))["prompt"], prompt)
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv.start()
+        self.api = self.srv.api
+        g = self.get(tid)
+        self.assertEqual(g.prompt, prompt)
+        self.assertEqual(g.status, KILLED)
+        self.assertEqual(self.api.task("ListTasks").tasks[0].prompt, prompt[:120])
+        self.assertEqual(json.load(open(path, encoding="utf-8"))["prompt"], prompt)
+
     def test_graceful_drain_ends_streams(self):
         s = self.api.stream("kc.v1.MetricsService", "WatchMetrics")
         next(s)
