@@ -1,7 +1,8 @@
 /*
  * kc-server: the kube-coder control plane for one workspace.
  *
- *   kc-server [--config FILE] [--check-config]
+ *   kc-server [--config FILE]
+ *   kc-server --check-config [FILE]
  *
  * Reads the config (defaults when no file is given), applies KC_HOME,
  * KC_GRPC_PORT and KC_AGENT, loads the task store, re-adopts live tmux
@@ -31,7 +32,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kc-server [--config FILE] [--check-config]\n");
+	fprintf(f, "usage: kc-server [--config FILE]\n"
+		   "       kc-server --check-config [FILE]   validate FILE (or the defaults) and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -61,6 +63,9 @@ int main(int argc, char **argv)
 			config_path = argv[++i];
 		} else if (strcmp(argv[i], "--check-config") == 0) {
 			check_only = true;
+			/* --check-config FILE, or --config FILE --check-config. */
+			if (i + 1 < argc && argv[i + 1][0] != '-')
+				config_path = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
@@ -74,17 +79,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kc-server: out of memory\n");
 		return 1;
 	}
+	if (check_only) {
+		/* The file alone, as a Helm chart renders it: no environment
+		 * overrides, nothing outside the file looked at. */
+		const char *name = config_path ? config_path : "(built-in defaults)";
+		if ((config_path && kc_config_load_file(&cfg, config_path, err, sizeof err) != 0) ||
+		    kc_config_finish(&cfg, err, sizeof err) != 0) {
+			fprintf(stderr, "kc-server: %s: %s\n", name, err);
+			kc_config_release(&cfg);
+			return 1;
+		}
+		printf("kc-server: %s: configuration OK\n", name);
+		kc_config_release(&cfg);
+		return 0;
+	}
 	if ((config_path && (rc = kc_config_load_file(&cfg, config_path, err, sizeof err)) != 0) ||
 	    (rc = kc_config_apply_env(&cfg, err, sizeof err)) != 0) {
 		fprintf(stderr, "kc-server: %s\n", err);
 		kc_log(KC_LOG_ERROR, "bad configuration", "error", err, NULL);
 		kc_config_release(&cfg);
 		return 1;
-	}
-	if (check_only) {
-		printf("kc-server: configuration OK\n");
-		kc_config_release(&cfg);
-		return 0;
 	}
 	kc_log_set_level(cfg.log_level);
 	app.cfg = &cfg;
