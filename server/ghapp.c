@@ -26,8 +26,6 @@
 
 struct kc_ghapp {
 	const kc_config *cfg;
-	char *pem;
-	size_t pem_len;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
@@ -35,7 +33,7 @@ struct kc_ghapp {
 	/* status */
 	bool token_valid;
 	double expires_at, refreshed_at;
-	char last_error[256];
+	char last_error[640];
 };
 
 bool kc_ghapp_configured(const kc_config *cfg)
@@ -253,7 +251,8 @@ static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 {
 	const kc_config *cfg = g->cfg;
 	char url[2048], auth[8192];
-	char *jwt = kc_ghapp_jwt(cfg->gh_app_id, g->pem, g->pem_len, (long)time(NULL));
+	char *pem = NULL, *jwt = NULL;
+	size_t pem_len = 0;
 	struct curl_slist *hdrs = NULL;
 	struct body b = {0};
 	CURL *c = NULL;
@@ -262,6 +261,15 @@ static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 	char *token = NULL;
 	int rc = KC_ERR_UNAVAILABLE;
 
+	/* Read at every attempt: a Secret may be mounted after the start, or
+	 * the key rotated, and either then works without a restart. */
+	if (kc_read_file(cfg->gh_private_key_file, 65536, &pem, &pem_len) != 0) {
+		snprintf(err, errlen, "cannot read the private key file '%s'", cfg->gh_private_key_file);
+		return KC_ERR_INVALID;
+	}
+	jwt = kc_ghapp_jwt(cfg->gh_app_id, pem, pem_len, (long)time(NULL));
+	explicit_bzero(pem, pem_len);
+	free(pem);
 	if (!jwt) {
 		snprintf(err, errlen, "cannot sign the JWT with the private key");
 		return KC_ERR_INVALID;
@@ -327,10 +335,10 @@ out:
 static void *refresher(void *arg)
 {
 	kc_ghapp *g = arg;
-	long backoff = BACKOFF_MIN_S;
+	long backoff = BACKOFF_MIN_S, failures = 0;
 	pthread_mutex_lock(&g->mu);
 	while (!g->stop) {
-		char err[256] = "";
+		char err[512] = "";
 		double exp = 0;
 		long wait_s;
 		struct timespec ts;
@@ -344,15 +352,23 @@ static void *refresher(void *arg)
 			g->refreshed_at = (double)time(NULL);
 			g->last_error[0] = '\0';
 			backoff = BACKOFF_MIN_S;
+			failures = 0;
 			wait_s = REFRESH_S;
 			kc_log(KC_LOG_INFO, "github app token refreshed", "path", g->cfg->gh_token_file, NULL);
 		} else {
-			snprintf(g->last_error, sizeof g->last_error, "%s", err);
-			if (g->expires_at <= (double)time(NULL))
-				g->token_valid = false;
+			char n[24], next[24];
+			failures++;
 			wait_s = backoff;
 			backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
-			kc_log(KC_LOG_WARN, "github app token refresh failed", "error", err, NULL);
+			/* The status says how it is going, not only what failed. */
+			snprintf(g->last_error, sizeof g->last_error, "%s (failed %ld time%s in a row; next try in %ld s)",
+				 err, failures, failures == 1 ? "" : "s", wait_s);
+			if (g->expires_at <= (double)time(NULL))
+				g->token_valid = false;
+			snprintf(n, sizeof n, "%ld", failures);
+			snprintf(next, sizeof next, "%ld", wait_s);
+			kc_log(KC_LOG_WARN, "github app token refresh failed", "error", err, "failures", n, "retry_in_s", next,
+			       NULL);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += wait_s;
@@ -374,15 +390,12 @@ int kc_ghapp_new(const kc_config *cfg, kc_ghapp **out, char *err, size_t errlen)
 	if (!(g = calloc(1, sizeof *g)))
 		return KC_ERR_NOMEM;
 	g->cfg = cfg;
-	if ((rc = kc_read_file(cfg->gh_private_key_file, 65536, &g->pem, &g->pem_len)) != 0) {
-		snprintf(err, errlen, "github_app.private_key_file: cannot read '%s'", cfg->gh_private_key_file);
-		free(g);
-		return KC_ERR_INVALID;
-	}
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
-	if (pthread_create(&g->thread, NULL, refresher, g) != 0) {
-		free(g->pem);
+	if ((rc = pthread_create(&g->thread, NULL, refresher, g)) != 0) {
+		snprintf(err, errlen, "cannot start the GitHub App thread: %s", strerror(rc));
+		pthread_mutex_destroy(&g->mu);
+		pthread_cond_destroy(&g->cv);
 		free(g);
 		return KC_ERR_IO;
 	}
@@ -401,8 +414,6 @@ void kc_ghapp_free(kc_ghapp *g)
 	pthread_join(g->thread, NULL);
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
-	memset(g->pem, 0, g->pem_len);
-	free(g->pem);
 	free(g);
 }
 

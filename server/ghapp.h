@@ -5,8 +5,12 @@
  * thread signs a JWT (RS256, OpenSSL EVP) for the App, exchanges it with
  * libcurl at POST {api_url}/app/installations/{id}/access_tokens, writes
  * the token to token_file with mode 0600 (where git's credential helper and
- * gh read it) and refreshes it every 50 minutes; failures are retried with
- * exponential backoff (5 s doubling to 5 min) and reported in the status.
+ * gh read it) and refreshes it every 50 minutes. The key file is read at
+ * every attempt (a Secret mounted late or a rotated key just works). Failures
+ * are retried with exponential backoff (1 s doubling to 5 min) and reported
+ * in the status's last_error with the count and the next try, e.g.
+ * "GitHub API answered HTTP 500 (failed 2 times in a row; next try in 2 s)".
+ * libcurl is dlopen()ed on first use (ghapp.c says why).
  */
 #ifndef KC_SERVER_GHAPP_H
 #define KC_SERVER_GHAPP_H
@@ -23,7 +27,8 @@ typedef struct kc_ghapp kc_ghapp;
 bool kc_ghapp_configured(const kc_config *cfg);
 
 /* Starts the refresher (its first exchange happens at once, in the
- * background). Returns 0 or a kc_error (unreadable key: KC_ERR_INVALID). */
+ * background); *out is NULL when no App is configured. Returns 0, or a
+ * kc_error when the thread cannot start. */
 int kc_ghapp_new(const kc_config *cfg, kc_ghapp **out, char *err, size_t errlen);
 void kc_ghapp_free(kc_ghapp *g);
 

@@ -108,6 +108,7 @@ struct call {
 	bool status_slice_set;
 	struct qmsg *q_head, *q_tail;
 	size_t q_bytes;
+	size_t inflight_len;
 	grpc_byte_buffer *inflight_bb;
 	grpc_op ops[3];
 
@@ -284,6 +285,7 @@ static void pump(struct call *c)
 		c->q_bytes -= q->len;
 		/* The buffer must stay valid until the batch completes. */
 		c->inflight_bb = q->bb;
+		c->inflight_len = q->len;
 		c->ops[n].op = GRPC_OP_SEND_MESSAGE;
 		c->ops[n].data.send_message.send_message = q->bb;
 		n++;
@@ -401,6 +403,16 @@ void kc_rpc_stream_send(kc_rpc_stream *st, const ProtobufCMessage *msg, bool las
 	pthread_mutex_unlock(&c->mu);
 	if (drop)
 		call_unref(c);
+}
+
+size_t kc_rpc_stream_backlog(kc_rpc_stream *st)
+{
+	struct call *c = &st->c;
+	size_t n;
+	pthread_mutex_lock(&c->mu);
+	n = c->q_bytes + (c->inflight_bb ? c->inflight_len : 0);
+	pthread_mutex_unlock(&c->mu);
+	return n;
 }
 
 /* Detaches a stream's producer (cancel or shutdown) and, when it was

@@ -63,6 +63,12 @@ void kc_rpc_stream_set_detach(kc_rpc_stream *st, bool (*detach)(void *app, int64
  * `last` ends the stream with UNAVAILABLE (shutting down). Thread-safe. */
 void kc_rpc_stream_send(kc_rpc_stream *st, const ProtobufCMessage *msg, bool last);
 
+/* Bytes queued for the client and not yet sent (including the message in
+ * flight): a producer with more to send waits while this is high, so a
+ * slow reader slows it down instead of being cut off. Thread-safe; valid
+ * while the producer holds the stream. */
+size_t kc_rpc_stream_backlog(kc_rpc_stream *st);
+
 int kc_rpc_server_new(kc_token *token, long max_message_bytes, kc_rpc_server **out);
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
 			  void *app, kc_auth_mode auth);

@@ -95,6 +95,11 @@ static void task_sink(void *ud, const Kc__V1__TaskEvent *ev, bool last)
 	kc_rpc_stream_send(ud, ev ? &ev->base : NULL, last);
 }
 
+static size_t task_backlog(void *ud)
+{
+	return kc_rpc_stream_backlog(ud);
+}
+
 static bool task_detach(void *app, int64_t id)
 {
 	return kc_tasks_unwatch(APP(app)->tasks, id);
@@ -108,7 +113,7 @@ static int watch_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *
 	(void)ctx;
 	/* The detach hook must be in place before the first event can end the
 	 * stream, so register it with a placeholder id under the watch. */
-	id = kc_tasks_watch(APP(app)->tasks, r->task_id, r->include_output, task_sink, st, err, errlen);
+	id = kc_tasks_watch2(APP(app)->tasks, r->task_id, r->include_output, task_sink, task_backlog, st, err, errlen);
 	if (id < 0)
 		return (int)id;
 	kc_rpc_stream_set_detach(st, task_detach, app, id);

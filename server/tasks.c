@@ -77,6 +77,10 @@
 #define OUTPUT_CAP 4000000u
 #define PANE_CAP 4000000u
 #define CHUNK_MAX 65536
+/* Output is read for a watcher while less than this waits for its reader,
+ * at most CHUNKS_PER_TICK chunks a tick (10 MiB/s at POLL_MS). */
+#define WATCH_BACKLOG_MAX (1024u * 1024)
+#define CHUNKS_PER_TICK 8
 #define LIST_MAX 1000
 /* The index keeps this many code points of each prompt (what ListTasks
  * shows); the rest stays on disk and is read when a whole task is asked
@@ -112,6 +116,7 @@ struct watcher {
 	unsigned seen_version;
 	long long offset;
 	kc_task_sink sink;
+	kc_task_backlog backlog;
 	void *ud;
 	struct watcher *next;
 };
@@ -1143,21 +1148,31 @@ static void check_activity(kc_tasks *m)
 	}
 }
 
-static void emit_output(kc_tasks *m, struct watcher *w, bool drain)
+/* Sends the watcher the log from its offset on. `ended`: the task is over,
+ * so a partial UTF-8 sequence at the very end is final (replaced, not held
+ * back). Returns true when everything up to the end of the log was sent,
+ * false when the reader's backlog or the per-tick budget stopped it. */
+static bool emit_output(kc_tasks *m, struct watcher *w, bool ended)
 {
 	char path[4200];
+	bool at_end = false;
 	int fd;
 	snprintf(path, sizeof path, "%s/%s/output.log", m->cfg->tasks_dir, w->e->t.task_id);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;
-	for (int rounds = 0; rounds < (drain ? 64 : 4); rounds++) {
+		return true; /* no log: nothing to send */
+	for (int rounds = 0; rounds < CHUNKS_PER_TICK; rounds++) {
 		char buf[CHUNK_MAX];
-		ssize_t r = pread(fd, buf, sizeof buf, (off_t)w->offset);
+		ssize_t r;
 		size_t held = 0;
 		char *text;
-		if (r <= 0)
+		if (w->backlog && w->backlog(w->ud) >= WATCH_BACKLOG_MAX)
 			break;
-		text = kc_utf8_sanitize(buf, (size_t)r, r == (ssize_t)sizeof buf || !drain, &held);
+		r = pread(fd, buf, sizeof buf, (off_t)w->offset);
+		if (r <= 0) {
+			at_end = true;
+			break;
+		}
+		text = kc_utf8_sanitize(buf, (size_t)r, r == (ssize_t)sizeof buf || !ended, &held);
 		if (!text)
 			break;
 		if ((size_t)r > held) {
@@ -1171,60 +1186,62 @@ static void emit_output(kc_tasks *m, struct watcher *w, bool drain)
 		}
 		free(text);
 		w->offset += (long long)((size_t)r - held);
-		if ((size_t)r - held == 0)
+		if ((size_t)r - held == 0) {
+			/* Only the start of a character so far. */
+			at_end = true;
 			break;
+		}
 	}
 	close(fd);
+	return at_end;
 }
 
+/* Feeds every watcher: the task as it is first (always, even when it has
+ * already ended), then each new version of it and its new output, and
+ * after the last byte of an ended task's log the final task event. */
 static void check_watchers(kc_tasks *m)
 {
 	struct watcher **pw;
 	pthread_mutex_lock(&m->wmu);
 	for (pw = &m->watchers; *pw;) {
 		struct watcher *w = *pw;
-		Kc__V1__Task *t = NULL;
-		bool ended = false, changed;
+		Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
+		Kc__V1__Task *t;
+		bool ended, changed;
 		pthread_mutex_lock(&m->mu);
 		changed = !w->sent_first || w->seen_version != w->e->version;
 		w->seen_version = w->e->version;
 		ended = w->e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
 		pthread_mutex_unlock(&m->mu);
-		/* A change after this point is seen (and sent) next time. */
-		if (changed)
-			t = task_pb_full(m, w->e);
-		/* The task first (the first event is always the task as it is),
-		 * then new output, and the final task event after all output. */
-		if (t && !ended) {
-			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
-			ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
-			ev.task = t;
-			w->sink(w->ud, &ev, false);
-			w->sent_first = true;
-			protobuf_c_message_free_unpacked(&t->base, NULL);
-			t = NULL;
-		}
-		if (w->include_output && (w->sent_first || ended))
-			emit_output(m, w, ended);
-		if (ended) {
-			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
-			if (!t)
-				t = task_pb_full(m, w->e);
-			if (t) {
-				ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
+		ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
+		/* A change after this point is seen (and sent) next time. An
+		 * ended task's changes go out with its final event. */
+		if (changed && !(ended && w->sent_first) && !(ended && !w->include_output)) {
+			if ((t = task_pb_full(m, w->e)) != NULL) {
 				ev.task = t;
-				w->sink(w->ud, &ev, true);
+				w->sink(w->ud, &ev, false);
 				protobuf_c_message_free_unpacked(&t->base, NULL);
-			} else {
-				w->sink(w->ud, NULL, true);
 			}
+			w->sent_first = true;
 		}
-		if (ended) {
-			*pw = w->next;
-			free(w);
-		} else {
+		if (w->include_output && w->sent_first && !emit_output(m, w, ended) && ended) {
+			/* The rest of the log first (the reader is behind). */
 			pw = &w->next;
+			continue;
 		}
+		if (!ended) {
+			pw = &w->next;
+			continue;
+		}
+		if ((t = task_pb_full(m, w->e)) != NULL) {
+			ev.task = t;
+			w->sink(w->ud, &ev, true);
+			protobuf_c_message_free_unpacked(&t->base, NULL);
+		} else {
+			w->sink(w->ud, NULL, true);
+		}
+		*pw = w->next;
+		free(w);
 	}
 	pthread_mutex_unlock(&m->wmu);
 }
@@ -1830,6 +1847,12 @@ int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTermin
 int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, void *ud, char *err,
 		       size_t errlen)
 {
+	return kc_tasks_watch2(m, id, include_output, sink, NULL, ud, err, errlen);
+}
+
+int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink,
+			kc_task_backlog backlog, void *ud, char *err, size_t errlen)
+{
 	struct entry *e;
 	struct watcher *w;
 	int rc;
@@ -1844,6 +1867,7 @@ int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task
 	w->e = e;
 	w->include_output = include_output;
 	w->sink = sink;
+	w->backlog = backlog;
 	w->ud = ud;
 	pthread_mutex_lock(&m->wmu);
 	w->id = m->next_wid++;

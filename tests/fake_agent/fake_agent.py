@@ -104,8 +104,7 @@ def main():
             prompt()
             continue
         if cmd.startswith("flood "):
-            for n in range(int(cmd.split()[1])):
-                out("line %d\n" % n)
+            out("".join("line %d\n" % n for n in range(int(cmd.split()[1]))))
             prompt()
             continue
         out("echo: %s\n" % line)

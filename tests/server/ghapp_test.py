@@ -66,6 +66,8 @@ class GitHubApp(unittest.TestCase):
     def test_token_exchange_with_retry(self):
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         Mock.public_key = key.public_key()
+        Mock.fail_left = FAILURES
+        Mock.requests = []
         httpd = HTTPServer(("127.0.0.1", 0), Mock)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         srv = None
@@ -89,6 +91,7 @@ class GitHubApp(unittest.TestCase):
             # The failure is reported while the retries go on...
             st = wait_for(lambda: (lambda s: s if "HTTP 500" in s.github_app.last_error else None)(
                 srv.api.call(ws, "GetGitHubStatus")), 30, interval=0.02, what="reported failure")
+            self.assertRegex(st.github_app.last_error, r"failed [0-9]+ times? in a row; next try in [0-9]+ s")
             self.assertTrue(st.github_app.configured)
             self.assertFalse(st.github_app.token_valid)
             # ...and a retry gets the token.
@@ -102,6 +105,49 @@ class GitHubApp(unittest.TestCase):
             self.assertEqual(stat.S_IMODE(os.stat(token_file).st_mode), 0o600)
             self.assertGreaterEqual(len(Mock.requests), FAILURES + 1)
             self.assertTrue(all(r["verified"] for r in Mock.requests), Mock.requests)
+        finally:
+            httpd.shutdown()
+            if srv:
+                srv.cleanup()
+
+    def test_key_mounted_after_start(self):
+        # The key's Secret is not there yet: reported and retried, and the
+        # token comes once the file appears, without a restart.
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        Mock.public_key = key.public_key()
+        Mock.fail_left = 0
+        Mock.requests = []
+        httpd = HTTPServer(("127.0.0.1", 0), Mock)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        srv = None
+        try:
+            srv = Server(extra_yaml="")
+            keyfile = os.path.join(srv.root, "late.pem")
+            with open(srv.config, "a") as f:
+                f.write("""github_app:
+  app_id: "12345"
+  installation_id: "4242"
+  private_key_file: %s
+  api_url: http://127.0.0.1:%d
+""" % (keyfile, httpd.server_address[1]))
+            srv.start()
+            ws = "kc.v1.WorkspaceService"
+            st = wait_for(lambda: (lambda s: s if "private key" in s.github_app.last_error else None)(
+                srv.api.call(ws, "GetGitHubStatus")), 30, interval=0.05, what="missing key reported")
+            self.assertIn(keyfile, st.github_app.last_error)
+            self.assertTrue(st.github_app.configured)
+            self.assertFalse(st.github_app.token_valid)
+            with open(keyfile + ".tmp", "wb") as f:
+                f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+            os.rename(keyfile + ".tmp", keyfile)
+            st = wait_for(lambda: (lambda s: s if s.github_app.token_valid else None)(
+                srv.api.call(ws, "GetGitHubStatus")), 60, what="token after the key appeared")
+            self.assertEqual(st.github_app.last_error, "")
+        except BaseException:
+            if srv:
+                sys.stderr.write(srv.log()[-3000:])
+            raise
         finally:
             httpd.shutdown()
             if srv:

@@ -224,6 +224,34 @@ class Lifecycle(Base):
         self.assertIsNotNone(last)
         self.assertEqual(last.status, COMPLETED)
 
+    def test_watch_streams_whole_log_without_gaps(self):
+        # More than the old 4 MiB end-of-task drain, read slowly at first:
+        # every byte arrives, chunk offsets are contiguous, the task event
+        # comes first and the final one after the last byte.
+        tid = self.create("big").task_id
+        self.wait_delivered(tid)
+        self.api.task("SendMessage", task_id=tid, prompt="flood 400000")
+        log = os.path.join(self.srv.tasks_dir, tid, "output.log")
+        wait_for(lambda: os.path.getsize(log) > 5000000, 60, what="5 MB of output")
+        self.api.task("SendMessage", task_id=tid, prompt="exit")
+        self.wait_status(tid, COMPLETED, 60)
+        size = os.path.getsize(log)
+        events = []
+        for i, ev in enumerate(self.api.stream(TS, "WatchTask", task_id=tid, include_output=True, timeout=120)):
+            events.append(ev)
+            if i < 40:
+                time.sleep(0.02)
+        self.assertEqual(events[0].WhichOneof("event"), "task")
+        self.assertEqual(events[-1].WhichOneof("event"), "task")
+        self.assertEqual(events[-1].task.status, COMPLETED)
+        offset = 0
+        for ev in events[1:-1]:
+            self.assertEqual(ev.WhichOneof("event"), "output")
+            self.assertEqual(ev.output.offset, offset)
+            offset += len(ev.output.text.encode())
+        self.assertEqual(offset, size)
+        self.assertEqual(os.path.getsize(log), size)
+
     def test_watch_cancel_does_not_block(self):
         tid = self.create("w").task_id
         streams = [self.api.stream(TS, "WatchTask", task_id=tid) for _ in range(8)]
