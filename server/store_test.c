@@ -111,14 +111,14 @@ static void test_utf8(void **state)
 	size_t held = 0;
 	char *s;
 	(void)state;
-	s = kc_utf8_sanitize("a\xff" "b", 3, false, NULL);
+	s = kc_utf8_sanitize_chunk("a\xff" "b", 3, false, NULL);
 	assert_string_equal(s, "a\xEF\xBF\xBD" "b");
 	free(s);
-	s = kc_utf8_sanitize("ok\xe2\x82", 4, true, &held);
+	s = kc_utf8_sanitize_chunk("ok\xe2\x82", 4, true, &held);
 	assert_string_equal(s, "ok");
 	assert_int_equal(held, 2);
 	free(s);
-	s = kc_utf8_sanitize("\xe2\x82\xac", 3, true, &held);
+	s = kc_utf8_sanitize_chunk("\xe2\x82\xac", 3, true, &held);
 	assert_string_equal(s, "\xe2\x82\xac");
 	assert_int_equal(held, 0);
 	free(s);

@@ -59,6 +59,7 @@
 
 #include "common/kc_error.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "google/protobuf/wrappers.pb-c.h"
 #include "server/spawn.h"
 #include "server/token.h"
@@ -68,7 +69,7 @@
  * often; one that prints nothing, at least this often (in case an event was
  * missed). */
 #define RECHECK_MS 10
-#define FALLBACK_MS 1000
+#define FALLBACK_MS 250
 /* Messages sent before the prompt was delivered, held per task. */
 #define QUEUED_MAX 32
 #define RECONCILE_MS 1000
@@ -1172,7 +1173,7 @@ static bool emit_output(kc_tasks *m, struct watcher *w, bool ended)
 			at_end = true;
 			break;
 		}
-		text = kc_utf8_sanitize(buf, (size_t)r, r == (ssize_t)sizeof buf || !ended, &held);
+		text = kc_utf8_sanitize_chunk(buf, (size_t)r, r == (ssize_t)sizeof buf || !ended, &held);
 		if (!text)
 			break;
 		if ((size_t)r > held) {
@@ -1366,6 +1367,13 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 		snprintf(err, errlen, "prompt is required");
 		return KC_ERR_INVALID;
 	}
+	/* protobuf-c does not check strings; every other gRPC client refuses
+	 * a message with invalid UTF-8, so such a prompt would make the task
+	 * unreadable for them. */
+	if (!kc_utf8_valid(prompt, strlen(prompt))) {
+		snprintf(err, errlen, "prompt is not valid UTF-8");
+		return KC_ERR_INVALID;
+	}
 	if ((long)strlen(prompt) > cfg->max_prompt_bytes) {
 		snprintf(err, errlen, "prompt is larger than %ld bytes", cfg->max_prompt_bytes);
 		return KC_ERR_TOO_LARGE;
@@ -1384,6 +1392,10 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 		snprintf(wd, sizeof wd, "%s/%s", cfg->home, workdir);
 	if (!realpath(wd, resolved) || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "workdir does not exist or is not a directory");
+		return KC_ERR_INVALID;
+	}
+	if (!kc_utf8_valid(resolved, strlen(resolved))) {
+		snprintf(err, errlen, "workdir is not valid UTF-8");
 		return KC_ERR_INVALID;
 	}
 
@@ -1637,7 +1649,7 @@ int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, siz
 	}
 	if (pane) {
 		const char *tail = last_lines(pane, &len, 50);
-		char *clean = kc_utf8_sanitize(tail, len, false, NULL);
+		char *clean = kc_utf8_sanitize_chunk(tail, len, false, NULL);
 		if (clean) {
 			free((*out)->recent_output);
 			(*out)->recent_output = clean;
@@ -1722,6 +1734,13 @@ int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task 
 
 	if (!prompt || blank(prompt)) {
 		snprintf(err, errlen, "prompt is required");
+		return KC_ERR_INVALID;
+	}
+	/* protobuf-c does not check strings; every other gRPC client refuses
+	 * a message with invalid UTF-8, so such a prompt would make the task
+	 * unreadable for them. */
+	if (!kc_utf8_valid(prompt, strlen(prompt))) {
+		snprintf(err, errlen, "prompt is not valid UTF-8");
 		return KC_ERR_INVALID;
 	}
 	if ((long)strlen(prompt) > m->cfg->max_prompt_bytes) {
@@ -1933,7 +1952,7 @@ static int utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-char *kc_utf8_sanitize(const char *s, size_t len, bool hold_partial, size_t *held)
+char *kc_utf8_sanitize_chunk(const char *s, size_t len, bool hold_partial, size_t *held)
 {
 	/* Each invalid byte becomes 3 bytes at most. */
 	char *out = malloc(len * 3 + 1);

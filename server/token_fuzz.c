@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (kc_task_id_valid(s) && (strchr(s, '/') || strchr(s, '.')))
 		abort();
-	clean = kc_utf8_sanitize((const char *)data, size, size % 2 == 0, &held);
+	clean = kc_utf8_sanitize_chunk((const char *)data, size, size % 2 == 0, &held);
 	if (clean && held > 3)
 		abort();
 	free(clean);

@@ -278,6 +278,13 @@ class Errors(Base):
         self.assertEqual(code_of(lambda: self.create("x" * 70000))[0], C.RESOURCE_EXHAUSTED)
         self.assertEqual(code_of(lambda: self.create("x", agent="nope"))[0], C.INVALID_ARGUMENT)
         self.assertEqual(code_of(lambda: self.create("x", workdir="/does/not/exist"))[0], C.INVALID_ARGUMENT)
+        # Invalid UTF-8 in a string field (protobuf-c does not check it):
+        # refused, since every other client would choke on the task later.
+        raw = self.api.channel.unary_unary("/kc.v1.TaskService/CreateTask")
+        md = [("authorization", "Bearer " + self.srv.token())]
+        self.assertEqual(code_of(lambda: raw(b"\x0a\x03a\xffb", metadata=md, timeout=10)),
+                         (C.INVALID_ARGUMENT, "prompt is not valid UTF-8"))
+        self.assertEqual(self.api.task("ListTasks").total_size, 0)
         for bad in ("../x", "", "1-abc", "1-ABCDEF12", "1-abcdef12/../..", "../../etc/passwd"):
             for m in ("GetTask", "KillTask", "PrepareTerminal", "GetTaskOutput"):
                 self.assertEqual(code_of(lambda: self.api.task(m, task_id=bad)),
