@@ -217,6 +217,73 @@ static void test_response_field_and_invalid_utf8_out(void **state)
 	kc_buf_release(&b);
 }
 
+/* The writer scans 8 bytes at a time: an escape, a control, a quote or a
+ * multi-byte character must be caught at every offset inside a word, and
+ * ill-formed UTF-8 repaired wherever it starts. Checked against a plain
+ * byte-at-a-time reference. */
+static void ref_escape(kc_buf *b, const char *s, size_t len)
+{
+	size_t i;
+
+	kc_buf_putc(b, '"');
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			kc_buf_printf(b, "\\%c", c);
+		else if (c == '\n')
+			kc_buf_puts(b, "\\n");
+		else if (c == '\t')
+			kc_buf_puts(b, "\\t");
+		else if (c < 0x20)
+			kc_buf_printf(b, "\\u%04x", c);
+		else
+			kc_buf_putc(b, (char)c);
+	}
+	kc_buf_putc(b, '"');
+}
+
+static void test_string_escapes_every_position(void **state)
+{
+	static const char *const specials[] = {"\"", "\\", "\n", "\t", "\x01", "\x1f", "\xc3\xa9", "\xe2\x82\xac"};
+	char text[64];
+	size_t pos;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (pos = 0; pos < 24; pos++) {
+			kc_buf got;
+			kc_buf want;
+			size_t n;
+
+			memset(text, 'a', pos);
+			n = pos;
+			memcpy(text + n, specials[k], strlen(specials[k]));
+			n += strlen(specials[k]);
+			memset(text + n, 'z', 17);
+			n += 17;
+			kc_buf_init(&got, 0);
+			kc_buf_init(&want, 0);
+			assert_int_equal(kc_json_put_string(&got, text, n), 0);
+			ref_escape(&want, text, n);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.data, want.data, want.len);
+			kc_buf_release(&got);
+			kc_buf_release(&want);
+		}
+	}
+	/* A stray continuation byte after 11 ASCII bytes becomes U+FFFD. */
+	{
+		kc_buf got;
+
+		kc_buf_init(&got, 0);
+		assert_int_equal(kc_json_put_string(&got, "hello world\x80 and more text", 26), 0);
+		assert_string_equal(got.data, "\"hello world\xef\xbf\xbd and more text\"");
+		kc_buf_release(&got);
+	}
+}
+
 static void test_doubles(void **state)
 {
 	const struct {
@@ -257,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_oneof_and_int64),
 		cmocka_unit_test(test_response_field_and_invalid_utf8_out),
 		cmocka_unit_test(test_doubles),
+		cmocka_unit_test(test_string_escapes_every_position),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
