@@ -17,7 +17,7 @@ packages=(
 	tmux git openssh-client ca-certificates curl
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
 	# a headless browser, unzip for helm
-	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml nghttp2-client jq
+	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq
 	chromium unzip
 )
 
