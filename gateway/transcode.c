@@ -1133,63 +1133,133 @@ static int put_i64(kc_buf *out, int64_t v)
 	return kc_buf_add(out, text, n);
 }
 
-/* The shortest decimal that reads back as the same double, so 1.5 is
- * "1.5" and not "1.5000000000000000". Non-finite values are strings, as in
+/*
+ * The shortest decimal that reads back as the same double, so 1.5 is "1.5"
+ * and not "1.5000000000000000". Non-finite values are strings, as in
  * proto3 JSON.
  *
- * Fast path: a value with at most 6 decimals below 2^53 (every timestamp
- * and percentage the API sends) is i / 10^k for an integer i; when the
- * division reproduces the double exactly, the digits of i with a decimal
- * point are the shortest form strtod reads back to the same value (both
- * are correctly rounded). Anything else goes through printf. */
+ * Fast path, exact integer arithmetic: |d| = M / 2^s with M the 53-bit
+ * mantissa. For k = 0, 1, 2... fraction digits, r = round(M * 10^k / 2^s)
+ * is the closest k-digit decimal, and it reads back as d exactly when it
+ * lies strictly within half an ulp (2^-s / 2) of d, that is when
+ * 2 * |r * 2^s - M * 10^k| < 10^k. The first k that passes gives the
+ * shortest form (a k-digit one never ends in 0, or k-1 would have passed).
+ * Everything fits an unsigned __int128 for 1e-3 <= |d| < 2^53, which
+ * covers every timestamp and percentage the API sends; timestamps with
+ * microseconds (1795743413.3929946) made printf's multi-precision path the
+ * hottest code of a task list. Other values, a mantissa of exactly 2^52
+ * (whose lower neighbour is closer), and floats go through printf.
+ */
+typedef unsigned __int128 u128;
+
+/* Whether k fraction digits can name d = m / 2^s; the digits in *r. */
+static bool fixed_fits(uint64_t m, int s, int k, uint64_t *r)
+{
+	static const uint64_t pow10[] = {1ull,
+	                                 10ull,
+	                                 100ull,
+	                                 1000ull,
+	                                 10000ull,
+	                                 100000ull,
+	                                 1000000ull,
+	                                 10000000ull,
+	                                 100000000ull,
+	                                 1000000000ull,
+	                                 10000000000ull,
+	                                 100000000000ull,
+	                                 1000000000000ull,
+	                                 10000000000000ull,
+	                                 100000000000000ull,
+	                                 1000000000000000ull,
+	                                 10000000000000000ull,
+	                                 100000000000000000ull};
+	u128 num = (u128)m * pow10[k];
+	u128 q = (num + ((u128)1 << (s - 1))) >> s;
+	u128 back = q << s;
+	u128 diff = back > num ? back - num : num - back;
+
+	*r = (uint64_t)q;
+	return q < 1000000000000000000ull && 2 * diff < pow10[k];
+}
+
+static bool shortest_fixed(double d, char *text, size_t *len)
+{
+	uint64_t bits;
+	uint64_t m;
+	uint64_t r = 0;
+	int s;
+	int lo = 0;
+	int hi = 17;
+	char digits[24];
+	size_t nd;
+	size_t n = 0;
+
+	if (!(fabs(d) >= 1e-3 && fabs(d) < 9007199254740992.0))
+		return false;
+	memcpy(&bits, &d, sizeof(bits));
+	/* A normal double: 1.f x 2^(E-1023) = (2^52 + f) / 2^(1075-E). */
+	m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+	s = 1075 - (int)((bits >> 52) & 0x7ff);
+	if (s <= 0 || s > 72 || m == (1ull << 52))
+		return false;
+	/* 17 significant digits always name a double exactly. */
+	for (r = (uint64_t)fabs(d); r; r /= 10)
+		hi--;
+	/* Enough digits always fit once any do (k+1 digits can say 10 r):
+	 * search the least k that does. */
+	if (!fixed_fits(m, s, hi, &r))
+		return false;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint64_t rm;
+
+		if (fixed_fits(m, s, mid, &rm))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	fixed_fits(m, s, lo, &r);
+	nd = put_u64(digits, r);
+	if (d < 0)
+		text[n++] = '-';
+	if (lo == 0) {
+		memcpy(text + n, digits, nd);
+		n += nd;
+	} else {
+		size_t k = (size_t)lo;
+		size_t intpart = nd > k ? nd - k : 0;
+		size_t z;
+
+		if (intpart) {
+			memcpy(text + n, digits, intpart);
+			n += intpart;
+		} else {
+			text[n++] = '0';
+		}
+		text[n++] = '.';
+		for (z = nd; z < k; z++)
+			text[n++] = '0';
+		memcpy(text + n, digits + intpart, nd - intpart);
+		n += nd - intpart;
+	}
+	*len = n;
+	return true;
+}
+
 static int put_double(kc_buf *out, double d, bool is_float)
 {
-	static const double pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
-	char text[40];
+	char text[48];
+	size_t n;
 	int prec;
-	int k;
 
 	if (isnan(d))
 		return kc_buf_puts(out, "\"NaN\"");
 	if (isinf(d))
 		return kc_buf_puts(out, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-	if (!is_float && fabs(d) < 9e15) {
-		for (k = 0; k <= 6; k++) {
-			double scaled = d * pow10[k];
-			double r = nearbyint(scaled);
-
-			if (fabs(r) < 9007199254740992.0 && r / pow10[k] == d) {
-				uint64_t i = (uint64_t)fabs(r);
-				size_t n = 0;
-				char digits[24];
-				size_t nd = put_u64(digits, i);
-
-				if (d < 0 || (d == 0 && signbit(d)))
-					text[n++] = '-';
-				if (k == 0) {
-					memcpy(text + n, digits, nd);
-					n += nd;
-				} else {
-					size_t intpart = nd > (size_t)k ? nd - (size_t)k : 0;
-					size_t z;
-
-					if (intpart) {
-						memcpy(text + n, digits, intpart);
-						n += intpart;
-					} else {
-						text[n++] = '0';
-					}
-					text[n++] = '.';
-					for (z = nd; z < (size_t)k; z++)
-						text[n++] = '0';
-					memcpy(text + n, digits + intpart, nd - intpart);
-					n += nd - intpart;
-					/* Trailing zeros cannot occur: a smaller k would have matched. */
-				}
-				return kc_buf_add(out, text, n);
-			}
-		}
-	}
+	if (d == 0)
+		return kc_buf_add(out, signbit(d) ? "-0" : "0", signbit(d) ? 2 : 1);
+	if (!is_float && shortest_fixed(d, text, &n))
+		return kc_buf_add(out, text, n);
 	for (prec = is_float ? 6 : 15; prec <= 17; prec++) {
 		snprintf(text, sizeof(text), "%.*g", prec, d);
 		if (is_float ? (float)strtod(text, NULL) == (float)d : strtod(text, NULL) == d)
