@@ -54,6 +54,9 @@ typedef struct kc_gw {
 	kc_gw_conn *conns;
 	long n_conns;
 	uint64_t next_request_id;
+	/* The log level main set: successful requests log at debug, and
+	 * their line is not even formatted above it. */
+	int log_level;
 	bool draining;
 	struct event *drain_timer;
 	struct event *sig_term;

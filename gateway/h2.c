@@ -36,6 +36,8 @@ typedef struct h2_stream {
 	/* The answer's body not yet taken by nghttp2: out.data[out_off..len). */
 	kc_buf out;
 	size_t out_off;
+	/* :authority was seen (it becomes the host header). */
+	bool authority;
 	/* :path until the header block ends (pseudo headers come in any order). */
 	char *path;
 	size_t path_len;
@@ -408,10 +410,21 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 		st->path_len = valuelen;
 		return 0;
 	}
-	if (namelen == 10 && memcmp(name, ":authority", 10) == 0)
-		name = (const uint8_t *)"host", namelen = 4;
-	else if (namelen && name[0] == ':')
+	if (namelen == 10 && memcmp(name, ":authority", 10) == 0) {
+		name = (const uint8_t *)"host";
+		namelen = 4;
+		st->authority = true;
+	} else if (namelen && name[0] == ':') {
 		return 0; /* :scheme, :protocol: nothing the handler uses */
+	} else if (namelen == 4 && memcmp(name, "host", 4) == 0 && st->authority) {
+		/* Host beside :authority is allowed when they agree (RFC 9113
+		 * §8.3.1); the pseudo header came first and is kept. */
+		const char *a = kc_http_header(req, "host");
+
+		if (!a || strlen(a) != valuelen || memcmp(a, value, valuelen) != 0)
+			header_error(st, 400, "host and :authority differ");
+		return 0;
+	}
 	rc = kc_http_request_add_header(req, (const char *)name, namelen, (const char *)value, valuelen);
 	if (rc == KC_ERR_NOMEM)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;

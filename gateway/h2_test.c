@@ -265,12 +265,12 @@ static void test_requests_are_answered(void **state)
 
 static void test_request_fields(void **state)
 {
-	nghttp2_nv extra[] = {NV("authorization", "Bearer t"), NV("x-auth-request-user", "alice")};
+	nghttp2_nv extra[] = {NV("authorization", "Bearer t"), NV("x-auth-request-user", "alice"), NV("host", "x")};
 
 	(void)state;
 	setup_with(65535, true);
 	S.mode = ANSWER_LATER;
-	request("GET", "/x?y=1", NULL, extra, 2);
+	request("GET", "/x?y=1", NULL, extra, 3);
 	pump();
 	assert_int_equal(S.n_ex, 1);
 	assert_string_equal(S.ex[0]->req.method, "GET");
@@ -278,6 +278,7 @@ static void test_request_fields(void **state)
 	assert_string_equal(S.ex[0]->req.protocol, "HTTP/2");
 	assert_string_equal(kc_http_header(&S.ex[0]->req, "host"), "x");
 	assert_string_equal(kc_http_header(&S.ex[0]->req, "authorization"), "Bearer t");
+	assert_int_equal(kc_http_header_count(&S.ex[0]->req, "host"), 1);
 	assert_int_equal(kc_h2_pending(S.h2), 1);
 	/* Answered later, outside kc_h2_recv. */
 	assert_int_equal(S.ex[0]->ops->respond(S.ex[0], 204, NULL, 0, NULL, 0), 0);
@@ -293,9 +294,11 @@ static void test_limits(void **state)
 	char hv[5000];
 	nghttp2_nv huge[1];
 	nghttp2_nv dup[] = {NV("authorization", "a"), NV("authorization", "b")};
+	nghttp2_nv other_host[] = {NV("host", "elsewhere")};
 	int32_t a;
 	int32_t b;
 	int32_t c;
+	int32_t d;
 
 	(void)state;
 	memset(big, 'a', sizeof(big) - 1);
@@ -308,7 +311,9 @@ static void test_limits(void **state)
 	a = request("POST", "/a", big, NULL, 0);
 	b = request("GET", "/b", NULL, huge, 1);
 	c = request("GET", "/c", NULL, dup, 2);
+	d = request("GET", "/d", NULL, other_host, 1);
 	pump();
+	assert_int_equal(S.status[d / 2], 400);
 	assert_int_equal(S.status[a / 2], 413);
 	assert_non_null(strstr(S.body[a / 2], "request body too large"));
 	assert_int_equal(S.status[b / 2], 431);

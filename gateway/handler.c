@@ -82,6 +82,8 @@ static void log_request(gw_req *r, int status)
 	char st[8];
 	char ms[32];
 
+	if (status < 400 && r->gw->log_level > KC_LOG_DEBUG)
+		return;
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(ms, sizeof(ms), "%.3f", since(&r->t0) * 1000);
 	kc_log(status >= 400 ? KC_LOG_INFO : KC_LOG_DEBUG, "request", "request_id", r->id, "method", r->ex->req.method,
