@@ -430,6 +430,28 @@ static void test_upgrade(void **state)
 	teardown();
 }
 
+static void test_concurrent_streams_are_capped(void **state)
+{
+	int i;
+	int refused = 0;
+
+	(void)state;
+	setup_with(65535, true);
+	S.mode = ANSWER_LATER;
+	/* The limit is 4; the client has not seen our SETTINGS yet and opens 6. */
+	for (i = 0; i < 6; i++)
+		request("GET", "/held", NULL, NULL, 0);
+	pump();
+	assert_int_equal(S.n_ex, 4);
+	for (i = 0; i < 6; i++)
+		if (S.closed[(1 + 2 * i) / 2] && S.close_code[(1 + 2 * i) / 2] == NGHTTP2_REFUSED_STREAM)
+			refused++;
+	assert_int_equal(refused, 2);
+	assert_int_equal(kc_h2_pending(S.h2), 4);
+	teardown();
+	assert_int_equal(S.aborts, 4);
+}
+
 static void test_garbage_is_fatal(void **state)
 {
 	static const uint8_t junk[] = "GET / HTTP/1.1\r\n\r\n";
@@ -452,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_free_aborts_open_streams),
 		cmocka_unit_test(test_shutdown_lets_streams_finish),
 		cmocka_unit_test(test_upgrade),
+		cmocka_unit_test(test_concurrent_streams_are_capped),
 		cmocka_unit_test(test_garbage_is_fatal),
 	};
 

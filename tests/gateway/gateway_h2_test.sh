@@ -164,6 +164,16 @@ printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x07\x00\x00\x00\x00\x00garb
 check "a broken frame ends in GOAWAY" bash -c "od -An -tx1 $tmp/goaway | tr -d ' \n' | grep -q '0700000000000000000000000001'"
 check "and the gateway still answers" test "$(v prior GET /healthz)" = "2 200"
 
+# Slow request over HTTP/2: HEADERS without END_STREAM, then nothing. The
+# connection is ended (GOAWAY, close) after request_timeout_ms (3 s here).
+start=$(date +%s)
+printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x06\x01\x04\x00\x00\x00\x01\x83\x86\x84\x41\x01\x61' |
+	timeout 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; cat <&3" >"$tmp/slow2" 2>/dev/null
+slow_rc=$?
+check "h2 slow request: the connection is closed, not held" test "$slow_rc" != 124
+check "h2 slow request: after the request timeout, not at once" test $(($(date +%s) - start)) -ge 2
+check "h2 slow request: GOAWAY first" bash -c "od -An -tx1 $tmp/slow2 | tr -d ' \n' | grep -q '070000000000'"
+
 # Drain with an HTTP/2 stream open: GOAWAY, the stream ends cleanly, exit 0
 # (under ASan a leak would make the exit status non-zero).
 curl -s -N --http2-prior-knowledge "${B[@]}" "$base/api/claude/tasks/forever/watch" --max-time 30 \
