@@ -80,7 +80,7 @@ token_file=$tmp/home/.claude-tasks/.api-token
 wait_for 30 test -S "$sock/kc.sock" -a -s "$token_file" || { echo "kc-server did not start"; cat "$tmp/server.log"; exit 1; }
 env -u KC_PORT "$gw_bin" --config "$tmp/kc.yaml" >/dev/null 2>"$tmp/gw.log" &
 pids+=($!)
-wait_for 30 grep -q '"listening"' "$tmp/gw.log" || { echo "kc-gateway did not start"; cat "$tmp/gw.log"; exit 1; }
+wait_for 30 grep -qs '"listening"' "$tmp/gw.log" || { echo "kc-gateway did not start"; cat "$tmp/gw.log"; exit 1; }
 port=$(grep -o '"port":"[0-9]*"' "$tmp/gw.log" | grep -o '[0-9]*')
 BASE=http://127.0.0.1:$port
 healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/healthz")" = 200 ]; }
@@ -219,7 +219,20 @@ check "405 is a JSON error" is_json_error
 check "API answers are no-store" grep -qi '^cache-control: no-store' "$tmp/headers"
 
 # ---- the same over HTTP/2 ----
-check "list over h2c" test "$(curl -s -o /dev/null -w '%{http_version} %{http_code}' --http2-prior-knowledge "${A[@]}" "$BASE/api/claude/tasks")" = "2 200"
+H2=(--http2-prior-knowledge)
+check "list over h2c" test "$(curl -s -o /dev/null -w '%{http_version} %{http_code}' "${H2[@]}" "${A[@]}" "$BASE/api/claude/tasks")" = "2 200"
+check "create over h2c is 201" \
+	test "$(curl -s -o "$tmp/body" -w '%{http_version} %{http_code}' "${H2[@]}" "${A[@]}" -d '{"prompt":"exit"}' "$BASE/api/claude/tasks")" = "2 201"
+T3=$(jq -r .task_id "$tmp/body")
+check "get over h2 via Upgrade" \
+	test "$(curl -s -o "$tmp/body" -w '%{http_version} %{http_code}' --http2 "${A[@]}" "$BASE/api/claude/tasks/$T3")" = "2 200"
+check "and the task is the one created" jqq --arg t "$T3" '.task_id == $t' "$tmp/body"
+check "errors over h2c are the same JSON" \
+	bash -c "[ \"\$(curl -s -o $tmp/b4 -w '%{http_code}' --http2-prior-knowledge -H 'Authorization: Bearer $TOKEN' -d '{}' $BASE/api/claude/tasks)\" = 400 ] && jq -e '.error == \"prompt is required\"' $tmp/b4 >/dev/null"
+
+# ---- many clients at once (DESIGN §7: keep serving under 200) ----
+seq 1 200 | xargs -P 100 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 "${A[@]}" "$BASE/api/claude/tasks" >"$tmp/many"
+check "200 concurrent clients are all answered 200" test "$(grep -c '^200$' "$tmp/many")" = 200
 
 # ---- the seed's documented bash flow, as a user's script runs it ----
 cat >"$tmp/flow.sh" <<'FLOW'

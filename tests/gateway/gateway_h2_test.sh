@@ -62,7 +62,7 @@ YAML
 start_gw() { # name -> the bound port in $gw_port
 	"$gw_bin" --config "$tmp/$1.yaml" >/dev/null 2>"$tmp/$1.log" &
 	pids+=($!)
-	wait_for 20 grep -q '"listening"' "$tmp/$1.log" || { echo "gateway $1 did not start"; cat "$tmp/$1.log"; exit 1; }
+	wait_for 20 grep -qs '"listening"' "$tmp/$1.log" || { echo "gateway $1 did not start"; cat "$tmp/$1.log"; exit 1; }
 	gw_port=$(grep -o '"port":"[0-9]*"' "$tmp/$1.log" | grep -o '[0-9]*')
 }
 
