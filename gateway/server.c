@@ -562,6 +562,9 @@ static int tls_setup(kc_gw *gw)
 	/* HTTP/2 over TLS needs TLS 1.2 or later (RFC 9113 §9.2). */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* TLS 1.2 suites HTTP/2 allows (RFC 9113 §9.2.2: ephemeral key
+	 * exchange, AEAD); TLS 1.3's own suites are all fine. */
+	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
 	if (SSL_CTX_use_certificate_chain_file(ctx, gw->cfg.tls_cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, gw->cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {

@@ -111,6 +111,8 @@ for mode in prior upgrade tls; do
 		bash -c "[ \"\$(cd $tmp && curl -s -o $tmp/out -D $tmp/oh -w '%{http_code}' $([ $mode = tls ] && echo "-k --http2" || echo --http2-prior-knowledge) -H 'Authorization: Bearer good' '$([ $mode = tls ] && echo "$tbase" || echo "$base")/api/claude/tasks/1-a/output?tail=5')\" = 200 ] && grep -qi '^content-type: text/plain' $tmp/oh && grep -q 'tail=5' $tmp/out"
 	check "$mode: wrong method is 405" test "$(v $mode PUT /api/claude/tasks "${B[@]}")" = "2 405"
 done
+check "tls: TLS 1.2 with h2 works too" \
+	test "$(curl -s -o /dev/null -w '%{http_version} %{http_code}' -k --http2 --tlsv1.2 --tls-max 1.2 "${B[@]}" "$tbase/api/claude/tasks")" = "2 200"
 check "tls: ALPN falls back to HTTP/1.1" test "$(v tls1 GET /api/claude/tasks "${B[@]}")" = "1.1 200"
 check "tls: plaintext on the TLS port gets no answer" \
 	test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$tport/healthz")" = "000"
