@@ -16,6 +16,8 @@
 #   KC_AGENT      the agent command (default: claude)
 # Several stacks can run side by side with different KC_HOME and KC_PORT:
 # each home gets its own run directory (sockets, tmux, logs).
+# For tests: KC_BIN_DIR holds kc-server and kc-gateway already built (no
+# Bazel run), KC_WEB_ROOT the dashboard's files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,13 +36,20 @@ if [ "$KC_HOME" != "$run/home" ]; then
 	mkdir -p "$run"
 fi
 
-${BAZEL:-bazel} build //server:kc-server //gateway:kc-gateway >&2
-bin="$root/bazel-bin/server/kc-server"
+if [ -n "${KC_BIN_DIR:-}" ]; then
+	bin="$KC_BIN_DIR/kc-server"
+	gw_src="$KC_BIN_DIR/kc-gateway"
+else
+	${BAZEL:-bazel} build //server:kc-server //gateway:kc-gateway >&2
+	bin="$root/bazel-bin/server/kc-server"
+	gw_src="$root/bazel-bin/gateway/kc-gateway"
+fi
+web_root="${KC_WEB_ROOT:-$root/gateway/web}"
 tmp_bin="$run/kc-server"
 gw_bin="$run/kc-gateway"
 # Private copies, so a rebuild while they run does not pull the files away.
 cp -f "$bin" "$tmp_bin"
-cp -f "$root/bazel-bin/gateway/kc-gateway" "$gw_bin"
+cp -f "$gw_src" "$gw_bin"
 
 config="$run/kc-server.yaml"
 cat >"$config" <<YAML
@@ -52,7 +61,7 @@ server:
 gateway:
   listen: 127.0.0.1:$KC_PORT
   upstream: unix:$run/sock/kc-server.sock
-  web_root: $root/gateway/web
+  web_root: $web_root
 YAML
 
 pids=()
