@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs "$@" with a mock workspace (mock_workspace.py) listening on loopback:
+# KC_TEST_REST_URL, KC_TEST_GRPC_URL and KC_TEST_TOKEN say where and how.
+# The mock is stopped when the command ends, whatever its result.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+desc=${KC_TEST_DESCRIPTORS:-$here/../../proto/api_descriptor_set.pb}
+tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/mock.XXXXXX")
+token=test-token-$RANDOM$RANDOM
+/usr/bin/python3 "$here/mock_workspace.py" "$desc" "$tmp/ports" "$token" 2>"$tmp/mock.log" &
+mock=$!
+cleanup() {
+	kill "$mock" 2>/dev/null || true
+	wait "$mock" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+# Poll (no fixed sleep): a loaded machine may take seconds to import grpc.
+for _ in $(seq 1 600); do
+	[ -s "$tmp/ports" ] && break
+	if ! kill -0 "$mock" 2>/dev/null; then
+		echo "mock workspace died:" >&2
+		cat "$tmp/mock.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+read -r rest_port grpc_port <"$tmp/ports"
+export KC_TEST_REST_URL=http://127.0.0.1:$rest_port
+export KC_TEST_GRPC_URL=grpc://127.0.0.1:$grpc_port
+export KC_TEST_TOKEN=$token
+"$@"
