@@ -31,6 +31,9 @@ test: setup ## Run every test: bazel test //...
 test-asan: setup ## Run every test under ASan + UBSan
 	$(BAZEL) test --config=asan //...
 
+fuzz: setup ## Fuzz every parser with libFuzzer for FUZZ_SECONDS each (default 30)
+	./scripts/fuzz.sh
+
 clean: ## Remove build outputs
 	$(BAZEL) clean
 

@@ -16,10 +16,17 @@ packages=(
 	# run: agents live in tmux; workspace helpers spawn git and ssh-keygen
 	tmux git openssh-client ca-certificates curl
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
-	# a headless browser, node for playwright-core, unzip for helm
+	# a headless browser, unzip for helm
 	libcmocka-dev python3 python3-grpcio python3-protobuf nghttp2-client jq
-	chromium nodejs npm unzip
+	chromium unzip
 )
+
+# Node.js and npm for playwright-core and helm's npm package: Debian's
+# unless the machine already has a Node.js that brings its own npm (such as
+# NodeSource's, which conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
