@@ -60,7 +60,7 @@ static const char usage_text[] =
 	"  status                      service health and GitHub set-up\n"
 	"  token [--server]            print the API token in use (--server: ask the server, OAuth only)\n"
 	"  connect USER [--namespace NS] [--service SVC] [--target T] [--container C]\n"
-	"          [--remote-port P] [--detach]\n"
+	"          [--token-container C] [--tmux-socket PATH] [--remote-port P] [--detach]\n"
 	"                              reach USER's workspace through kubectl port-forward, read its\n"
 	"                              token with kubectl exec and save it as workspace USER\n"
 	"  workspaces                  list the workspaces in the config file\n"
@@ -84,7 +84,8 @@ struct opts {
 	const char *url, *token, *workspace, *config, *output, *ca_file;
 	int request_timeout;
 	/* command options */
-	const char *workdir, *agent, *status, *page_token, *ns, *service, *target, *container;
+	const char *workdir, *agent, *status, *page_token, *ns, *service, *target, *container, *token_container,
+		*tmux_socket;
 	int limit, tail, remote_port;
 	double wait_timeout;
 	bool follow, quiet, exec, server, detach, json;
@@ -236,6 +237,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->target = VALUE();
 		} else if (IS("--container")) {
 			o->container = VALUE();
+		} else if (IS("--token-container")) {
+			o->token_container = VALUE();
+		} else if (IS("--tmux-socket")) {
+			o->tmux_socket = VALUE();
 		} else if (IS("--remote-port")) {
 			o->remote_port = parse_int(name, VALUE(), 1, 65535);
 		} else {
@@ -784,7 +789,7 @@ static int cmd_attach(const struct opts *o, kc_client *c, const struct conn *cn)
 		argv[n++] = ws->namespace ? ws->namespace : "coder";
 		argv[n++] = ws->target;
 		argv[n++] = "-c";
-		argv[n++] = ws->container ? ws->container : "ide";
+		argv[n++] = ws->container ? ws->container : "terminal";
 		argv[n++] = "--";
 	}
 	argv[n++] = "tmux";
@@ -1091,8 +1096,12 @@ static int cmd_connect(const struct opts *o)
 		die_usage("connect: %s", "a user name is required");
 	const char *user = o->args[1];
 	char svc[256], target[256], pfwd[64], log_path[1024];
+	/* The workspace chart's names: Service and Deployment <user>-workspace,
+	 * the token in kc-server's container, tmux (with the agents' socket)
+	 * in the terminal container. */
 	const char *ns = o->ns ? o->ns : "coder";
-	const char *container = o->container ? o->container : "ide";
+	const char *container = o->container ? o->container : "terminal";
+	const char *token_container = o->token_container ? o->token_container : "kc-server";
 	snprintf(svc, sizeof svc, "%s", o->service ? o->service : "");
 	if (!o->service)
 		snprintf(svc, sizeof svc, "svc/%s-workspace", user);
@@ -1102,7 +1111,7 @@ static int cmd_connect(const struct opts *o)
 	snprintf(pfwd, sizeof pfwd, ":%d", o->remote_port ? o->remote_port : 6080);
 
 	/* 1. The token, read inside the pod. */
-	char *exec_argv[] = {"kubectl", "exec", "-n", (char *)ns, target, "-c", (char *)container, "--",
+	char *exec_argv[] = {"kubectl", "exec", "-n", (char *)ns, target, "-c", (char *)token_container, "--",
 			     "cat", "/home/coder/.claude-tasks/.api-token", NULL};
 	int status = 0;
 	char *token = run_capture(exec_argv, &status);
@@ -1223,7 +1232,8 @@ static int cmd_connect(const struct opts *o)
 				   .token = token,
 				   .namespace = (char *)ns,
 				   .target = target,
-				   .container = (char *)container};
+				   .container = (char *)container,
+				   .tmux_socket = (char *)(o->tmux_socket ? o->tmux_socket : "/tmp/kc-tmux/default")};
 	int rc = kcc_config_put(cfg, &ws, true);
 	if (rc == 0)
 		rc = kcc_config_save(cfg, cfg_path);

@@ -191,20 +191,20 @@ rm -f "$HOME/.config/kube-coder/config.yaml"
 PATH=$tmp/bin:$PATH run 0 connect alice --detach
 grep -q "^connected to alice at http://127.0.0.1:$rest_port" "$tmp/out" || fail "connect: $(cat "$tmp/out")"
 pf=$(sed -n 's/.*runs as pid \([0-9]*\).*/\1/p' "$tmp/out")
-same "$tmp/kubectl.log" <(printf '%s\n' "exec -n coder deploy/alice-workspace -c ide -- cat /home/coder/.claude-tasks/.api-token" "port-forward -n coder svc/alice-workspace :6080")
+same "$tmp/kubectl.log" <(printf '%s\n' "exec -n coder deploy/alice-workspace -c kc-server -- cat /home/coder/.claude-tasks/.api-token" "port-forward -n coder svc/alice-workspace :6080")
 [ "$(stat -c %a "$HOME/.config/kube-coder/config.yaml")" = 600 ] && ok || fail "config mode"
 run 0 task ls -o json && ok
 run 0 task create -q "sleep"
 id=$(cat "$tmp/out")
-run 0 task attach "$id" && grep -q "^  kubectl exec -it -n coder deploy/alice-workspace -c ide -- tmux attach-session -t claude-$id$" "$tmp/out" || fail "attach via kubectl: $(cat "$tmp/out")"
+run 0 task attach "$id" && grep -q "^  kubectl exec -it -n coder deploy/alice-workspace -c terminal -- tmux -S /tmp/kc-tmux/default attach-session -t claude-$id$" "$tmp/out" || fail "attach via kubectl: $(cat "$tmp/out")"
 PATH=$tmp/bin:$PATH run 0 task attach "$id" --exec
-tail -1 "$tmp/kubectl.log" | grep -q "^exec -it -n coder deploy/alice-workspace -c ide -- tmux attach-session -t claude-$id$" || fail "attach --exec: $(tail -1 "$tmp/kubectl.log")"
+tail -1 "$tmp/kubectl.log" | grep -q "^exec -it -n coder deploy/alice-workspace -c terminal -- tmux -S /tmp/kc-tmux/default attach-session -t claude-$id$" || fail "attach --exec: $(tail -1 "$tmp/kubectl.log")"
 run 0 task kill "$id"
 [ -n "$pf" ] && kill "$pf" 2>/dev/null
 : >"$tmp/kubectl.log"
-PATH=$tmp/bin:$PATH run 0 connect bob --namespace ns2 --target deploy/b --container c2 --service svc/b --remote-port 7000 --detach
+PATH=$tmp/bin:$PATH run 0 connect bob --namespace ns2 --target deploy/b --container c2 --token-container c3 --service svc/b --remote-port 7000 --detach
 pf=$(sed -n 's/.*runs as pid \([0-9]*\).*/\1/p' "$tmp/out")
-same "$tmp/kubectl.log" <(printf '%s\n' "exec -n ns2 deploy/b -c c2 -- cat /home/coder/.claude-tasks/.api-token" "port-forward -n ns2 svc/b :7000")
+same "$tmp/kubectl.log" <(printf '%s\n' "exec -n ns2 deploy/b -c c3 -- cat /home/coder/.claude-tasks/.api-token" "port-forward -n ns2 svc/b :7000")
 run 0 workspaces && grep -q "^\* bob " "$tmp/out" && grep -q "^  alice " "$tmp/out" || fail "workspaces after connect: $(cat "$tmp/out")"
 [ -n "$pf" ] && kill "$pf" 2>/dev/null
 cat >"$tmp/bin/kubectl" <<'STUB'
