@@ -728,6 +728,10 @@ static int cmd_logs(const struct opts *o, kc_client *c)
 		if (rc)
 			return task_fail(c, rc, "output of", id);
 		fwrite(out, 1, len, stdout);
+		/* A tail can end mid-line; keep the shell's prompt on its own line
+		 * without changing what a pipe receives. */
+		if (len && out[len - 1] != '\n' && isatty(STDOUT_FILENO))
+			putchar('\n');
 		kc_free(out);
 		return EX_OK;
 	}

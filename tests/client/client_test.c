@@ -25,6 +25,11 @@
 
 static const char *urls[2];
 static const char *token;
+/* Prompts that make the workspace's agent finish with some output, or keep
+ * running (producing output first) until killed: the mock's by default,
+ * the fake agent's under with_live_stack.sh. */
+static const char *prompt_done = "say hello";
+static const char *prompt_run = "sleep until killed";
 
 static double now_s(void)
 {
@@ -91,9 +96,9 @@ static void test_same_results_over_both(void **state)
 	assert_string_equal(kc_client_transport(b), "grpc");
 
 	kc_task *t = NULL;
-	assert_int_equal(kc_task_create(a, "say hello", NULL, NULL, &t), 0);
+	assert_int_equal(kc_task_create(a, prompt_done, NULL, NULL, &t), 0);
 	assert_int_equal(t->status, KC_TASK_STATUS_RUNNING);
-	assert_string_equal(t->prompt, "say hello");
+	assert_string_equal(t->prompt, prompt_done);
 	assert_true(t->created_at > 1e9);
 	char id[64];
 	snprintf(id, sizeof id, "%s", t->task_id);
@@ -131,8 +136,8 @@ static void test_same_results_over_both(void **state)
 	assert_int_equal(kc_task_output(a, id, 1, &oa, &la), 0);
 	assert_int_equal(kc_task_output(b, id, 1, &ob, &lb), 0);
 	assert_string_equal(oa, ob);
-	assert_non_null(strchr(oa, '\n'));
-	assert_ptr_equal(strchr(oa, '\n'), oa + la - 1); /* one line */
+	assert_true(la > 0);
+	assert_true(strchr(oa, '\n') == NULL || strchr(oa, '\n') == oa + la - 1); /* one line */
 	kc_free(oa);
 	kc_free(ob);
 
@@ -196,6 +201,22 @@ static void test_same_results_over_both(void **state)
 	kc_workspace_status_free(wa);
 	kc_workspace_status_free(wb);
 
+	/* kc-server's own unix socket, when the stack exposes it */
+	const char *unix_url = getenv("KC_TEST_UNIX_URL");
+	if (unix_url) {
+		kc_client *u = client_for(unix_url, token);
+		assert_int_equal(kc_task_get(u, id, &ta), 0);
+		assert_int_equal(kc_task_get(b, id, &tb), 0);
+		assert_int_equal(kc_task_to_json(ta, &ja), 0);
+		assert_int_equal(kc_task_to_json(tb, &jb), 0);
+		assert_string_equal(ja, jb);
+		kc_free(ja);
+		kc_free(jb);
+		kc_task_free(ta);
+		kc_task_free(tb);
+		kc_client_free(u);
+	}
+
 	kc_client_free(a);
 	kc_client_free(b);
 }
@@ -226,8 +247,8 @@ static int on_event(const kc_event *ev, void *ud)
 	if (ev->offset != s->next_offset)
 		s->offsets_ok = false;
 	s->next_offset = ev->offset + (int64_t)ev->len;
-	/* Once some output arrived, kill the task: the stream must end. */
-	if (s->killer && !s->killed && s->outputs >= 2) {
+	/* Once output arrived, kill the task: the stream must end. */
+	if (s->killer && !s->killed && s->outputs >= 1) {
 		s->killed = true;
 		assert_int_equal(kc_task_kill(s->killer, s->id, NULL), 0);
 	}
@@ -241,12 +262,13 @@ static void test_watch_streams_output(void **state)
 	for (int i = 0; i < 2; i++) {
 		kc_client *c = client_for(urls[i], token), *k = client_for(urls[1 - i], token);
 		kc_task *t = NULL;
-		assert_int_equal(kc_task_create(c, "sleep until killed", NULL, NULL, &t), 0);
+		assert_int_equal(kc_task_create(c, prompt_run, NULL, NULL, &t), 0);
 		struct seen s = {.offsets_ok = true, .killer = k};
 		int rc = kc_task_watch(c, t->task_id, true, on_event, &s);
 		assert_int_equal(rc, 0);
 		assert_true(s.tasks >= 2);
-		assert_true(s.outputs >= 2);
+		assert_true(s.outputs >= 1);
+		assert_true(s.bytes > 0);
 		assert_true(s.offsets_ok);
 		assert_int_equal(s.last, KC_TASK_STATUS_KILLED);
 		kc_task_free(t);
@@ -290,7 +312,7 @@ static void test_watch_cancel_and_stop(void **state)
 	for (int i = 0; i < 2; i++) {
 		kc_client *c = client_for(urls[i], token);
 		kc_task *t = NULL;
-		assert_int_equal(kc_task_create(c, "sleep long", NULL, NULL, &t), 0);
+		assert_int_equal(kc_task_create(c, prompt_run, NULL, NULL, &t), 0);
 		int n = 0;
 		assert_int_equal(kc_task_watch(c, t->task_id, false, stop_at_first, &n), 0);
 		assert_int_equal(n, 1);
@@ -349,6 +371,10 @@ int main(void)
 	urls[0] = getenv("KC_TEST_REST_URL");
 	urls[1] = getenv("KC_TEST_GRPC_URL");
 	token = getenv("KC_TEST_TOKEN");
+	if (getenv("KC_TEST_PROMPT_DONE"))
+		prompt_done = getenv("KC_TEST_PROMPT_DONE");
+	if (getenv("KC_TEST_PROMPT_RUN"))
+		prompt_run = getenv("KC_TEST_PROMPT_RUN");
 	if (!urls[0] || !urls[1] || !token) {
 		fprintf(stderr, "KC_TEST_REST_URL, KC_TEST_GRPC_URL and KC_TEST_TOKEN must be set\n");
 		return 1;

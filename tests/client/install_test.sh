@@ -27,9 +27,9 @@ if ldd "$out/list_tasks_static" | grep -q libkcclient; then
 fi
 for url in "$KC_TEST_REST_URL" "$KC_TEST_GRPC_URL"; do
 	for prog in list_tasks list_tasks_static; do
-		LD_LIBRARY_PATH=$prefix/lib KC_URL=$url KC_TOKEN=$KC_TEST_TOKEN "$out/$prog" "say hello" >"$out/example.out" 2>"$out/example.err"
+		LD_LIBRARY_PATH=$prefix/lib KC_URL=$url KC_TOKEN=$KC_TEST_TOKEN "$out/$prog" "$KC_TEST_PROMPT_DONE" >"$out/example.out" 2>"$out/example.err"
 		grep -q "^started " "$out/example.out"
-		grep -q "^fake agent line 3$" "$out/example.out" || { cat "$out/example.out" "$out/example.err" >&2; exit 1; }
+		grep -q "$KC_TEST_DONE_OUTPUT" "$out/example.out" || { cat "$out/example.out" "$out/example.err" >&2; exit 1; }
 		grep -q " completed\]$" "$out/example.err"
 	done
 done

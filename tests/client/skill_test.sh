@@ -85,11 +85,11 @@ check grep -q "^$TASK_ID  *running" "$tmp/out"
 
 # Output: wait (polling, bounded) until the fake agent printed something.
 for _ in $(seq 1 300); do
-	step output 0 && grep -q "fake agent line" "$tmp/out" && break
+	step output 0 && grep -q "agent line\|^echo: " "$tmp/out" && break
 	sleep 0.1
 done
 check grep -q "^status: *running" "$tmp/out"
-check grep -q "^fake agent line" "$tmp/out"
+check grep -q "agent line\|^echo: " "$tmp/out"
 
 PROMPT="and then this" step send 0
 check grep -q "^sent to $TASK_ID (1 follow-up)" "$tmp/out"
@@ -107,7 +107,7 @@ TASK_ID=1700000000-00000000 step output 2
 TASK_ID=1700000000-00000000 step kill 2
 
 # A short task that completes: wait exits 0.
-PROMPT="say hello" step launch 0
+PROMPT=$KC_TEST_PROMPT_DONE step launch 0
 TASK_ID=$(sed -n 's/^task_id: *//p' "$tmp/out") step wait 0
 
 [ -n "$pf" ] && kill "$pf" 2>/dev/null

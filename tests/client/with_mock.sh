@@ -29,4 +29,8 @@ read -r rest_port grpc_port <"$tmp/ports"
 export KC_TEST_REST_URL=http://127.0.0.1:$rest_port
 export KC_TEST_GRPC_URL=grpc://127.0.0.1:$grpc_port
 export KC_TEST_TOKEN=$token
+# The mock's agents (mock_workspace.py): a prompt that completes after
+# three lines, one that runs until killed, arguments that end in error.
+export KC_TEST_PROFILE=mock KC_TEST_PROMPT_DONE="say hello" KC_TEST_DONE_OUTPUT="fake agent line 3"
+export KC_TEST_PROMPT_RUN="sleep until killed" KC_TEST_FAIL_ARGS="fail to start"
 "$@"

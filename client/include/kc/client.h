@@ -137,7 +137,8 @@ typedef struct kc_task {
 void kc_task_free(kc_task *task);
 
 /* The task as the REST API's JSON object (one line, no newline), in a
- * malloc'ed string the caller frees. */
+ * malloc'ed string the caller frees. It encodes the task as the server
+ * sent it: changes a program makes to the struct's fields are not seen. */
 int kc_task_to_json(const kc_task *task, char **out);
 
 /* Starts an agent on `prompt` (required, not blank). `workdir` and `agent`
