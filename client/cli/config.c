@@ -282,10 +282,10 @@ char *kcc_config_format(const struct kcc_config *cfg)
 		fputs("  ", f);
 		put_quoted(f, w->name);
 		fputs(":\n", f);
-		const char *keys[] = {"url", "token", "token_file", "ca_file", "namespace", "target", "container",
-				      "tmux_socket"};
-		const char *vals[] = {w->url, w->token, w->token_file, w->ca_file, w->namespace, w->target, w->container,
-				      w->tmux_socket};
+		const char *keys[] = {"url",       "token",  "token_file", "ca_file",
+		                      "namespace", "target", "container",  "tmux_socket"};
+		const char *vals[] = {w->url,       w->token,  w->token_file, w->ca_file,
+		                      w->namespace, w->target, w->container,  w->tmux_socket};
 		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 			if (!vals[k])
 				continue;

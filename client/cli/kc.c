@@ -38,54 +38,54 @@ enum {
 };
 
 static const char usage_text[] =
-	"usage: kc [global options] <command> [arguments]\n"
-	"\n"
-	"Drive a kube-coder workspace's coding-agent tasks.\n"
-	"\n"
-	"Commands:\n"
-	"  task create [--workdir DIR] [--agent NAME] [-q] PROMPT...\n"
-	"                              start an agent on PROMPT (\"-\" reads stdin); -q prints only the id\n"
-	"  task ls [--status S] [--limit N] [--page-token T]\n"
-	"                              list tasks, newest first\n"
-	"  task get ID                 show one task and its recent output\n"
-	"  task logs ID [-f] [--tail N]\n"
-	"                              print the task's output; -f streams it until the task ends\n"
-	"  task send ID MESSAGE...     send a follow-up message to a running task\n"
-	"  task kill ID                kill the task's session\n"
-	"  task attach ID [--exec]     prepare the web terminal and print (or run) the command that\n"
-	"                              attaches to the task's tmux session\n"
-	"  task wait ID [--timeout SEC] [-q]\n"
-	"                              follow the task until it ends; the exit code says how it ended\n"
-	"  metrics                     the workspace's CPU, memory, disk and alerts\n"
-	"  status                      service health and GitHub set-up\n"
-	"  token [--server]            print the API token in use (--server: ask the server, OAuth only)\n"
-	"  connect USER [--namespace NS] [--service SVC] [--target T] [--container C]\n"
-	"          [--token-container C] [--tmux-socket PATH] [--remote-port P] [--detach]\n"
-	"                              reach USER's workspace through kubectl port-forward, read its\n"
-	"                              token with kubectl exec and save it as workspace USER\n"
-	"  workspaces                  list the workspaces in the config file\n"
-	"\n"
-	"Global options:\n"
-	"  --url URL          grpc://host:port, grpcs://host:port, unix:/path, http(s)://host (env KC_URL)\n"
-	"  --token TOKEN      bearer token (env KC_TOKEN)\n"
-	"  -w, --workspace N  a workspace from the config file (env KC_WORKSPACE; default: current)\n"
-	"  --config FILE      config file (env KC_CONFIG; default ~/.config/kube-coder/config.yaml)\n"
-	"  -o, --output FMT   table (default) or json: the REST API's JSON objects\n"
-	"  --ca-file FILE     CA certificates for https:// and grpcs://\n"
-	"  --request-timeout SEC  limit for one call (default 30)\n"
-	"  -h, --help         this help;  --version  the version\n"
-	"\n"
-	"Exit status: 0 ok, 1 usage or configuration error, 2 not found, 3 unauthenticated or\n"
-	"not allowed, 4 workspace unreachable or timed out, 5 request refused (bad input, session\n"
-	"ended, limit reached), 6 other failure. task wait: 0 completed, 10 error, 11 killed,\n"
-	"12 --timeout passed. See kc(1).\n";
+    "usage: kc [global options] <command> [arguments]\n"
+    "\n"
+    "Drive a kube-coder workspace's coding-agent tasks.\n"
+    "\n"
+    "Commands:\n"
+    "  task create [--workdir DIR] [--agent NAME] [-q] PROMPT...\n"
+    "                              start an agent on PROMPT (\"-\" reads stdin); -q prints only the id\n"
+    "  task ls [--status S] [--limit N] [--page-token T]\n"
+    "                              list tasks, newest first\n"
+    "  task get ID                 show one task and its recent output\n"
+    "  task logs ID [-f] [--tail N]\n"
+    "                              print the task's output; -f streams it until the task ends\n"
+    "  task send ID MESSAGE...     send a follow-up message to a running task\n"
+    "  task kill ID                kill the task's session\n"
+    "  task attach ID [--exec]     prepare the web terminal and print (or run) the command that\n"
+    "                              attaches to the task's tmux session\n"
+    "  task wait ID [--timeout SEC] [-q]\n"
+    "                              follow the task until it ends; the exit code says how it ended\n"
+    "  metrics                     the workspace's CPU, memory, disk and alerts\n"
+    "  status                      service health and GitHub set-up\n"
+    "  token [--server]            print the API token in use (--server: ask the server, OAuth only)\n"
+    "  connect USER [--namespace NS] [--service SVC] [--target T] [--container C]\n"
+    "          [--token-container C] [--tmux-socket PATH] [--remote-port P] [--detach]\n"
+    "                              reach USER's workspace through kubectl port-forward, read its\n"
+    "                              token with kubectl exec and save it as workspace USER\n"
+    "  workspaces                  list the workspaces in the config file\n"
+    "\n"
+    "Global options:\n"
+    "  --url URL          grpc://host:port, grpcs://host:port, unix:/path, http(s)://host (env KC_URL)\n"
+    "  --token TOKEN      bearer token (env KC_TOKEN)\n"
+    "  -w, --workspace N  a workspace from the config file (env KC_WORKSPACE; default: current)\n"
+    "  --config FILE      config file (env KC_CONFIG; default ~/.config/kube-coder/config.yaml)\n"
+    "  -o, --output FMT   table (default) or json: the REST API's JSON objects\n"
+    "  --ca-file FILE     CA certificates for https:// and grpcs://\n"
+    "  --request-timeout SEC  limit for one call (default 30)\n"
+    "  -h, --help         this help;  --version  the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 usage or configuration error, 2 not found, 3 unauthenticated or\n"
+    "not allowed, 4 workspace unreachable or timed out, 5 request refused (bad input, session\n"
+    "ended, limit reached), 6 other failure. task wait: 0 completed, 10 error, 11 killed,\n"
+    "12 --timeout passed. See kc(1).\n";
 
 struct opts {
 	const char *url, *token, *workspace, *config, *output, *ca_file;
 	int request_timeout;
 	/* command options */
 	const char *workdir, *agent, *status, *page_token, *ns, *service, *target, *container, *token_container,
-		*tmux_socket;
+	    *tmux_socket;
 	int limit, tail, remote_port;
 	double wait_timeout;
 	bool follow, quiet, exec, server, detach, json;
@@ -382,8 +382,8 @@ static kc_client *connect_client(const struct opts *o, struct conn *cn)
 	kc_client *c = NULL;
 	int rc = kc_client_new(&c, cn->url, cn->token);
 	if (rc) {
-		fprintf(stderr, "%s: %s: %s (expected grpc://, grpcs://, unix:, http:// or https://)\n", prog,
-			cn->url, kc_strerror(rc));
+		fprintf(stderr, "%s: %s: %s (expected grpc://, grpcs://, unix:, http:// or https://)\n", prog, cn->url,
+		        kc_strerror(rc));
 		exit(EX_USAGE);
 	}
 	if (o->request_timeout)
@@ -703,12 +703,12 @@ static int on_follow(const kc_event *ev, void *ud)
 	}
 	const kc_task *t = ev->task;
 	f->created_at = t->created_at;
-	if (f->progress && !f->quiet &&
-	    (!f->seen_task || t->status != f->status || t->status_detail != f->activity)) {
+	if (f->progress && !f->quiet && (!f->seen_task || t->status != f->status || t->status_detail != f->activity)) {
 		char st[64], d[32];
 		double end = t->finished_at > 0 ? t->finished_at : now_s();
-		fprintf(stderr, "%s: %s after %s\n", t->task_id, status_text(t->status, t->status_detail, st, sizeof st),
-			duration(end - t->created_at, d, sizeof d));
+		fprintf(stderr, "%s: %s after %s\n", t->task_id,
+		        status_text(t->status, t->status_detail, st, sizeof st),
+		        duration(end - t->created_at, d, sizeof d));
 	}
 	f->seen_task = true;
 	f->status = t->status;
@@ -879,7 +879,7 @@ static int cmd_wait(const struct opts *o, kc_client *c)
 	}
 	if (rc == KC_ERR_CANCELLED && atomic_load(&tm.fired)) {
 		fprintf(stderr, "%s: wait for task %s: still %s after %gs\n", prog, id, kc_task_status_name(f.status),
-			o->wait_timeout);
+		        o->wait_timeout);
 		return EX_WAIT_TIMEOUT;
 	}
 	if (rc)
@@ -905,7 +905,7 @@ static int cmd_wait(const struct opts *o, kc_client *c)
 		return EX_TASK_KILLED;
 	default:
 		fprintf(stderr, "%s: wait for task %s: the stream ended while it is %s\n", prog, id,
-			kc_task_status_name(st));
+		        kc_task_status_name(st));
 		return EX_FAILURE;
 	}
 }
@@ -925,11 +925,12 @@ static int cmd_metrics(const struct opts *o, kc_client *c)
 			print_json_and_free(s);
 	} else {
 		char b[32];
-		printf("cpu      %.1f%% of %d core%s", m->cpu_usage_percent, m->cpu_cores, m->cpu_cores == 1 ? "" : "s");
+		printf("cpu      %.1f%% of %d core%s", m->cpu_usage_percent, m->cpu_cores,
+		       m->cpu_cores == 1 ? "" : "s");
 		if (m->cpu_limit_cores > 0)
 			printf(" (limit %.2f)", m->cpu_limit_cores);
-		printf("\nmemory   %.0f / %.0f MiB (%.1f%%)%s\n", m->memory_used_mb, m->memory_total_mb, m->memory_percent,
-		       m->memory_container ? " container" : "");
+		printf("\nmemory   %.0f / %.0f MiB (%.1f%%)%s\n", m->memory_used_mb, m->memory_total_mb,
+		       m->memory_percent, m->memory_container ? " container" : "");
 		printf("disk     %.1f / %.1f GiB (%.1f%%) %s\n", m->disk_used_gb, m->disk_total_gb, m->disk_percent,
 		       m->disk_path);
 		if (m->n_alerts == 0)
@@ -969,15 +970,15 @@ static int cmd_status(const struct opts *o, kc_client *c, const struct conn *cn)
 		} else {
 			printf("ssh key    %s\n", s->ssh_configured ? s->ssh_key_fingerprint : "none");
 			printf("gh cli     %s%s%s\n",
-			       !s->gh_installed ? "not installed"
+			       !s->gh_installed      ? "not installed"
 			       : s->gh_authenticated ? "logged in as "
-						     : "not logged in",
+			                             : "not logged in",
 			       s->gh_authenticated ? s->gh_username : "", "");
 			printf("git        %s <%s>\n", s->git_user_name[0] ? s->git_user_name : "(no name)",
 			       s->git_user_email[0] ? s->git_user_email : "no email");
-			printf("github app %s\n", !s->github_app_configured ? "not configured"
-						 : s->github_app_token_valid ? "token valid"
-									     : "token invalid");
+			printf("github app %s\n", !s->github_app_configured   ? "not configured"
+			                          : s->github_app_token_valid ? "token valid"
+			                                                      : "token invalid");
 		}
 	}
 	kc_workspace_status_free(s);
@@ -1017,7 +1018,8 @@ static int cmd_workspaces(const struct opts *o)
 	if (o->json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < cfg->n_ws; i++)
-			json_array_append_new(arr, json_pack("{s:s,s:s}", "name", cfg->ws[i].name, "url", cfg->ws[i].url));
+			json_array_append_new(arr,
+			                      json_pack("{s:s,s:s}", "name", cfg->ws[i].name, "url", cfg->ws[i].url));
 		print_obj(json_pack("{s:s?,s:o}", "current", cfg->current, "workspaces", arr));
 		kcc_config_free(cfg);
 		free(path);
@@ -1115,8 +1117,17 @@ static int cmd_connect(const struct opts *o)
 	snprintf(pfwd, sizeof pfwd, ":%d", o->remote_port ? o->remote_port : 6080);
 
 	/* 1. The token, read inside the pod. */
-	char *exec_argv[] = {"kubectl", "exec", "-n", (char *)ns, target, "-c", (char *)token_container, "--",
-			     "cat", "/home/coder/.claude-tasks/.api-token", NULL};
+	char *exec_argv[] = {"kubectl",
+	                     "exec",
+	                     "-n",
+	                     (char *)ns,
+	                     target,
+	                     "-c",
+	                     (char *)token_container,
+	                     "--",
+	                     "cat",
+	                     "/home/coder/.claude-tasks/.api-token",
+	                     NULL};
 	int status = 0;
 	char *token = run_capture(exec_argv, &status);
 	if (!token || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -1221,7 +1232,7 @@ static int cmd_connect(const struct opts *o)
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 		fprintf(stderr, "%s: connect %s: kubectl port-forward did not start in 30s (see %s)\n", prog, user,
-			log_path);
+		        log_path);
 		free(token);
 		free(cfg_path);
 		kcc_config_free(cfg);
@@ -1232,12 +1243,12 @@ static int cmd_connect(const struct opts *o)
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
 	struct kcc_workspace ws = {.name = (char *)user,
-				   .url = url,
-				   .token = token,
-				   .namespace = (char *)ns,
-				   .target = target,
-				   .container = (char *)container,
-				   .tmux_socket = (char *)(o->tmux_socket ? o->tmux_socket : "/tmp/kc-tmux/default")};
+	                           .url = url,
+	                           .token = token,
+	                           .namespace = (char *)ns,
+	                           .target = target,
+	                           .container = (char *)container,
+	                           .tmux_socket = (char *)(o->tmux_socket ? o->tmux_socket : "/tmp/kc-tmux/default")};
 	int rc = kcc_config_put(cfg, &ws, true);
 	if (rc == 0)
 		rc = kcc_config_save(cfg, cfg_path);
@@ -1311,7 +1322,8 @@ int main(int argc, char **argv)
 	const char *sub = NULL;
 	if (strcmp(cmd, "task") == 0 || strcmp(cmd, "tasks") == 0) {
 		if (o.n_args < 2)
-			die_usage("task: %s", "a subcommand is required (create, ls, get, logs, send, kill, attach, wait)");
+			die_usage("task: %s",
+			          "a subcommand is required (create, ls, get, logs, send, kill, attach, wait)");
 		sub = o.args[1];
 		const char *subs[] = {"create", "ls", "list", "get", "logs", "send", "kill", "attach", "wait"};
 		for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)

@@ -18,24 +18,23 @@
 #include "kc/v1/workspace.pb-c.h"
 
 #define RPC(var, svc, method, http, path, body, in_t, out_t)                                                           \
-	const struct kci_rpc var = {"/kc.v1." svc "/" method, http, path, body, &in_t##__descriptor,              \
-				    &out_t##__descriptor}
+	const struct kci_rpc var = {"/kc.v1." svc "/" method, http, path, body, &in_t##__descriptor,                   \
+	                            &out_t##__descriptor}
 
 RPC(kci_rpc_create_task, "TaskService", "CreateTask", "POST", "/api/claude/tasks", true, kc__v1__create_task_request,
     kc__v1__task);
 RPC(kci_rpc_list_tasks, "TaskService", "ListTasks", "GET", "/api/claude/tasks", false, kc__v1__list_tasks_request,
     kc__v1__list_tasks_response);
-RPC(kci_rpc_get_task, "TaskService", "GetTask", "GET", "/api/claude/tasks/{task_id}", false,
-    kc__v1__get_task_request, kc__v1__task);
+RPC(kci_rpc_get_task, "TaskService", "GetTask", "GET", "/api/claude/tasks/{task_id}", false, kc__v1__get_task_request,
+    kc__v1__task);
 RPC(kci_rpc_get_task_output, "TaskService", "GetTaskOutput", "GET", "/api/claude/tasks/{task_id}/output", false,
     kc__v1__get_task_output_request, google__api__http_body);
 RPC(kci_rpc_send_message, "TaskService", "SendMessage", "POST", "/api/claude/tasks/{task_id}/message", true,
     kc__v1__send_message_request, kc__v1__task);
 RPC(kci_rpc_kill_task, "TaskService", "KillTask", "DELETE", "/api/claude/tasks/{task_id}", false,
     kc__v1__kill_task_request, kc__v1__kill_task_response);
-RPC(kci_rpc_prepare_terminal, "TaskService", "PrepareTerminal", "POST",
-    "/api/claude/tasks/{task_id}/prepare-terminal", false, kc__v1__prepare_terminal_request,
-    kc__v1__prepare_terminal_response);
+RPC(kci_rpc_prepare_terminal, "TaskService", "PrepareTerminal", "POST", "/api/claude/tasks/{task_id}/prepare-terminal",
+    false, kc__v1__prepare_terminal_request, kc__v1__prepare_terminal_response);
 RPC(kci_rpc_watch_task, "TaskService", "WatchTask", "GET", "/api/claude/tasks/{task_id}/watch", false,
     kc__v1__watch_task_request, kc__v1__task_event);
 RPC(kci_rpc_get_metrics, "MetricsService", "GetMetrics", "GET", "/metrics", false, kc__v1__get_metrics_request,

@@ -138,8 +138,8 @@ static void wait_tag(struct call_state *st, int tag)
 			grpc_call_cancel(st->call, NULL);
 			st->cancel_sent = true;
 		}
-		gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-						  gpr_time_from_millis(POLL_SLICE_MS, GPR_TIMESPAN));
+		gpr_timespec until =
+		    gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(POLL_SLICE_MS, GPR_TIMESPAN));
 		grpc_event ev = grpc_completion_queue_next(g->cq, until, NULL);
 		if (ev.type == GRPC_OP_COMPLETE)
 			st->done[*(int *)ev.tag] = true;
@@ -147,7 +147,7 @@ static void wait_tag(struct call_state *st, int tag)
 }
 
 static int run_call(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		    kci_msg_cb cb, void *user_data)
+                    kci_msg_cb cb, void *user_data)
 {
 	struct grpc_impl *g = c->impl;
 	struct call_state st = {.c = c, .tags = {TAG_START, TAG_STATUS, TAG_RECV}};
@@ -155,8 +155,7 @@ static int run_call(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMess
 	bool got_one = false, stopped = false;
 	gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
 	if (!cb && c->timeout_ms > 0)
-		deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-					gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
 
 	size_t len = protobuf_c_message_get_packed_size(req);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -243,7 +242,8 @@ static int run_call(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMess
 		ProtobufCMessage *m = NULL;
 		if (grpc_byte_buffer_reader_init(&reader, recv_bb)) {
 			grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-			m = protobuf_c_message_unpack(rpc->out, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+			m = protobuf_c_message_unpack(rpc->out, NULL, GRPC_SLICE_LENGTH(all),
+			                              GRPC_SLICE_START_PTR(all));
 			grpc_slice_unref(all);
 			grpc_byte_buffer_reader_destroy(&reader);
 		}
@@ -310,15 +310,15 @@ static int g_unary(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 }
 
 static int g_stream(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, kci_msg_cb cb,
-		    void *user_data)
+                    void *user_data)
 {
 	return run_call(c, rpc, req, NULL, cb, user_data);
 }
 
 const struct kci_transport kci_grpc_transport = {
-	.name = "grpc",
-	.open = g_open,
-	.close = g_close,
-	.unary = g_unary,
-	.stream = g_stream,
+    .name = "grpc",
+    .open = g_open,
+    .close = g_close,
+    .unary = g_unary,
+    .stream = g_stream,
 };

@@ -27,8 +27,8 @@ struct kci_rpc {
 };
 
 extern const struct kci_rpc kci_rpc_create_task, kci_rpc_list_tasks, kci_rpc_get_task, kci_rpc_get_task_output,
-	kci_rpc_send_message, kci_rpc_kill_task, kci_rpc_prepare_terminal, kci_rpc_watch_task, kci_rpc_get_metrics,
-	kci_rpc_get_health, kci_rpc_get_github_status, kci_rpc_get_api_token;
+    kci_rpc_send_message, kci_rpc_kill_task, kci_rpc_prepare_terminal, kci_rpc_watch_task, kci_rpc_get_metrics,
+    kci_rpc_get_health, kci_rpc_get_github_status, kci_rpc_get_api_token;
 
 /* A streamed message; the transport frees it after the callback. Return 0
  * to go on. */
@@ -40,7 +40,7 @@ struct kci_transport {
 	void (*close)(kc_client *c);
 	int (*unary)(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp);
 	int (*stream)(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, kci_msg_cb cb,
-		      void *user_data);
+	              void *user_data);
 };
 
 extern const struct kci_transport kci_grpc_transport, kci_rest_transport;
@@ -61,9 +61,9 @@ struct kc_client {
 /* Sets last_error ("" for NULL) and returns err. */
 int kci_set_error(kc_client *c, int err, const char *fmt, ...)
 #if defined(__GNUC__)
-	__attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 3, 4)))
 #endif
-	;
+    ;
 
 /* The kc_error for an HTTP status >= 400. */
 int kci_error_from_http(long status);

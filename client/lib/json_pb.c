@@ -181,7 +181,7 @@ static json_t *msg_to_json(const ProtobufCMessage *msg, int depth)
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
 			const char *arr = *(char *const *)p;
 			bool map = f->type == PROTOBUF_C_TYPE_MESSAGE &&
-				   is_map_entry((const ProtobufCMessageDescriptor *)f->descriptor);
+			           is_map_entry((const ProtobufCMessageDescriptor *)f->descriptor);
 			v = map ? json_object() : json_array();
 			if (!v)
 				goto nomem;
@@ -191,8 +191,8 @@ static json_t *msg_to_json(const ProtobufCMessage *msg, int depth)
 					const ProtobufCMessage *e = *(ProtobufCMessage *const *)ep;
 					const ProtobufCMessageDescriptor *ed = e->descriptor;
 					const char *key = *(char *const *)((const char *)e + ed->fields[0].offset);
-					json_t *ev = value_to_json(&ed->fields[1], (const char *)e + ed->fields[1].offset,
-								   true, depth + 1);
+					json_t *ev = value_to_json(
+					    &ed->fields[1], (const char *)e + ed->fields[1].offset, true, depth + 1);
 					if (ev)
 						json_object_set_new(v, key ? key : "", ev);
 					continue;
@@ -238,7 +238,7 @@ static int fail(struct dec *dc, const char *field, const char *why)
 }
 
 static int json_to_msg(struct dec *dc, const json_t *j, const ProtobufCMessageDescriptor *d, ProtobufCMessage **out,
-		       int depth);
+                       int depth);
 
 static int int_of(const json_t *j, json_int_t *out)
 {
@@ -344,8 +344,8 @@ static int value_from_json(struct dec *dc, const ProtobufCFieldDescriptor *f, co
 			return KC_ERR_NOMEM;
 		memcpy(data, json_string_value(j), n);
 		if (b->data && b->data != ((const ProtobufCBinaryData *)f->default_value
-						   ? ((const ProtobufCBinaryData *)f->default_value)->data
-						   : NULL))
+		                               ? ((const ProtobufCBinaryData *)f->default_value)->data
+		                               : NULL))
 			free(b->data);
 		b->data = data;
 		b->len = n;
@@ -380,13 +380,13 @@ static int value_from_json(struct dec *dc, const ProtobufCFieldDescriptor *f, co
 	return fail(dc, f->name, "unsupported type");
 }
 
-static int repeated_from_json(struct dec *dc, const ProtobufCFieldDescriptor *f, const json_t *j, char *base,
-			      int depth)
+static int repeated_from_json(struct dec *dc, const ProtobufCFieldDescriptor *f, const json_t *j, char *base, int depth)
 {
 	size_t *count = (size_t *)(base + f->quantifier_offset);
 	void **arr = (void **)(base + f->offset);
 	size_t es = type_size(f->type);
-	bool map = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry((const ProtobufCMessageDescriptor *)f->descriptor);
+	bool map =
+	    f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry((const ProtobufCMessageDescriptor *)f->descriptor);
 	size_t n;
 	if (map) {
 		if (!json_is_object(j))
@@ -426,7 +426,7 @@ static int repeated_from_json(struct dec *dc, const ProtobufCFieldDescriptor *f,
 				return rc;
 			if (!json_is_null(val)) {
 				rc = value_from_json(dc, &ed->fields[1], val, (char *)e + ed->fields[1].offset,
-						     depth + 1);
+				                     depth + 1);
 				if (rc)
 					return rc;
 			}
@@ -444,7 +444,7 @@ static int repeated_from_json(struct dec *dc, const ProtobufCFieldDescriptor *f,
 }
 
 static int json_to_msg(struct dec *dc, const json_t *j, const ProtobufCMessageDescriptor *d, ProtobufCMessage **out,
-		       int depth)
+                       int depth)
 {
 	if (depth > MAX_DEPTH)
 		return fail(dc, d->short_name, "nested too deeply");
@@ -488,14 +488,14 @@ static int json_to_msg(struct dec *dc, const json_t *j, const ProtobufCMessageDe
 }
 
 int kci_json_to_pb(const json_t *json, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	struct dec dc = {err, errlen};
 	return json_to_msg(&dc, json, desc, out, 0);
 }
 
 int kci_json_buf_to_pb(const char *buf, size_t len, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -26,11 +26,11 @@ json_t *kci_pb_to_json(const ProtobufCMessage *msg);
  * protobuf_c_message_free_unpacked(msg, NULL)). KC_ERR_PROTOCOL with a
  * reason in err when the JSON does not fit; *out untouched on failure. */
 int kci_json_to_pb(const json_t *json, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out, char *err,
-		   size_t errlen);
+                   size_t errlen);
 
 /* The same from bytes. */
 int kci_json_buf_to_pb(const char *buf, size_t len, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
-		       char *err, size_t errlen);
+                       char *err, size_t errlen);
 
 /* Compact JSON text of `json` (caller frees), members in insertion order,
  * doubles in their shortest round-trip form; NULL when out of memory. */

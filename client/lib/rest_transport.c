@@ -177,8 +177,7 @@ static int build_request(kc_client *c, const struct kci_rpc *rpc, const Protobuf
 			const char *val;
 			if (!query_value(v, tmp, sizeof tmp, &val))
 				continue;
-			if (buf_add(&u, &sep, 1) || add_escaped(&u, key) || buf_add(&u, "=", 1) ||
-			    add_escaped(&u, val))
+			if (buf_add(&u, &sep, 1) || add_escaped(&u, key) || buf_add(&u, "=", 1) || add_escaped(&u, val))
 				goto out;
 			sep = '&';
 		}
@@ -306,7 +305,7 @@ static int stream_payload(const char *payload, size_t len, void *ud)
 }
 
 static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		   kci_msg_cb cb, void *user_data)
+                   kci_msg_cb cb, void *user_data)
 {
 	struct rest_impl *r = c->impl;
 	CURL *h = r->h;
@@ -367,7 +366,7 @@ static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 	}
 	if (x.stream_rc) {
 		rc = x.stream_rc == KC_ERR_TOO_LARGE ? kci_set_error(c, KC_ERR_TOO_LARGE, "watch event too large")
-						      : x.stream_rc;
+		                                     : x.stream_rc;
 		goto out;
 	}
 	if (cc != CURLE_OK) {
@@ -430,15 +429,15 @@ static int r_unary(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 }
 
 static int r_stream(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, kci_msg_cb cb,
-		    void *user_data)
+                    void *user_data)
 {
 	return perform(c, rpc, req, NULL, cb, user_data);
 }
 
 const struct kci_transport kci_rest_transport = {
-	.name = "rest",
-	.open = r_open,
-	.close = r_close,
-	.unary = r_unary,
-	.stream = r_stream,
+    .name = "rest",
+    .open = r_open,
+    .close = r_close,
+    .unary = r_unary,
+    .stream = r_stream,
 };

@@ -7,6 +7,7 @@
  * KC_TEST_TOKEN (tests/client/with_mock.sh, or a live kc-gateway and
  * kc-server). Every wait is a poll with a deadline, never a fixed sleep.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <pthread.h>
 
 #include <cmocka.h>
 
@@ -380,11 +380,9 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new_refuses_bad_urls),
-		cmocka_unit_test(test_same_results_over_both),
-		cmocka_unit_test(test_watch_streams_output),
-		cmocka_unit_test(test_watch_cancel_and_stop),
-		cmocka_unit_test(test_errors_map),
+	    cmocka_unit_test(test_new_refuses_bad_urls), cmocka_unit_test(test_same_results_over_both),
+	    cmocka_unit_test(test_watch_streams_output), cmocka_unit_test(test_watch_cancel_and_stop),
+	    cmocka_unit_test(test_errors_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,14 +14,14 @@
 #include "common/kc_error.h"
 
 static const char good[] = "current: alice\n"
-			   "workspaces:\n"
-			   "  alice:\n"
-			   "    url: https://alice.dev.example.com\n"
-			   "    token: abc\n"
-			   "  local:\n"
-			   "    url: grpc://127.0.0.1:50051\n"
-			   "    token_file: ~/.claude-tasks/.api-token\n"
-			   "    tmux_socket: /tmp/kc-tmux/default\n";
+                           "workspaces:\n"
+                           "  alice:\n"
+                           "    url: https://alice.dev.example.com\n"
+                           "    token: abc\n"
+                           "  local:\n"
+                           "    url: grpc://127.0.0.1:50051\n"
+                           "    token_file: ~/.claude-tasks/.api-token\n"
+                           "    tmux_socket: /tmp/kc-tmux/default\n";
 
 static void test_parse(void **state)
 {
@@ -50,13 +50,13 @@ static void test_refuse(void **state)
 {
 	(void)state;
 	const char *bad[] = {
-		"currnet: alice\n",
-		"workspaces:\n  a:\n    token: x\n",
-		"workspaces:\n  a:\n    url: http://x\n    colour: red\n",
-		"workspaces: [1]\n",
-		"workspaces:\n  a: 5\n",
-		"- 1\n",
-		"workspaces:\n  a:\n    url: [1]\n",
+	    "currnet: alice\n",
+	    "workspaces:\n  a:\n    token: x\n",
+	    "workspaces:\n  a:\n    url: http://x\n    colour: red\n",
+	    "workspaces: [1]\n",
+	    "workspaces:\n  a: 5\n",
+	    "- 1\n",
+	    "workspaces:\n  a:\n    url: [1]\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct kcc_config *cfg = (struct kcc_config *)0x1;
@@ -73,8 +73,12 @@ static void test_put_and_save(void **state)
 	struct kcc_config *cfg = NULL;
 	char err[200] = "";
 	assert_int_equal(kcc_config_parse(good, strlen(good), &cfg, err, sizeof err), 0);
-	struct kcc_workspace w = {.name = "bob", .url = "http://127.0.0.1:4242", .token = "t\"o\\k\nen",
-				  .namespace = "coder", .target = "deploy/bob-workspace", .container = "ide"};
+	struct kcc_workspace w = {.name = "bob",
+	                          .url = "http://127.0.0.1:4242",
+	                          .token = "t\"o\\k\nen",
+	                          .namespace = "coder",
+	                          .target = "deploy/bob-workspace",
+	                          .container = "ide"};
 	assert_int_equal(kcc_config_put(cfg, &w, true), 0);
 	w.url = "http://127.0.0.1:4343";
 	assert_int_equal(kcc_config_put(cfg, &w, false), 0); /* replaces */
@@ -107,9 +111,9 @@ static void test_put_and_save(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_refuse),
-		cmocka_unit_test(test_put_and_save),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_refuse),
+	    cmocka_unit_test(test_put_and_save),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

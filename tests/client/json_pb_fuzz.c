@@ -17,9 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const ProtobufCMessageDescriptor *types[] = {
-		&kc__v1__task__descriptor,         &kc__v1__task_event__descriptor,
-		&kc__v1__list_tasks_response__descriptor, &kc__v1__metrics__descriptor,
-		&kc__v1__health__descriptor,       &kc__v1__git_hub_status__descriptor,
+	    &kc__v1__task__descriptor,    &kc__v1__task_event__descriptor, &kc__v1__list_tasks_response__descriptor,
+	    &kc__v1__metrics__descriptor, &kc__v1__health__descriptor,     &kc__v1__git_hub_status__descriptor,
 	};
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		ProtobufCMessage *m = NULL;

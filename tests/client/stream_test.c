@@ -58,13 +58,13 @@ static void test_sse(void **state)
 	(void)state;
 	int rc;
 	struct got g = run(true,
-			   ": heartbeat\n\n"
-			   "data: {\"a\":1}\n\n"
-			   "event: task\r\nid: 7\r\ndata: {\"b\":\r\ndata: 2}\r\n\r\n"
-			   "data:nospace\n\n"
-			   "retry: 10\n\n"
-			   "data: unfinished",
-			   1024, &rc);
+	                   ": heartbeat\n\n"
+	                   "data: {\"a\":1}\n\n"
+	                   "event: task\r\nid: 7\r\ndata: {\"b\":\r\ndata: 2}\r\n\r\n"
+	                   "data:nospace\n\n"
+	                   "retry: 10\n\n"
+	                   "data: unfinished",
+	                   1024, &rc);
 	assert_int_equal(rc, 0);
 	assert_int_equal(g.n, 3);
 	assert_string_equal(g.items[0], "{\"a\":1}");
@@ -118,10 +118,10 @@ static void test_callback_stops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sse),
-		cmocka_unit_test(test_ndjson),
-		cmocka_unit_test(test_caps),
-		cmocka_unit_test(test_callback_stops),
+	    cmocka_unit_test(test_sse),
+	    cmocka_unit_test(test_ndjson),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_callback_stops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,8 +72,9 @@ void kc_client_set_timeout(kc_client *client, int timeout_ms);
 int kc_client_set_ca_file(kc_client *client, const char *path);
 
 /* Ends the call in progress on `client` (if any) from another thread; it
- * returns KC_ERR_CANCELLED (a watch returns promptly, within ~250 ms).
- * Calls made after this one are not affected. */
+ * returns KC_ERR_CANCELLED, within about 100 ms over gRPC and a second over
+ * REST (libcurl's progress tick). A cancel that arrives before a call
+ * starts is dropped: each call starts uncancelled. */
 void kc_client_cancel(kc_client *client);
 
 /* The server's (or the transport's) message for the last failed call on
@@ -116,10 +117,10 @@ typedef struct kc_followup {
 
 /* A task, as the REST API's task object. */
 typedef struct kc_task {
-	const char *task_id;      /* `<unix seconds>-<8 hex>` */
-	const char *session_id;   /* UUID v4 given to the agent */
-	const char *prompt;       /* in full */
-	const char *workdir;      /* absolute */
+	const char *task_id;    /* `<unix seconds>-<8 hex>` */
+	const char *session_id; /* UUID v4 given to the agent */
+	const char *prompt;     /* in full */
+	const char *workdir;    /* absolute */
 	kc_task_status status;
 	double created_at;
 	double finished_at;       /* 0 while running */
@@ -189,7 +190,7 @@ int kc_task_list_to_json(const kc_task_list *list, char **out);
 /* Lists tasks, newest first. page_size 0 lists all; page_token NULL or ""
  * for the first page; status KC_TASK_STATUS_UNSPECIFIED for any. */
 int kc_task_list_get(kc_client *client, int page_size, const char *page_token, kc_task_status status,
-		     kc_task_list **out);
+                     kc_task_list **out);
 
 /* ---- watching a task ------------------------------------------------------ */
 
