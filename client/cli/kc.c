@@ -685,7 +685,23 @@ struct follow {
 	bool quiet, progress, seen_task;
 	double created_at;
 	const char *id;
+	int tail;        /* -f --tail N: the history starts with its last N lines */
+	bool seen_output;
 };
+
+/* The start of the last `n` lines of text[0..len). */
+static size_t tail_start(const char *text, size_t len, int n)
+{
+	size_t i = len;
+	if (i && text[i - 1] == '\n')
+		i--; /* a final newline ends the last line, it does not start one */
+	while (i > 0) {
+		if (text[i - 1] == '\n' && --n == 0)
+			return i;
+		i--;
+	}
+	return 0;
+}
 
 static int on_follow(const kc_event *ev, void *ud)
 {
@@ -696,6 +712,11 @@ static int on_follow(const kc_event *ev, void *ud)
 		if (end <= f->printed_to)
 			return 0;
 		size_t skip = ev->offset < f->printed_to ? (size_t)(f->printed_to - ev->offset) : 0;
+		/* The first chunk is the output so far (the stream replays from
+		 * offset 0); with --tail only its last lines are shown. */
+		if (!f->seen_output && f->tail > 0)
+			skip = tail_start(ev->text, ev->len, f->tail);
+		f->seen_output = true;
 		fwrite(ev->text + skip, 1, ev->len - skip, stdout);
 		fflush(stdout);
 		f->printed_to = end;
@@ -735,7 +756,7 @@ static int cmd_logs(const struct opts *o, kc_client *c)
 		kc_free(out);
 		return EX_OK;
 	}
-	struct follow f = {.id = id};
+	struct follow f = {.id = id, .tail = o->tail};
 	int rc = kc_task_watch(c, id, true, on_follow, &f);
 	if (rc)
 		return task_fail(c, rc, "follow", id);

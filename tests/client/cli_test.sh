@@ -109,6 +109,8 @@ for transport in rest grpc; do
 	run 0 task kill "$id" -o json && jq -e '.status == "killed" and (.killed_at > 0)' "$tmp/out" >/dev/null || fail "kill json"
 	wait $follower
 	[ $? = 0 ] && ok || fail "logs -f exit; stderr: $(cat "$tmp/follow.err")"
+	# -f --tail 1 on the ended task: only the last line of its history
+	run 0 task logs -f --tail 1 "$id" && [ "$(grep -c . "$tmp/out")" = 1 ] || fail "logs -f --tail 1: $(cat "$tmp/out")"
 	wait $waiter
 	[ $? = 11 ] && ok || fail "wait on a killed task should exit 11; $(cat "$tmp/wait.err")"
 	[ "$(cat "$tmp/wait.out")" = "$id killed" ] || fail "wait output: $(cat "$tmp/wait.out")"
