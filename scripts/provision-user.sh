@@ -53,6 +53,7 @@ label_re='^[a-z]([-a-z0-9]*[a-z0-9])?$'
 # GITHUB_USER: GitHub logins are letters, digits and single hyphens; '_'
 # appears in Enterprise Managed Users' logins (handle_shortcode).
 gh_re='^[A-Za-z0-9][A-Za-z0-9_-]{0,38}$'
+[[ $github != ,* && $github != *, ]] || die "invalid GITHUB_USER '$github': empty login in the list"
 IFS=',' read -r -a logins <<<"$github"
 [ ${#logins[@]} -gt 0 ] || die "invalid GITHUB_USER '': give at least one GitHub login"
 for login in "${logins[@]}"; do

@@ -250,7 +250,7 @@ def assert_workspace_pod(docs, vals):
     mounts = {c["name"]: {m["name"]: m for m in c.get("volumeMounts", [])} for c in spec["containers"]}
     vols = {v["name"]: v for v in spec["volumes"]}
     # The agents' tmux socket directory is shared with the terminal.
-    for c in ("kc-server", "terminal"):
+    for c in ("kc-server", "terminal", "ide"):
         check(mounts[c].get("tmux", {}).get("mountPath") == "/tmp/kc-tmux", f"{c}: tmux socket dir not at /tmp/kc-tmux")
     check("emptyDir" in vols["tmux"], "tmux volume must be an emptyDir")
     for c in ("kc-server", "kc-gateway"):
@@ -582,6 +582,12 @@ def suite_variants(s):
     variant("existing Secrets referenced", extra_sets=["claude.existingSecret=team-claude",
                                                        "oauth2.existingSecret=team-oauth2"])
     variant("dind enabled (documented exception)", extra_sets=["dind.enabled=true"])
+
+    def pull_secrets():
+        docs = render("workspace", sets=base + ["imagePullSecrets[0].name=regcred"])
+        for owner, spec in pod_specs(docs):
+            check(spec.get("imagePullSecrets") == [{"name": "regcred"}], f"{owner}: no imagePullSecrets")
+    s.run("imagePullSecrets reach every pod", pull_secrets)
     variant("browser off, network policy off, API ingress off",
             extra_sets=["browser.enabled=false", "networkPolicy.enabled=false", "ingress.api.enabled=false"])
     variant("gRPC on", extra_sets=["controlPlane.grpc.enabled=true", "ingress.grpc.enabled=true"])
@@ -623,6 +629,19 @@ def suite_schema(s):
         p = tmpl()
         check(p.returncode == 0, p.stderr)
     s.run("schema accepts a good user", good)
+
+    def longest():
+        name = "a" + "-b" * 19 + "c"  # 40 characters, the schema's limit
+        docs = render("workspace", sets=[f"user.name={name}", "user.host=x.example.com", "oauth2.githubUsers=x",
+                                         "claude.apiKey=k", "github.app.appId=1", "github.app.installationId=2",
+                                         "github.app.privateKey=k", "oauth2.clientID=i", "oauth2.clientSecret=s",
+                                         "oauth2.cookieSecret=0123456789abcdef", "controlPlane.grpc.enabled=true",
+                                         "ingress.grpc.enabled=true", "buildWrappers.kanikoRBAC=true",
+                                         "serviceAccount.automountToken=true"])
+        for d in docs:
+            n = d["metadata"]["name"]
+            check(len(n) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", n), f"bad object name {n}")
+    s.run("a 40-character user name keeps every object name a valid DNS label", longest)
     for bad in BAD_NAMES:
         def run(bad=bad):
             p = tmpl(**{"user.name": bad})
@@ -696,6 +715,9 @@ def suite_provision(s):
         (("ok", "g", "N", "a@example.com", "Example.COM"), "invalid DOMAIN"),
         (("ok", "g", "N", "a@example.com", "nodots"), "invalid DOMAIN"),
         (("ok", "bad login!", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
+        (("ok", "a,,b", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
+        (("ok", "a,", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
+        (("ok", "", "N", "a@example.com", "example.com"), "invalid GITHUB_USER"),
         (("ok", "g", "two\nlines", "a@example.com", "example.com"), "invalid FULL NAME"),
         (("ok", "g", "  ", "a@example.com", "example.com"), "invalid FULL NAME"),
     ]

@@ -129,11 +129,10 @@ cert-manager.io/cluster-issuer: {{ .Values.ingress.tls.clusterIssuer | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* Every host name of the release: user.host, and the gRPC host if its own. */}}
+{{/* Every host name of the release, space-separated: user.host, and the gRPC host if its own. */}}
 {{- define "kc.hosts" -}}
-- {{ .Values.user.host | quote }}
-{{- if and .Values.ingress.grpc.enabled .Values.ingress.grpc.host (ne .Values.ingress.grpc.host .Values.user.host) }}
-- {{ .Values.ingress.grpc.host | quote }}
+{{ .Values.user.host }}
+{{- if and .Values.ingress.grpc.enabled .Values.ingress.grpc.host (ne .Values.ingress.grpc.host .Values.user.host) }} {{ .Values.ingress.grpc.host }}
 {{- end }}
 {{- end -}}
 

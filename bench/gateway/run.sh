@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Benchmark of DESIGN §6 for kc-gateway, printed beside its reference from
+# the same run:
+#   GET /api/claude/tasks (100 tasks) at 64 keep-alive connections,
+#   wrk -t2 -c64 -d10s, against the gateway and against nginx serving the
+#   very same response bytes as a static file: req/s, p50, p99, ratios
+#   (targets: >= 40 % of nginx's req/s, p99 <= 2x nginx's);
+#   GET /metrics latency through the gateway; idle RSS.
+#
+# The upstream is kc-server when it is built (//server:kc-server), else the
+# gRPC-core stub of the gateway tests (tests/gateway/stub_server.c), which
+# answers ListTasks from memory. The script says which it used.
+#
+#   bench/gateway/run.sh [duration, default 10s]
+# Installs wrk and nginx-light from Debian when missing.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$here"
+dur=${1:-10s}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+bazel build -c opt //gateway:kc-gateway //tests/gateway:stub_server >/dev/null 2>&1
+gw=$here/bazel-bin/gateway/kc-gateway
+stub=$here/bazel-bin/tests/gateway/stub_server
+
+tmp=$(mktemp -d /tmp/kcbench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { local i; for i in $(seq 1 200); do "$@" && return 0; sleep 0.05; done; return 1; }
+
+upstream_kind="stub (tests/gateway/stub_server, 100 tasks in memory)"
+token=good
+# The Bazel server's JVM keeps a core busy for a while after a build: stop
+# it so it does not compete with the processes measured.
+bazel shutdown >/dev/null 2>&1 || true
+STUB_TASKS=100 "$stub" "unix:$tmp/s.sock" 2>/dev/null &
+up_pid=$!
+pids+=($up_pid)
+wait_for test -S "$tmp/s.sock"
+
+gport=$(free_port)
+"$gw" --listen "127.0.0.1:$gport" --upstream "unix:$tmp/s.sock" --web-root "$here/gateway/web" --log-level warn 2>"$tmp/gw.log" &
+gw_pid=$!
+pids+=($gw_pid)
+wait_for curl -sf -o /dev/null "http://127.0.0.1:$gport/healthz"
+
+mkdir -p "$tmp/www"
+# nginx workers run unprivileged: let them read the file.
+chmod 755 "$tmp" "$tmp/www"
+curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$gport/api/claude/tasks" >"$tmp/www/tasks.json"
+chmod 644 "$tmp/www/tasks.json"
+bytes=$(wc -c <"$tmp/www/tasks.json")
+
+nport=$(free_port)
+cat >"$tmp/nginx.conf" <<NGINX
+worker_processes auto;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $tmp/cb;
+	proxy_temp_path $tmp/px;
+	fastcgi_temp_path $tmp/fc;
+	uwsgi_temp_path $tmp/uw;
+	scgi_temp_path $tmp/sc;
+	server {
+		listen 127.0.0.1:$nport;
+		location = /api/claude/tasks { default_type application/json; alias $tmp/www/tasks.json; }
+	}
+}
+NGINX
+/usr/sbin/nginx -c "$tmp/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+wait_for curl -sf -o /dev/null "http://127.0.0.1:$nport/api/claude/tasks"
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+idle_gw=$(rss_kb "$gw_pid")
+idle_up=$(rss_kb "$up_pid")
+
+# wrk's --latency table: "50%" and "99%" rows; values like 1.23ms / 456.00us / 1.02s.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
+run_wrk() { # url -> "rps p50 p99 errors"
+	local out
+	out=$(wrk -t2 -c64 -d"$dur" --latency -H "Authorization: Bearer $token" "$1")
+	local rps p50 p99 errs
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_ms)
+	p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_ms)
+	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+	echo "$rps $p50 $p99 ${errs:-none}"
+}
+
+echo "kc-gateway benchmark ($(nproc) cores, wrk -t2 -c64 -d$dur, $bytes-byte answer, upstream: $upstream_kind)"
+read -r n_rps n_p50 n_p99 n_err < <(run_wrk "http://127.0.0.1:$nport/api/claude/tasks")
+read -r g_rps g_p50 g_p99 g_err < <(run_wrk "http://127.0.0.1:$gport/api/claude/tasks")
+printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
+printf '%-28s %12s %10s %10s\n' "nginx (static file)" "$n_rps" "$n_p50" "$n_p99"
+printf '%-28s %12s %10s %10s\n' "kc-gateway + upstream" "$g_rps" "$g_p50" "$g_p99"
+ratio=$(awk -v g="$g_rps" -v n="$n_rps" 'BEGIN {printf "%.1f", 100*g/n}')
+p99r=$(awk -v g="$g_p99" -v n="$n_p99" 'BEGIN {printf "%.2f", g/n}')
+echo "req/s ratio: ${ratio}% of nginx (target >= 40%): $(awk -v r="$ratio" 'BEGIN {print (r>=40)?"MET":"NOT MET"}')"
+echo "p99 ratio:   ${p99r}x nginx (target <= 2x):     $(awk -v r="$p99r" 'BEGIN {print (r<=2)?"MET":"NOT MET"}')"
+echo "errors: nginx ${n_err}; gateway ${g_err}"
+
+# /metrics through the gateway, one request at a time.
+for i in $(seq 1 200); do
+	curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" "http://127.0.0.1:$gport/metrics"
+done | sort -n >"$tmp/m"
+m50=$(awk '{a[NR]=$1} END {printf "%.3f", a[int(NR*0.5)]*1000}' "$tmp/m")
+m99=$(awk '{a[NR]=$1} END {printf "%.3f", a[int(NR*0.99)]*1000}' "$tmp/m")
+echo "GET /metrics via gateway (curl, sequential, incl. connect): p50 ${m50} ms, p99 ${m99} ms (seed: 502 ms)"
+echo "idle RSS: kc-gateway $((idle_gw / 1024)).$(((idle_gw % 1024) * 10 / 1024)) MiB; upstream ($upstream_kind) $((idle_up / 1024)).$(((idle_up % 1024) * 10 / 1024)) MiB (target: server + gateway <= 10 MiB)"
+echo "RSS after the load: kc-gateway $(($(rss_kb "$gw_pid") / 1024)) MiB"

@@ -1,0 +1,46 @@
+/*
+ * config.h - kc-gateway's settings: the `gateway:` section of the shared
+ * config file (config/kc.example.yaml), then environment overrides.
+ *
+ * The section is read strictly: an unknown key, or a value of the wrong
+ * type, is an error naming the key and its line, so a typo never silently
+ * leaves a default in place. The other top-level sections belong to
+ * kc-server and are skipped.
+ */
+#ifndef KC_GW_CONFIG_H
+#define KC_GW_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct kc_gw_config {
+	char listen[256];
+	char tls_cert[1024];
+	char tls_key[1024];
+	char upstream[1024];
+	char web_root[1024];
+	size_t max_body_bytes;
+	size_t max_header_bytes;
+	long max_connections;
+	long idle_timeout_ms;
+	long request_timeout_ms;
+} kc_gw_config;
+
+/* The defaults of config/kc.example.yaml. */
+void kc_gw_config_defaults(kc_gw_config *c);
+
+/* Applies the YAML text `buf[0..len)`. 0, or KC_ERR_INVALID with
+ * "gateway.key: line N: why" in err. */
+int kc_gw_config_parse(kc_gw_config *c, const char *buf, size_t len, char *err, size_t errlen);
+
+/* Loads `path` (at most 1 MiB) and parses it. KC_ERR_NOT_FOUND / KC_ERR_IO
+ * as kc_ydoc_load_file; err says why. */
+int kc_gw_config_load(kc_gw_config *c, const char *path, char *err, size_t errlen);
+
+/* Environment overrides: KC_PORT -> listen 127.0.0.1:$KC_PORT. KC_ERR_INVALID
+ * for a bad port. */
+int kc_gw_config_env(kc_gw_config *c, char *err, size_t errlen);
+
+/* Splits "host:port" (or "[v6]:port"); KC_ERR_INVALID when malformed. */
+int kc_gw_parse_listen(const char *listen, char *host, size_t hostlen, int *port);
+
+#endif /* KC_GW_CONFIG_H */

@@ -1,0 +1,80 @@
+/* config_test.c - the gateway section, read strictly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/kc_error.h"
+#include "gateway/config.h"
+
+static int parse(kc_gw_config *c, const char *y, char *err)
+{
+	kc_gw_config_defaults(c);
+	return kc_gw_config_parse(c, y, strlen(y), err, 256);
+}
+
+static void test_values_and_other_sections(void **state)
+{
+	kc_gw_config c;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(parse(&c,
+	                       "home: /h\nserver:\n  socket: /s\n  whatever: 1\n"
+	                       "gateway:\n  listen: 127.0.0.1:7000\n  max_body_bytes: 10\n  web_root: /w\n",
+	                       err),
+	                 0);
+	assert_string_equal(c.listen, "127.0.0.1:7000");
+	assert_int_equal(c.max_body_bytes, 10);
+	assert_string_equal(c.web_root, "/w");
+	assert_int_equal(c.max_header_bytes, 16384);
+}
+
+static void test_strict(void **state)
+{
+	kc_gw_config c;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(parse(&c, "gateway:\n  listen: x:1\n  lisen: y\n", err), KC_ERR_INVALID);
+	assert_string_equal(err, "gateway.lisen: line 3: unknown key");
+	assert_int_equal(parse(&c, "gateway:\n  max_connections: lots\n", err), KC_ERR_INVALID);
+	assert_non_null(strstr(err, "gateway.max_connections: line 2"));
+	assert_int_equal(parse(&c, "gateway:\n  tls_cert: /c\n", err), KC_ERR_INVALID);
+}
+
+static void test_listen_and_env(void **state)
+{
+	kc_gw_config c;
+	char host[64];
+	char err[256];
+	int port;
+
+	(void)state;
+	assert_int_equal(kc_gw_parse_listen("[::1]:80", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(kc_gw_parse_listen("nope", host, sizeof(host), &port), KC_ERR_INVALID);
+	kc_gw_config_defaults(&c);
+	setenv("KC_PORT", "7123", 1);
+	assert_int_equal(kc_gw_config_env(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.listen, "127.0.0.1:7123");
+	setenv("KC_PORT", "99999", 1);
+	assert_int_equal(kc_gw_config_env(&c, err, sizeof(err)), KC_ERR_INVALID);
+	unsetenv("KC_PORT");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_values_and_other_sections),
+		cmocka_unit_test(test_strict),
+		cmocka_unit_test(test_listen_and_env),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,627 @@
+/*
+ * http1.c - see http1.h. http_parser does the parsing; this file keeps the
+ * caps, the pipeline FIFO and the answer framing.
+ */
+#include "gateway/http1.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+#include "common/kc_error.h"
+
+/* An answer waiting behind earlier ones may buffer this much; a peer that
+ * pipelines a request whose answer is huge behind a slow one gets its
+ * connection closed rather than the gateway's memory. */
+#define MAX_BUFFERED_ANSWER (64u << 20)
+
+typedef struct h1_ex {
+	kc_exchange ex;
+	kc_h1 *h;
+	struct h1_ex *next;
+	kc_buf out;
+	bool started;
+	bool ended;
+	bool chunked;
+	/* Close-delimited body: a streamed answer to an HTTP/1.0 peer. */
+	bool close_delimited;
+	bool keep_alive;
+	bool http10;
+	/* Made by the front itself (an error answer), not given to the handler. */
+	bool internal;
+} h1_ex;
+
+struct kc_h1 {
+	http_parser parser;
+	kc_h1_limits lim;
+	kc_h1_callbacks cb;
+	void *ud;
+	h1_ex *head;
+	h1_ex *tail;
+	size_t n_pending;
+	/* The request being parsed. */
+	h1_ex *cur;
+	kc_buf url;
+	kc_buf hname;
+	kc_buf hval;
+	bool in_value;
+	size_t header_bytes;
+	/* No more input is read: Connection: close, an error, a shutdown. */
+	bool closing;
+	bool in_recv;
+	/* A callback asked to stop with this answer (431, 413, 400). */
+	int error_status;
+	const char *error_message;
+	h1_ex *upgrade;
+	bool dead;
+	/* kc_h1_shutdown: pending answers announce the close. */
+	bool shutdown;
+};
+
+static const kc_exchange_ops h1_ops;
+
+static void ex_free(h1_ex *e)
+{
+	kc_http_request_release(&e->ex.req);
+	kc_buf_release(&e->out);
+	free(e);
+}
+
+static const char *http_date(void)
+{
+	static __thread char buf[40];
+	static __thread time_t last;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		gmtime_r(&now, &tm);
+		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		last = now;
+	}
+	return buf;
+}
+
+/* Sends `e`'s bytes now when it is at the head, or keeps them. */
+static int ex_emit(h1_ex *e, const void *data, size_t len)
+{
+	kc_h1 *h = e->h;
+
+	if (!len)
+		return 0;
+	if (e == h->head && !h->dead)
+		return h->cb.send(data, len, h->ud);
+	if (e->out.len + len > MAX_BUFFERED_ANSWER)
+		return KC_ERR_TOO_LARGE;
+	return kc_buf_append(&e->out, data, len);
+}
+
+/* Pops ended exchanges off the head and flushes the new head's backlog. */
+static void advance(kc_h1 *h)
+{
+	bool popped = false;
+
+	while (h->head && h->head->ended) {
+		h1_ex *e = h->head;
+
+		h->head = e->next;
+		if (!h->head)
+			h->tail = NULL;
+		h->n_pending--;
+		if (!e->keep_alive)
+			h->closing = true;
+		ex_free(e);
+		popped = true;
+		if (h->head && h->head->out.len && !h->dead) {
+			h->cb.send(h->head->out.data, h->head->out.len, h->ud);
+			kc_buf_release(&h->head->out);
+		}
+	}
+	if (popped && !h->in_recv && h->cb.wake)
+		h->cb.wake(h->ud);
+}
+
+static int write_head(h1_ex *e, int status, const kc_header *hdrs, size_t n, long long content_length)
+{
+	kc_buf b;
+	size_t i;
+	int rc;
+
+	kc_buf_init(&b, 0);
+	kc_buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, kc_http_reason(status), http_date());
+	for (i = 0; i < n; i++)
+		kc_buf_printf(&b, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
+	if (content_length >= 0) {
+		if (status != 304 && status != 204)
+			kc_buf_printf(&b, "Content-Length: %lld\r\n", content_length);
+	} else if (e->chunked) {
+		kc_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
+	}
+	if (!e->keep_alive || e->h->shutdown)
+		kc_buf_puts(&b, "Connection: close\r\n");
+	else if (e->http10)
+		kc_buf_puts(&b, "Connection: keep-alive\r\n");
+	kc_buf_puts(&b, "\r\n");
+	rc = b.err ? b.err : ex_emit(e, b.data, b.len);
+	kc_buf_release(&b);
+	return rc;
+}
+
+static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, const void *body, size_t len)
+{
+	h1_ex *e = (h1_ex *)ex;
+	int rc;
+
+	if (e->started || e->ended)
+		return KC_ERR_INTERNAL;
+	e->started = true;
+	rc = write_head(e, status, hdrs, n, (long long)len);
+	if (!rc && !ex->req.head && status != 304 && status != 204)
+		rc = ex_emit(e, body, len);
+	e->ended = true;
+	advance(e->h);
+	return rc;
+}
+
+static int op_start(kc_exchange *ex, int status, const kc_header *hdrs, size_t n)
+{
+	h1_ex *e = (h1_ex *)ex;
+
+	if (e->started || e->ended)
+		return KC_ERR_INTERNAL;
+	e->started = true;
+	if (e->http10) {
+		/* HTTP/1.0 has no chunked coding: the body ends with the connection. */
+		e->close_delimited = true;
+		e->keep_alive = false;
+	} else {
+		e->chunked = true;
+	}
+	return write_head(e, status, hdrs, n, -1);
+}
+
+static int op_write(kc_exchange *ex, const void *data, size_t len)
+{
+	h1_ex *e = (h1_ex *)ex;
+	char size[24];
+	int rc;
+
+	if (!e->started || e->ended)
+		return KC_ERR_INTERNAL;
+	if (!len || ex->req.head)
+		return 0;
+	if (!e->chunked)
+		return ex_emit(e, data, len);
+	snprintf(size, sizeof(size), "%zx\r\n", len);
+	rc = ex_emit(e, size, strlen(size));
+	if (!rc)
+		rc = ex_emit(e, data, len);
+	if (!rc)
+		rc = ex_emit(e, "\r\n", 2);
+	return rc;
+}
+
+static int op_end(kc_exchange *ex)
+{
+	h1_ex *e = (h1_ex *)ex;
+	int rc = 0;
+
+	if (!e->started || e->ended)
+		return KC_ERR_INTERNAL;
+	if (e->chunked && !ex->req.head)
+		rc = ex_emit(e, "0\r\n\r\n", 5);
+	e->ended = true;
+	advance(e->h);
+	return rc;
+}
+
+static size_t op_backlog(kc_exchange *ex)
+{
+	h1_ex *e = (h1_ex *)ex;
+
+	if (e != e->h->head)
+		return e->out.len;
+	return e->h->cb.backlog ? e->h->cb.backlog(e->h->ud) : 0;
+}
+
+static const kc_exchange_ops h1_ops = {
+	.respond = op_respond,
+	.start = op_start,
+	.write = op_write,
+	.end = op_end,
+	.backlog = op_backlog,
+};
+
+static h1_ex *ex_new(kc_h1 *h)
+{
+	h1_ex *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->ex.ops = &h1_ops;
+	e->ex.conn_data = h->ud;
+	e->h = h;
+	e->keep_alive = true;
+	kc_buf_init(&e->ex.req.body, h->lim.max_body_bytes);
+	kc_buf_init(&e->out, 0);
+	return e;
+}
+
+static void enqueue(kc_h1 *h, h1_ex *e)
+{
+	if (h->tail)
+		h->tail->next = e;
+	else
+		h->head = e;
+	h->tail = e;
+	h->n_pending++;
+}
+
+/* Queues a JSON error answer and stops reading. */
+static void fail_request(kc_h1 *h, int status, const char *message)
+{
+	h1_ex *e = ex_new(h);
+	kc_buf body;
+	static const kc_header hdrs[] = {
+		{"Content-Type", "application/json"},
+		{"Cache-Control", "no-store"},
+		{"X-Content-Type-Options", "nosniff"},
+	};
+
+	h->closing = true;
+	if (!e)
+		return;
+	e->internal = true;
+	e->keep_alive = false;
+	kc_buf_init(&body, 4096);
+	kc_buf_puts(&body, "{\"error\":\"");
+	kc_buf_puts(&body, message);
+	kc_buf_puts(&body, "\"}");
+	enqueue(h, e);
+	op_respond(&e->ex, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body.data, body.len);
+	kc_buf_release(&body);
+}
+
+void kc_h1_fail(kc_h1 *h, int status, const char *message)
+{
+	if (h->closing)
+		return;
+	if (h->cur) {
+		ex_free(h->cur);
+		h->cur = NULL;
+	}
+	fail_request(h, status, message);
+}
+
+/* ---- http_parser callbacks ---- */
+
+static int cb_error(kc_h1 *h, int status, const char *message)
+{
+	h->error_status = status;
+	h->error_message = message;
+	/* Not 1: from on_headers_complete that means "no body". */
+	return -1;
+}
+
+static int count_header_bytes(kc_h1 *h, size_t len)
+{
+	h->header_bytes += len;
+	if (h->header_bytes > h->lim.max_header_bytes)
+		return cb_error(h, 431, "request headers too large");
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	kc_h1 *h = p->data;
+
+	h->cur = ex_new(h);
+	if (!h->cur)
+		return cb_error(h, 500, "out of memory");
+	h->header_bytes = 0;
+	h->in_value = false;
+	kc_buf_release(&h->url);
+	kc_buf_release(&h->hname);
+	kc_buf_release(&h->hval);
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	kc_h1 *h = p->data;
+
+	if (count_header_bytes(h, len))
+		return -1;
+	return kc_buf_append(&h->url, at, len) ? cb_error(h, 500, "out of memory") : 0;
+}
+
+static int flush_header(kc_h1 *h)
+{
+	int rc;
+
+	if (!h->in_value)
+		return 0;
+	rc = kc_http_request_add_header(&h->cur->ex.req, h->hname.data ? h->hname.data : "", h->hname.len,
+	                                h->hval.data ? h->hval.data : "", h->hval.len);
+	kc_buf_release(&h->hname);
+	kc_buf_release(&h->hval);
+	h->in_value = false;
+	if (rc == KC_ERR_TOO_LARGE)
+		return cb_error(h, 431, "too many request headers");
+	if (rc)
+		return cb_error(h, 400, "malformed header");
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	kc_h1 *h = p->data;
+
+	if (count_header_bytes(h, len) || flush_header(h))
+		return -1;
+	return kc_buf_append(&h->hname, at, len) ? cb_error(h, 500, "out of memory") : 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	kc_h1 *h = p->data;
+
+	if (count_header_bytes(h, len))
+		return -1;
+	h->in_value = true;
+	return kc_buf_append(&h->hval, at, len) ? cb_error(h, 500, "out of memory") : 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	kc_h1 *h = p->data;
+	kc_http_request *req = &h->cur->ex.req;
+	const char *method = http_method_str((enum http_method)p->method);
+	static const char *const single[] = {"host", "authorization", "x-auth-request-user", "x-auth-request-email",
+	                                     "content-type"};
+	const char *expect;
+	size_t i;
+
+	h->in_value = h->in_value || h->hname.len;
+	if (flush_header(h))
+		return -1;
+	if (!h->url.len)
+		return cb_error(h, 400, "empty request target");
+	if (kc_http_request_set_line(req, method, strlen(method), h->url.data, h->url.len))
+		return cb_error(h, 400, "malformed request target");
+	req->protocol = p->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+	h->cur->http10 = p->http_major == 1 && p->http_minor == 0;
+	/* A header that decides identity or routing must not be ambiguous:
+	 * two proxies could each read a different copy. */
+	for (i = 0; i < sizeof(single) / sizeof(single[0]); i++)
+		if (kc_http_header_count(req, single[i]) > 1)
+			return cb_error(h, 400, "duplicate header");
+	if (p->content_length != ULLONG_MAX && p->content_length > h->lim.max_body_bytes &&
+	    !(p->flags & F_CHUNKED))
+		return cb_error(h, 413, "request body too large");
+	expect = kc_http_header(req, "expect");
+	if (expect) {
+		if (strcasecmp(expect, "100-continue") != 0)
+			return cb_error(h, 400, "unsupported Expect");
+		/* Only when nothing is queued ahead, or the 100 would land in the
+		 * middle of an earlier answer. */
+		if (!h->head)
+			h->cb.send("HTTP/1.1 100 Continue\r\n\r\n", 25, h->ud);
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	kc_h1 *h = p->data;
+	int rc = kc_buf_append(&h->cur->ex.req.body, at, len);
+
+	if (rc == KC_ERR_TOO_LARGE)
+		return cb_error(h, 413, "request body too large");
+	return rc ? cb_error(h, 500, "out of memory") : 0;
+}
+
+static bool upgrade_is_h2c(const kc_http_request *req)
+{
+	const char *up = kc_http_header(req, "upgrade");
+
+	return up && strcasecmp(up, "h2c") == 0 && kc_http_header_count(req, "http2-settings") == 1;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	kc_h1 *h = p->data;
+	h1_ex *e = h->cur;
+
+	h->cur = NULL;
+	e->keep_alive = http_should_keep_alive(p) != 0;
+	if (p->upgrade) {
+		if (upgrade_is_h2c(&e->ex.req) && !h->head) {
+			h->upgrade = e;
+			http_parser_pause(p, 1);
+			return 0;
+		}
+		/* Another protocol (WebSocket...): answer as plain HTTP, then
+		 * close, since the parser stops reading after an upgrade. */
+		e->keep_alive = false;
+	}
+	if (!e->keep_alive)
+		h->closing = true;
+	enqueue(h, e);
+	h->cb.on_request(&e->ex, h->ud);
+	if (h->closing || h->n_pending >= h->lim.max_pipeline)
+		http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+int kc_h1_new(kc_h1 **out, const kc_h1_limits *limits, const kc_h1_callbacks *cb, void *user_data)
+{
+	kc_h1 *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return KC_ERR_NOMEM;
+	h->lim = *limits;
+	if (!h->lim.max_pipeline)
+		h->lim.max_pipeline = 1;
+	h->cb = *cb;
+	h->ud = user_data;
+	http_parser_init(&h->parser, HTTP_REQUEST);
+	h->parser.data = h;
+	kc_buf_init(&h->url, 0);
+	kc_buf_init(&h->hname, 0);
+	kc_buf_init(&h->hval, 0);
+	*out = h;
+	return 0;
+}
+
+void kc_h1_free(kc_h1 *h)
+{
+	h1_ex *e;
+
+	if (!h)
+		return;
+	h->dead = true;
+	while ((e = h->head)) {
+		h->head = e->next;
+		if (!e->ended && !e->internal && h->cb.on_abort)
+			h->cb.on_abort(&e->ex, h->ud);
+		ex_free(e);
+	}
+	if (h->cur)
+		ex_free(h->cur);
+	if (h->upgrade)
+		ex_free(h->upgrade);
+	kc_buf_release(&h->url);
+	kc_buf_release(&h->hname);
+	kc_buf_release(&h->hval);
+	free(h);
+}
+
+size_t kc_h1_recv(kc_h1 *h, const uint8_t *data, size_t len)
+{
+	size_t n;
+	enum http_errno err;
+
+	if (h->closing || h->upgrade || h->n_pending >= h->lim.max_pipeline || !len)
+		return 0;
+	http_parser_pause(&h->parser, 0);
+	h->in_recv = true;
+	n = http_parser_execute(&h->parser, &settings, (const char *)data, len);
+	h->in_recv = false;
+	err = HTTP_PARSER_ERRNO(&h->parser);
+	if (err != HPE_OK && err != HPE_PAUSED && !h->closing) {
+		if (h->cur) {
+			ex_free(h->cur);
+			h->cur = NULL;
+		}
+		if (h->error_status)
+			fail_request(h, h->error_status, h->error_message);
+		else if (err == HPE_HEADER_OVERFLOW)
+			fail_request(h, 431, "request headers too large");
+		else
+			fail_request(h, 400, "malformed request");
+		return len;
+	}
+	if (h->closing)
+		return len;
+	/* A pipelined request that finished in the callbacks above may have
+	 * ended the head: advance() skipped wake while we were inside. */
+	return n;
+}
+
+bool kc_h1_want_close(const kc_h1 *h)
+{
+	return h->closing && !h->head;
+}
+
+bool kc_h1_in_request(const kc_h1 *h)
+{
+	return h->cur != NULL;
+}
+
+size_t kc_h1_pending(const kc_h1 *h)
+{
+	return h->n_pending;
+}
+
+void kc_h1_shutdown(kc_h1 *h)
+{
+	h->closing = true;
+	h->shutdown = true;
+	if (h->cur) {
+		ex_free(h->cur);
+		h->cur = NULL;
+	}
+}
+
+static size_t b64url_decode(const char *s, uint8_t *out, size_t cap)
+{
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (; *s && *s != '='; s++) {
+		int v;
+
+		if (*s >= 'A' && *s <= 'Z')
+			v = *s - 'A';
+		else if (*s >= 'a' && *s <= 'z')
+			v = *s - 'a' + 26;
+		else if (*s >= '0' && *s <= '9')
+			v = *s - '0' + 52;
+		else if (*s == '-' || *s == '+')
+			v = 62;
+		else if (*s == '_' || *s == '/')
+			v = 63;
+		else
+			return (size_t)-1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return (size_t)-1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return o;
+}
+
+bool kc_h1_take_upgrade(kc_h1 *h, kc_http_request *req, uint8_t *settings_out, size_t *settings_len)
+{
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+	size_t n;
+
+	if (!h->upgrade)
+		return false;
+	n = b64url_decode(kc_http_header(&h->upgrade->ex.req, "http2-settings"), settings_out, *settings_len);
+	if (n == (size_t)-1) {
+		ex_free(h->upgrade);
+		h->upgrade = NULL;
+		fail_request(h, 400, "malformed HTTP2-Settings");
+		return false;
+	}
+	*settings_len = n;
+	*req = h->upgrade->ex.req;
+	memset(&h->upgrade->ex.req, 0, sizeof(h->upgrade->ex.req));
+	ex_free(h->upgrade);
+	h->upgrade = NULL;
+	h->closing = true;
+	h->cb.send(sw, sizeof(sw) - 1, h->ud);
+	return true;
+}

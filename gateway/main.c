@@ -1,0 +1,127 @@
+/*
+ * kc-gateway - REST/JSON and HTTP/2 front for kc-server.
+ *
+ *   kc-gateway [--config FILE] [--listen HOST:PORT] [--upstream TARGET]
+ *              [--web-root DIR] [--log-level LEVEL]
+ *
+ * Settings come from the `gateway:` section of the shared config file, then
+ * the environment (KC_PORT), then the flags. Exits non-zero with a message
+ * naming the key and line on a bad config. SIGTERM or SIGINT drains:
+ * no new connections, running requests finish, streams end cleanly.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <grpc/grpc.h>
+
+#include "common/kc_error.h"
+#include "common/log.h"
+#include "gateway/gw.h"
+#include "gateway/router.h"
+
+extern const char kc_openapi_json[];
+extern const size_t kc_openapi_json_len;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: kc-gateway [--config FILE] [--listen HOST:PORT] [--upstream TARGET] "
+	                "[--web-root DIR] [--log-level debug|info|warn|error]\n");
+}
+
+static int set_flag(char *dst, size_t cap, const char *v)
+{
+	if (!v || strlen(v) >= cap)
+		return -1;
+	snprintf(dst, cap, "%s", v);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	kc_gw gw;
+	char err[512];
+	const char *config = NULL;
+	const char *listen = NULL;
+	const char *upstream = NULL;
+	const char *web_root = NULL;
+	kc_log_level level = KC_LOG_INFO;
+	int i;
+	int rc = 1;
+
+	kc_log_set_component("kc-gateway");
+	memset(&gw, 0, sizeof(gw));
+	kc_gw_config_defaults(&gw.cfg);
+	for (i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--config") == 0 && v)
+			config = v;
+		else if (strcmp(argv[i], "--listen") == 0 && v)
+			listen = v;
+		else if (strcmp(argv[i], "--upstream") == 0 && v)
+			upstream = v;
+		else if (strcmp(argv[i], "--web-root") == 0 && v)
+			web_root = v;
+		else if (strcmp(argv[i], "--log-level") == 0 && v && kc_log_level_parse(v, &level) == 0)
+			(void)0;
+		else {
+			usage();
+			return 2;
+		}
+		i++;
+	}
+	kc_log_set_level(level);
+	if (config && kc_gw_config_load(&gw.cfg, config, err, sizeof(err))) {
+		fprintf(stderr, "kc-gateway: %s\n", err);
+		return 1;
+	}
+	if (kc_gw_config_env(&gw.cfg, err, sizeof(err))) {
+		fprintf(stderr, "kc-gateway: %s\n", err);
+		return 1;
+	}
+	if ((listen && set_flag(gw.cfg.listen, sizeof(gw.cfg.listen), listen)) ||
+	    (upstream && set_flag(gw.cfg.upstream, sizeof(gw.cfg.upstream), upstream)) ||
+	    (web_root && set_flag(gw.cfg.web_root, sizeof(gw.cfg.web_root), web_root))) {
+		fprintf(stderr, "kc-gateway: a flag's value is too long\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	grpc_init();
+	gw.base = event_base_new();
+	gw.metrics = kc_gw_metrics_new(kc_n_routes);
+	gw.openapi = kc_openapi_json;
+	gw.openapi_len = kc_openapi_json_len;
+	if (!gw.base || !gw.metrics) {
+		fprintf(stderr, "kc-gateway: out of memory\n");
+		goto out;
+	}
+	if (kc_upstream_new(&gw.up, gw.base, gw.cfg.upstream)) {
+		fprintf(stderr, "kc-gateway: cannot set up the channel to %s\n", gw.cfg.upstream);
+		goto out;
+	}
+	if (kc_gw_start(&gw)) {
+		fprintf(stderr, "kc-gateway: cannot listen on %s\n", gw.cfg.listen);
+		goto out;
+	}
+	{
+		char port[16];
+
+		snprintf(port, sizeof(port), "%d", kc_gw_bound_port(&gw));
+		kc_log(KC_LOG_INFO, "listening", "listen", gw.cfg.listen, "port", port, "upstream", gw.cfg.upstream,
+		       "web_root", gw.cfg.web_root, NULL);
+	}
+	event_base_dispatch(gw.base);
+	kc_log(KC_LOG_INFO, "stopped", NULL);
+	rc = 0;
+out:
+	kc_gw_stop(&gw);
+	kc_upstream_free(gw.up);
+	kc_gw_metrics_free(gw.metrics);
+	if (gw.base)
+		event_base_free(gw.base);
+	grpc_shutdown();
+	return rc;
+}

@@ -1,0 +1,421 @@
+/*
+ * server.c - sockets: the listener, one kc_gw_conn per client connection,
+ * timeouts, the connection cap and the graceful drain. Protocol work is in
+ * http1.c; this file only moves bytes between bufferevents and it.
+ *
+ * Timeouts: a connection with no request in flight is closed after
+ * idle_timeout_ms; a request must arrive whole within request_timeout_ms
+ * of its first byte (slowloris: trickling bytes does not extend it), or it
+ * is answered 408 and the connection closed. While an answer is pending
+ * the upstream deadline applies instead.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "common/kc_error.h"
+#include "common/log.h"
+#include "gateway/gw.h"
+#include "gateway/http1.h"
+
+/* Answers a connection may have pending (pipelined requests). */
+#define MAX_PIPELINE 16
+/* Stop reading a connection whose unsent output passes this. */
+#define OUTPUT_HIGH_WATER (4u << 20)
+/* How long a drain waits for running requests before it stops anyway. */
+#define DRAIN_MS 10000
+
+struct kc_gw_conn {
+	kc_gw *gw;
+	kc_gw_conn *prev;
+	kc_gw_conn *next;
+	struct bufferevent *bev;
+	kc_h1 *h1;
+	struct event *timer;
+	struct event *wake;
+	/* Monotonic ms when the current partial request began; 0 if none. */
+	int64_t request_started;
+	bool closing;
+	bool in_feed;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void conn_free(kc_gw_conn *c)
+{
+	kc_gw *gw = c->gw;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		gw->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	gw->n_conns--;
+	kc_gw_metrics_connections(gw->metrics, -1);
+	/* Aborts pending exchanges: the handler cancels their upstream calls. */
+	kc_h1_free(c->h1);
+	c->h1 = NULL;
+	if (c->timer)
+		event_free(c->timer);
+	if (c->wake)
+		event_free(c->wake);
+	bufferevent_free(c->bev);
+	free(c);
+	if (gw->draining && !gw->conns)
+		event_base_loopexit(gw->base, NULL);
+}
+
+static void arm_timer(kc_gw_conn *c)
+{
+	kc_gw *gw = c->gw;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	int64_t deadline;
+	int64_t wait;
+	struct timeval tv;
+
+	if (kc_h1_in_request(c->h1) || evbuffer_get_length(in)) {
+		if (!c->request_started)
+			c->request_started = now_ms();
+		deadline = c->request_started + gw->cfg.request_timeout_ms;
+	} else if (kc_h1_pending(c->h1)) {
+		c->request_started = 0;
+		event_del(c->timer);
+		return;
+	} else {
+		c->request_started = 0;
+		deadline = now_ms() + gw->cfg.idle_timeout_ms;
+	}
+	wait = deadline - now_ms();
+	if (wait < 0)
+		wait = 0;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = (wait % 1000) * 1000;
+	event_add(c->timer, &tv);
+}
+
+/* Closes when the front is done and every byte is out. True if freed. */
+static bool maybe_close(kc_gw_conn *c)
+{
+	if (!kc_h1_want_close(c->h1))
+		return false;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return true;
+	}
+	/* Stop reading; the write callback closes once the output drained. */
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	return false;
+}
+
+static void feed(kc_gw_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if (c->in_feed)
+		return;
+	c->in_feed = true;
+	while (evbuffer_get_length(in) && !kc_h1_want_close(c->h1)) {
+		size_t len = evbuffer_get_length(in);
+		const uint8_t *data = evbuffer_pullup(in, -1);
+		size_t n = kc_h1_recv(c->h1, data, len);
+
+		if (n == 0)
+			break;
+		if (c->request_started && !kc_h1_in_request(c->h1))
+			c->request_started = 0;
+		evbuffer_drain(in, n);
+	}
+	c->in_feed = false;
+	if (maybe_close(c))
+		return;
+	/* Back-pressure: a peer that does not read its answers stops being read. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER)
+		bufferevent_disable(c->bev, EV_READ);
+	arm_timer(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	feed(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	kc_gw_conn *c = arg;
+
+	(void)bev;
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_free(c);
+		return;
+	}
+	if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->gw->draining)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	kc_gw_conn *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		conn_free(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	kc_gw_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->request_started) {
+		kc_log(KC_LOG_INFO, "request timed out before it was complete", NULL);
+		kc_h1_fail(c->h1, 408, "request timeout");
+		maybe_close(c);
+		return;
+	}
+	if (!kc_h1_pending(c->h1))
+		conn_free(c);
+}
+
+static void on_wake_event(evutil_socket_t fd, short what, void *arg)
+{
+	kc_gw_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->gw->draining && !kc_h1_pending(c->h1)) {
+		conn_free(c);
+		return;
+	}
+	feed(c);
+}
+
+/* ---- h1 callbacks ---- */
+
+static void h1_request(kc_exchange *ex, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	kc_gw_handle(c->gw, ex);
+}
+
+static void h1_abort(kc_exchange *ex, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	kc_gw_abort(c->gw, ex);
+}
+
+static int h1_send(const void *data, size_t len, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	return bufferevent_write(c->bev, data, len) ? KC_ERR_NOMEM : 0;
+}
+
+static void h1_wake(void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	/* Deferred: the caller is inside the handler, which is inside a
+	 * callback of ours or of the upstream. */
+	event_active(c->wake, EV_TIMEOUT, 0);
+}
+
+static size_t h1_backlog(void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	kc_gw *gw = arg;
+	kc_gw_conn *c;
+	kc_h1_limits lim;
+	kc_h1_callbacks cb = {h1_request, h1_abort, h1_send, h1_wake, h1_backlog};
+	int one = 1;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (gw->n_conns >= gw->cfg.max_connections || gw->draining) {
+		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+		                           "Content-Length: 34\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
+
+		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			(void)0;
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->gw = gw;
+	lim.max_header_bytes = gw->cfg.max_header_bytes;
+	lim.max_body_bytes = gw->cfg.max_body_bytes;
+	lim.max_pipeline = MAX_PIPELINE;
+	c->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(gw->base, on_timer, c);
+	c->wake = event_new(gw->base, -1, 0, on_wake_event, c);
+	if (!c->bev || !c->timer || !c->wake || kc_h1_new(&c->h1, &lim, &cb, c)) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->timer)
+			event_free(c->timer);
+		if (c->wake)
+			event_free(c->wake);
+		free(c);
+		return;
+	}
+	c->next = gw->conns;
+	if (gw->conns)
+		gw->conns->prev = c;
+	gw->conns = c;
+	gw->n_conns++;
+	kc_gw_metrics_connections(gw->metrics, 1);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	arm_timer(c);
+}
+
+static void drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	kc_gw *gw = arg;
+
+	(void)fd;
+	(void)what;
+	kc_log(KC_LOG_WARN, "drain timed out; closing the remaining connections", NULL);
+	event_base_loopexit(gw->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	kc_gw *gw = arg;
+	kc_gw_conn *c;
+	kc_gw_conn *next;
+	struct timeval tv = {DRAIN_MS / 1000, 0};
+
+	(void)what;
+	if (gw->draining) {
+		/* A second signal: stop now. */
+		event_base_loopexit(gw->base, NULL);
+		return;
+	}
+	kc_log(KC_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	gw->draining = true;
+	evconnlistener_disable(gw->listener);
+	/* Streams never end by themselves: end them cleanly now. */
+	kc_gw_end_streams(gw);
+	for (c = gw->conns; c; c = next) {
+		next = c->next;
+		kc_h1_shutdown(c->h1);
+		if (!kc_h1_pending(c->h1))
+			conn_free(c);
+	}
+	if (!gw->conns) {
+		event_base_loopexit(gw->base, NULL);
+		return;
+	}
+	gw->drain_timer = evtimer_new(gw->base, drain_timeout, gw);
+	if (gw->drain_timer)
+		event_add(gw->drain_timer, &tv);
+}
+
+int kc_gw_start(kc_gw *gw)
+{
+	char host[256];
+	int port;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+
+	if (kc_gw_parse_listen(gw->cfg.listen, host, sizeof(host), &port))
+		return KC_ERR_INVALID;
+	memset(&ss, 0, sizeof(ss));
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return KC_ERR_INVALID;
+		sslen = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return KC_ERR_INVALID;
+		sslen = sizeof(*s4);
+	}
+	gw->listener = evconnlistener_new_bind(gw->base, on_accept, gw,
+	                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+	                                       (struct sockaddr *)&ss, sslen);
+	if (!gw->listener)
+		return KC_ERR_IO;
+	gw->sig_term = evsignal_new(gw->base, SIGTERM, on_signal, gw);
+	gw->sig_int = evsignal_new(gw->base, SIGINT, on_signal, gw);
+	if (gw->sig_term)
+		event_add(gw->sig_term, NULL);
+	if (gw->sig_int)
+		event_add(gw->sig_int, NULL);
+	return 0;
+}
+
+void kc_gw_stop(kc_gw *gw)
+{
+	while (gw->conns)
+		conn_free(gw->conns);
+	if (gw->listener)
+		evconnlistener_free(gw->listener);
+	if (gw->drain_timer)
+		event_free(gw->drain_timer);
+	if (gw->sig_term)
+		event_free(gw->sig_term);
+	if (gw->sig_int)
+		event_free(gw->sig_int);
+}
+
+int kc_gw_bound_port(const kc_gw *gw)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = evconnlistener_get_fd(gw->listener);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}

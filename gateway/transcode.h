@@ -1,0 +1,92 @@
+/*
+ * transcode.h - JSON <-> protobuf-c messages, generic over descriptors.
+ *
+ * The gateway never names a message type: the route table hands it an
+ * input and an output ProtobufCMessageDescriptor and this module fills the
+ * one from a request (path variables, query parameters, JSON body) and
+ * renders the other as JSON. No I/O: bytes and messages in, bytes out, so
+ * it is unit-tested and fuzzed on its own.
+ *
+ * The JSON follows proto3's mapping with the field names as written in the
+ * proto (snake_case), except where the REST contract (DESIGN §3), which
+ * existing scripts read, says otherwise:
+ *   - enums are the value's name, lower-case, without the enum's type
+ *     prefix (TASK_STATUS_RUNNING -> "running", SERVING -> "serving"); the
+ *     full name and the number are accepted on input too;
+ *   - every field is written even when it holds its default ("" , 0,
+ *     false, []), because the seed API always sent them and scripts test
+ *     them; only unset message fields (and unset wrappers) are left out;
+ *   - 64-bit integers are JSON numbers, not strings, because scripts do
+ *     arithmetic on them with jq (both forms are accepted on input).
+ * Wrapper types (google.protobuf.DoubleValue, ...) are their plain value;
+ * maps are objects; bytes are base64.
+ *
+ * Maps: protobuf-c does not flag map-entry messages, so a repeated message
+ * field is a map when its type has the shape protoc gives map entries: a
+ * message named `<Something>Entry`, nested inside the field's own message,
+ * with exactly the fields key = 1 and value = 2.
+ */
+#ifndef KC_GW_TRANSCODE_H
+#define KC_GW_TRANSCODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "gateway/buf.h"
+
+/* A new message of type `desc` with its defaults, or NULL when out of
+ * memory. Free with kc_message_free. */
+ProtobufCMessage *kc_message_new(const ProtobufCMessageDescriptor *desc);
+/* Frees a message made by kc_message_new or unpacked with the default
+ * allocator, and everything it holds. NULL is a no-op. */
+void kc_message_free(ProtobufCMessage *msg);
+
+/*
+ * Merges the JSON in `json[0..len)` into `msg`. `body_field` is the
+ * route's body rule: "*" for the whole message (the JSON must be an
+ * object), or a field name whose value the JSON is. Unknown fields,
+ * duplicate keys, wrong types, out-of-range numbers, invalid UTF-8 and
+ * malformed JSON give KC_ERR_INVALID with a message for the client in
+ * `err` (such as `field "prompt": expected a string`); KC_ERR_NOMEM when out
+ * of memory. On error `msg` may hold part of the input; free it.
+ */
+int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, char *err,
+                       size_t errlen);
+
+/*
+ * Sets the field at `path` (a field name, or dotted names through nested
+ * messages: "task.id") from its text form, as path variables and query
+ * parameters carry it. Repeated fields get the value appended. Errors as
+ * kc_json_to_message (an unknown field is KC_ERR_INVALID).
+ */
+int kc_message_set_text(ProtobufCMessage *msg, const char *path, const char *value, char *err, size_t errlen);
+
+/*
+ * Applies a URL query string (without the '?'): each `name=value` pair is
+ * percent-decoded ('+' is a space) and set with kc_message_set_text.
+ * Errors as kc_message_set_text; a bad escape is KC_ERR_INVALID.
+ */
+int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, char *err, size_t errlen);
+
+/*
+ * Appends `msg` as JSON to `out`. With `field` not NULL and not "", only
+ * that field's value is written (a route's response_body). Returns 0, or
+ * the buffer's error (KC_ERR_TOO_LARGE, KC_ERR_NOMEM); KC_ERR_NOT_FOUND for
+ * an unknown `field`.
+ */
+int kc_message_to_json(const ProtobufCMessage *msg, const char *field, kc_buf *out);
+
+/* The JSON name of enum value `value`, written to `out` (lower-case, type
+ * prefix removed). False when `value` is not one of the enum's values. */
+bool kc_enum_json_name(const ProtobufCEnumDescriptor *desc, int value, char *out, size_t outlen);
+
+/* True when `desc` is google.protobuf.<Type>Value. */
+bool kc_is_wrapper(const ProtobufCMessageDescriptor *desc);
+
+/* Appends `s[0..len)` as a JSON string literal (quotes included);
+ * ill-formed UTF-8 is replaced by U+FFFD. */
+int kc_json_put_string(kc_buf *out, const char *s, size_t len);
+
+#endif /* KC_GW_TRANSCODE_H */

@@ -1,0 +1,64 @@
+/*
+ * upstream.h - calls to kc-server over gRPC core, delivered on the event
+ * loop.
+ *
+ * gRPC core runs its own I/O threads. One more thread (the "cq thread")
+ * waits on the completion queue and hands each completion to the libevent
+ * loop through an eventfd; every callback below therefore runs on the loop
+ * thread, the only thread that touches connections and exchanges. The
+ * gateway holds no other lock.
+ */
+#ifndef KC_GW_UPSTREAM_H
+#define KC_GW_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "gateway/http.h"
+
+typedef struct kc_upstream kc_upstream;
+typedef struct kc_upcall kc_upcall;
+
+typedef struct kc_upcall_callbacks {
+	/* One response message; `data` lives until the callback returns. */
+	void (*on_message)(kc_upcall *call, const uint8_t *data, size_t len, void *user_data);
+	/* The call ended with gRPC status `status` (0 OK) and its message.
+	 * Exactly once per call unless kc_upcall_cancel came first; the call
+	 * is freed after it returns. */
+	void (*on_done)(kc_upcall *call, int status, const char *message, void *user_data);
+} kc_upcall_callbacks;
+
+/* A channel to `target` (such as "unix:/run/kc/kc-server.sock") whose
+ * completions are delivered on `base`. 0, KC_ERR_NOMEM or KC_ERR_IO;
+ * *out untouched on failure. */
+int kc_upstream_new(kc_upstream **out, struct event_base *base, const char *target);
+
+/* Cancels every call still running (without callbacks), stops the cq
+ * thread and frees everything. NULL is a no-op. Call from the loop thread
+ * after the loop stopped dispatching. */
+void kc_upstream_free(kc_upstream *u);
+
+/*
+ * Starts a call of `method` ("/kc.v1.TaskService/GetTask") with the
+ * serialized request, metadata pairs (lower-case keys) and a deadline
+ * (`timeout_ms` <= 0: none). `streaming` reads every response message.
+ * Returns 0 and sets *out, or KC_ERR_INVALID (metadata gRPC refuses) or
+ * KC_ERR_NOMEM; no callback is called on failure.
+ */
+int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, size_t n_md, const void *req, size_t len,
+                    bool streaming, int64_t timeout_ms, const kc_upcall_callbacks *cb, void *user_data,
+                    kc_upcall **out);
+
+/* The caller is gone: cancel the call; no callback is called again. */
+void kc_upcall_cancel(kc_upcall *call);
+
+/* Flow control for streams: while paused no further message is read. */
+void kc_upcall_pause(kc_upcall *call, bool paused);
+
+/* Calls started and not yet ended. */
+size_t kc_upstream_active(const kc_upstream *u);
+
+#endif /* KC_GW_UPSTREAM_H */
