@@ -132,6 +132,11 @@ int kc_client_new(kc_client **out, const char *url, const char *token)
 	} else if (starts(url, "http://") || starts(url, "https://")) {
 		c->tr = &kci_rest_transport;
 		c->tls = starts(url, "https://");
+		const char *host = url + (c->tls ? 8 : 7);
+		if (host[0] == '\0' || host[0] == '/' || host[0] == ':' || strpbrk(host, " \t\r\n?#")) {
+			rc = KC_ERR_INVALID;
+			goto fail;
+		}
 		c->target = strdup(url);
 		if (c->target) {
 			size_t n = strlen(c->target);

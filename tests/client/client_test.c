@@ -75,6 +75,9 @@ static void test_new_refuses_bad_urls(void **state)
 	assert_int_equal(kc_client_new(&c, "ftp://x", "t"), KC_ERR_INVALID);
 	assert_int_equal(kc_client_new(&c, "grpc://", "t"), KC_ERR_INVALID);
 	assert_int_equal(kc_client_new(&c, "unix:", "t"), KC_ERR_INVALID);
+	assert_int_equal(kc_client_new(&c, "http://", "t"), KC_ERR_INVALID);
+	assert_int_equal(kc_client_new(&c, "https:///x", "t"), KC_ERR_INVALID);
+	assert_int_equal(kc_client_new(&c, "http://h/x?y", "t"), KC_ERR_INVALID);
 	assert_ptr_equal(c, (kc_client *)0x1); /* untouched on failure */
 	kc_client_free(NULL);
 	kc_task_free(NULL);
