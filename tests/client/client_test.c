@@ -336,6 +336,47 @@ static void test_watch_cancel_and_stop(void **state)
 	}
 }
 
+struct worker {
+	const char *url;
+	int failures;
+};
+
+static void *hammer(void *arg)
+{
+	struct worker *w = arg;
+	kc_client *c = NULL;
+	if (kc_client_new(&c, w->url, token) != 0) {
+		w->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < 20; i++) {
+		kc_task_list *l = NULL;
+		kc_metrics *m = NULL;
+		if (kc_task_list_get(c, 5, NULL, KC_TASK_STATUS_UNSPECIFIED, &l) != 0)
+			w->failures++;
+		if (kc_metrics_get(c, &m) != 0)
+			w->failures++;
+		kc_task_list_free(l);
+		kc_metrics_free(m);
+	}
+	kc_client_free(c);
+	return NULL;
+}
+
+/* The documented thread model: one client per thread, used at once. */
+static void test_clients_on_threads(void **state)
+{
+	(void)state;
+	struct worker w[4] = {{urls[0], 0}, {urls[1], 0}, {urls[0], 0}, {urls[1], 0}};
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, hammer, &w[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+}
+
 static void test_errors_map(void **state)
 {
 	(void)state;
@@ -385,7 +426,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_refuses_bad_urls), cmocka_unit_test(test_same_results_over_both),
 	    cmocka_unit_test(test_watch_streams_output), cmocka_unit_test(test_watch_cancel_and_stop),
-	    cmocka_unit_test(test_errors_map),
+	    cmocka_unit_test(test_clients_on_threads),   cmocka_unit_test(test_errors_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
