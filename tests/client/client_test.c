@@ -377,6 +377,32 @@ static void test_clients_on_threads(void **state)
 	}
 }
 
+/* TLS: https:// and grpcs:// with the server's certificate as CA; without
+ * it the certificate is not trusted and the call fails as unavailable. */
+static void test_tls(void **state)
+{
+	(void)state;
+	const char *tls[] = {getenv("KC_TEST_HTTPS_URL"), getenv("KC_TEST_GRPCS_URL")};
+	const char *ca = getenv("KC_TEST_CA_FILE");
+	if (!tls[0] || !tls[1] || !ca)
+		skip();
+	for (int i = 0; i < 2; i++) {
+		kc_client *c = client_for(tls[i], token);
+		assert_int_equal(kc_client_set_ca_file(c, ca), 0);
+		kc_task_list *l = NULL;
+		assert_int_equal(kc_task_list_get(c, 0, NULL, 0, &l), 0);
+		kc_task_list_free(l);
+		kc_task *t = NULL;
+		assert_int_equal(kc_task_get(c, "1700000000-00000000", &t), KC_ERR_NOT_FOUND);
+		kc_client_free(c);
+
+		c = client_for(tls[i], token);
+		kc_client_set_timeout(c, 10000);
+		assert_int_equal(kc_task_list_get(c, 0, NULL, 0, &l), KC_ERR_UNAVAILABLE);
+		kc_client_free(c);
+	}
+}
+
 static void test_errors_map(void **state)
 {
 	(void)state;
@@ -426,7 +452,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_refuses_bad_urls), cmocka_unit_test(test_same_results_over_both),
 	    cmocka_unit_test(test_watch_streams_output), cmocka_unit_test(test_watch_cancel_and_stop),
-	    cmocka_unit_test(test_clients_on_threads),   cmocka_unit_test(test_errors_map),
+	    cmocka_unit_test(test_clients_on_threads),   cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_errors_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

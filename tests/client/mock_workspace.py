@@ -333,7 +333,7 @@ RPCS = {
 NO_AUTH = {"GetHealth"}
 
 
-def grpc_server(M, api, port_holder):
+def grpc_server(M, api, port_holder, creds=None):
     handlers = {}
     for name, (svc, req_t, resp_t, _m, _p, _b, streaming) in RPCS.items():
         req_cls, resp_cls = M[req_t], M[resp_t]
@@ -368,7 +368,10 @@ def grpc_server(M, api, port_holder):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     for svc, hs in handlers.items():
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("kc.v1." + svc, hs),))
-    port_holder.append(server.add_insecure_port("127.0.0.1:0"))
+    if creds:
+        port_holder.append(server.add_secure_port("127.0.0.1:0", creds))
+    else:
+        port_holder.append(server.add_insecure_port("127.0.0.1:0"))
     server.start()
     return server
 
@@ -491,6 +494,8 @@ def make_http_handler(M, api):
 
 def main():
     desc, ports_file, token = sys.argv[1:4]
+    # Optional TLS listeners too (https and grpcs) with this cert and key.
+    cert, key = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
     M = load_messages(desc)
     store = Store(M)
     api = Api(M, store, token)
@@ -498,9 +503,21 @@ def main():
     gs = grpc_server(M, api, grpc_port)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_http_handler(M, api))
     httpd.daemon_threads = True
+    ports = [httpd.server_address[1], grpc_port[0]]
+    if cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        httpsd = ThreadingHTTPServer(("127.0.0.1", 0), make_http_handler(M, api))
+        httpsd.daemon_threads = True
+        httpsd.socket = ctx.wrap_socket(httpsd.socket, server_side=True)
+        threading.Thread(target=httpsd.serve_forever, daemon=True).start()
+        creds = grpc.ssl_server_credentials([(open(key, "rb").read(), open(cert, "rb").read())])
+        gs_tls = grpc_server(M, api, grpc_port, creds)
+        ports += [httpsd.server_address[1], grpc_port[1]]
     tmp = ports_file + ".tmp"
     with open(tmp, "w") as f:
-        f.write("%d %d\n" % (httpd.server_address[1], grpc_port[0]))
+        f.write(" ".join(str(p) for p in ports) + "\n")
     os.rename(tmp, ports_file)
     try:
         httpd.serve_forever()

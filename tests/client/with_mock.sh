@@ -7,7 +7,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 desc=${KC_TEST_DESCRIPTORS:-$here/../../proto/api_descriptor_set.pb}
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/mock.XXXXXX")
 token=test-token-$RANDOM$RANDOM
-/usr/bin/python3 "$here/mock_workspace.py" "$desc" "$tmp/ports" "$token" 2>"$tmp/mock.log" &
+# A throw-away CA-less certificate for the TLS listeners (https, grpcs).
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+	-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+/usr/bin/python3 "$here/mock_workspace.py" "$desc" "$tmp/ports" "$token" "$tmp/cert.pem" "$tmp/key.pem" \
+	2>"$tmp/mock.log" &
 mock=$!
 cleanup() {
 	kill "$mock" 2>/dev/null || true
@@ -25,9 +30,12 @@ for _ in $(seq 1 600); do
 	fi
 	sleep 0.1
 done
-read -r rest_port grpc_port <"$tmp/ports"
+read -r rest_port grpc_port https_port grpcs_port <"$tmp/ports"
 export KC_TEST_REST_URL=http://127.0.0.1:$rest_port
 export KC_TEST_GRPC_URL=grpc://127.0.0.1:$grpc_port
+export KC_TEST_HTTPS_URL=https://127.0.0.1:$https_port
+export KC_TEST_GRPCS_URL=grpcs://127.0.0.1:$grpcs_port
+export KC_TEST_CA_FILE=$tmp/cert.pem
 export KC_TEST_TOKEN=$token
 # The mock's agents (mock_workspace.py): a prompt that completes after
 # three lines, one that runs until killed, arguments that end in error.
