@@ -739,6 +739,35 @@ static int on_follow(const kc_event *ev, void *ud)
 	return t->status != KC_TASK_STATUS_RUNNING && t->status != KC_TASK_STATUS_UNSPECIFIED;
 }
 
+static bool is_final(kc_task_status s)
+{
+	return s == KC_TASK_STATUS_COMPLETED || s == KC_TASK_STATUS_ERROR || s == KC_TASK_STATUS_KILLED;
+}
+
+/* Watches until the task ends. A stream that breaks after it started (the
+ * workspace restarted, a proxy timed the connection out) is opened again,
+ * a few times, a second apart; output already printed is not repeated
+ * (on_follow keeps the offset). */
+static int follow(kc_client *c, const char *id, bool output, struct follow *f)
+{
+	int rc = 0;
+	for (int attempt = 0; attempt < 6; attempt++) {
+		bool had_task = f->seen_task;
+		rc = kc_task_watch(c, id, output, on_follow, f);
+		if (rc == 0 && is_final(f->status))
+			return 0;
+		bool broke = rc == 0 || ((rc == KC_ERR_UNAVAILABLE || rc == KC_ERR_PROTOCOL) && f->seen_task);
+		if (!broke || rc == KC_ERR_CANCELLED)
+			return rc;
+		if (!f->quiet)
+			fprintf(stderr, "%s: watch of %s ended early%s; reconnecting\n", prog, id,
+				had_task ? "" : " (before its first event)");
+		struct timespec ts = {1, 0};
+		nanosleep(&ts, NULL);
+	}
+	return rc ? rc : KC_ERR_UNAVAILABLE;
+}
+
 static int cmd_logs(const struct opts *o, kc_client *c)
 {
 	const char *id = need_task_id(o);
@@ -757,7 +786,7 @@ static int cmd_logs(const struct opts *o, kc_client *c)
 		return EX_OK;
 	}
 	struct follow f = {.id = id, .tail = o->tail};
-	int rc = kc_task_watch(c, id, true, on_follow, &f);
+	int rc = follow(c, id, true, &f);
 	if (rc)
 		return task_fail(c, rc, "follow", id);
 	return EX_OK;
@@ -893,7 +922,7 @@ static int cmd_wait(const struct opts *o, kc_client *c)
 	atomic_init(&tm.done, 0);
 	pthread_t th;
 	bool timed = o->wait_timeout > 0 && pthread_create(&th, NULL, timer_main, &tm) == 0;
-	int rc = kc_task_watch(c, id, false, on_follow, &f);
+	int rc = follow(c, id, false, &f);
 	if (timed) {
 		atomic_store(&tm.done, 1);
 		pthread_join(th, NULL);

@@ -127,6 +127,14 @@ for transport in rest grpc; do
 	run 0 task attach "$id" -o json && jq -e ".session == \"claude-$id\"" "$tmp/out" >/dev/null || fail "attach json"
 	run 0 task kill "$id" && [ "$(cat "$tmp/out")" = "killed $id" ] || fail "kill table"
 
+	# a watch that breaks while the task runs is opened again
+	if [ "$KC_TEST_PROFILE" = mock ]; then
+		run 0 task create -q "flaky hello"
+		id=$(cat "$tmp/out")
+		run 0 task wait "$id" && grep -q "reconnecting" "$tmp/err" && [ "$(cat "$tmp/out")" = "$id completed" ] ||
+			fail "wait across a dropped stream: $(cat "$tmp/out" "$tmp/err")"
+	fi
+
 	# error messages and exit codes
 	run 2 task get 1700000000-00000000 && same "$tmp/err" "$golden/err_not_found.txt"
 	run 2 task logs 1700000000-00000000

@@ -15,6 +15,7 @@ It exists until kc-server and kc-gateway land; the live tests use those.
 Fake agents, chosen by the prompt:
   "...sleep..."  runs until killed, printing a line every 0.2 s
   "...fail..."   ends in status error ("agent never became ready")
+  "...flaky..."  as the default, but its first watch ends early
   otherwise      prints three lines over ~0.6 s, then completes
 
 Usage: mock_workspace.py DESCRIPTOR_SET PORTS_FILE TOKEN
@@ -273,7 +274,17 @@ class Api:
         return resp
 
     def WatchTask(self, r, alive):
+        t = self.store.get(r.task_id)
+        # "flaky" tasks: each transport's first watch ends after one event
+        # while the task still runs, as a dropped connection would.
+        drop = "flaky" in t["prompt"] and not t.setdefault("dropped", False)
         for kind, v in self.store.watch(r.task_id, r.include_output, alive):
+            if drop and kind == "task":
+                t["dropped"] = True
+                ev = self.M["kc.v1.TaskEvent"]()
+                ev.task.CopyFrom(self.store.task_msg(v))
+                yield ev
+                return
             ev = self.M["kc.v1.TaskEvent"]()
             if kind == "task":
                 ev.task.CopyFrom(self.store.task_msg(v))
