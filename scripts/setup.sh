@@ -18,7 +18,7 @@ packages=(
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
 	# pkg-config (libkcclient's install test builds its example with it),
 	# a headless browser, unzip for helm
-	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml nghttp2-client jq pkg-config
+	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq pkg-config
 	chromium unzip
 )
 

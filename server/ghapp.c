@@ -1,0 +1,372 @@
+/* ghapp.c - see ghapp.h. */
+#include "server/ghapp.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/kc_error.h"
+#include "common/log.h"
+#include "google/protobuf/wrappers.pb-c.h"
+#include "server/store.h"
+
+#define REFRESH_S 3000 /* 50 minutes */
+#define BACKOFF_MIN_S 1
+#define BACKOFF_MAX_S 300
+#define RESPONSE_MAX 65536
+
+struct kc_ghapp {
+	const kc_config *cfg;
+	char *pem;
+	size_t pem_len;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	pthread_t thread;
+	/* status */
+	bool token_valid;
+	double expires_at, refreshed_at;
+	char last_error[256];
+};
+
+bool kc_ghapp_configured(const kc_config *cfg)
+{
+	return cfg->gh_app_id && *cfg->gh_app_id && cfg->gh_installation_id && *cfg->gh_installation_id &&
+	       cfg->gh_private_key_file && *cfg->gh_private_key_file;
+}
+
+static char *b64url(const unsigned char *in, size_t n)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char *out = malloc(n * 4 / 3 + 4);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+			     (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = tbl[(v >> 18) & 63];
+		out[o++] = tbl[(v >> 12) & 63];
+		if (i + 1 < n)
+			out[o++] = tbl[(v >> 6) & 63];
+		if (i + 2 < n)
+			out[o++] = tbl[v & 63];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+char *kc_ghapp_jwt(const char *app_id, const char *pem, size_t pem_len, long now)
+{
+	static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+	char payload[256], *h = NULL, *p = NULL, *sig64 = NULL, *input = NULL, *jwt = NULL;
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	BIO *bio = NULL;
+	EVP_PKEY *key = NULL;
+	EVP_MD_CTX *md = NULL;
+	json_t *iss;
+	char *iss_json;
+
+	/* iss as a JSON string, escaped by jansson. */
+	if (!(iss = json_string(app_id)))
+		return NULL;
+	iss_json = json_dumps(iss, JSON_ENCODE_ANY);
+	json_decref(iss);
+	if (!iss_json)
+		return NULL;
+	snprintf(payload, sizeof payload, "{\"iat\":%ld,\"exp\":%ld,\"iss\":%s}", now - 60, now + 540, iss_json);
+	free(iss_json);
+	if (!(h = b64url((const unsigned char *)header, strlen(header))) ||
+	    !(p = b64url((const unsigned char *)payload, strlen(payload))))
+		goto out;
+	if (!(input = malloc(strlen(h) + strlen(p) + 2)))
+		goto out;
+	sprintf(input, "%s.%s", h, p);
+	if (!(bio = BIO_new_mem_buf(pem, (int)pem_len)) || !(key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)))
+		goto out;
+	if (!(md = EVP_MD_CTX_new()) || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+	    !(sig = malloc(siglen)) ||
+	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
+		goto out;
+	if (!(sig64 = b64url(sig, siglen)) || !(jwt = malloc(strlen(input) + strlen(sig64) + 2)))
+		goto out;
+	sprintf(jwt, "%s.%s", input, sig64);
+out:
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	free(h);
+	free(p);
+	free(input);
+	free(sig);
+	free(sig64);
+	return jwt;
+}
+
+int kc_ghapp_parse_response(const char *body, size_t len, char **token, double *expires_at)
+{
+	json_t *o = json_loadb(body, len, 0, NULL), *t, *e;
+	struct tm tm;
+	int rc = KC_ERR_INVALID;
+	const char *tok;
+
+	if (!o || !json_is_object(o))
+		goto out;
+	t = json_object_get(o, "token");
+	e = json_object_get(o, "expires_at");
+	if (!json_is_string(t) || !*(tok = json_string_value(t)) || strlen(tok) > 4096)
+		goto out;
+	for (const char *c = tok; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			goto out;
+	memset(&tm, 0, sizeof tm);
+	if (json_is_string(e) && sscanf(json_string_value(e), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+					&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6 &&
+	    tm.tm_year >= 1970 && tm.tm_year < 10000 && tm.tm_mon >= 1 && tm.tm_mon <= 12) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		*expires_at = (double)timegm(&tm);
+	} else {
+		/* GitHub's tokens last an hour. */
+		*expires_at = (double)time(NULL) + 3600;
+	}
+	if (!(*token = strdup(tok))) {
+		rc = KC_ERR_NOMEM;
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+struct body {
+	char *buf;
+	size_t len;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct body *b = ud;
+	size_t add = size * n;
+	char *nb;
+	if (b->len + add > RESPONSE_MAX)
+		return 0; /* too big: abort the transfer */
+	if (!(nb = realloc(b->buf, b->len + add + 1)))
+		return 0;
+	b->buf = nb;
+	memcpy(b->buf + b->len, p, add);
+	b->len += add;
+	b->buf[b->len] = '\0';
+	return add;
+}
+
+static int mkdirs_for(const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return KC_ERR_IO;
+		*p = '/';
+	}
+	return 0;
+}
+
+/* One exchange; on failure writes why into err. */
+static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
+{
+	const kc_config *cfg = g->cfg;
+	char url[2048], auth[8192];
+	char *jwt = kc_ghapp_jwt(cfg->gh_app_id, g->pem, g->pem_len, (long)time(NULL));
+	struct curl_slist *hdrs = NULL;
+	struct body b = {0};
+	CURL *c = NULL;
+	CURLcode cc;
+	long code = 0;
+	char *token = NULL;
+	int rc = KC_ERR_UNAVAILABLE;
+
+	if (!jwt) {
+		snprintf(err, errlen, "cannot sign the JWT with the private key");
+		return KC_ERR_INVALID;
+	}
+	snprintf(url, sizeof url, "%s/app/installations/%s/access_tokens", cfg->gh_api_url, cfg->gh_installation_id);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", jwt);
+	hdrs = curl_slist_append(hdrs, auth);
+	hdrs = curl_slist_append(hdrs, "Accept: application/vnd.github+json");
+	hdrs = curl_slist_append(hdrs, "X-GitHub-Api-Version: 2022-11-28");
+	if (!(c = curl_easy_init()))
+		goto out;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "kube-coder");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "GitHub API unreachable: %s", curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code > 299) {
+		snprintf(err, errlen, "GitHub API answered HTTP %ld", code);
+		goto out;
+	}
+	if (!b.buf || kc_ghapp_parse_response(b.buf, b.len, &token, expires_at) != 0) {
+		snprintf(err, errlen, "GitHub API answer has no token");
+		rc = KC_ERR_PROTOCOL;
+		goto out;
+	}
+	if (mkdirs_for(cfg->gh_token_file) != 0 ||
+	    kc_write_file_atomic(cfg->gh_token_file, token, strlen(token), 0600) != 0) {
+		snprintf(err, errlen, "cannot write the token file");
+		rc = KC_ERR_IO;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (c)
+		curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	free(b.buf);
+	if (token) {
+		memset(token, 0, strlen(token));
+		free(token);
+	}
+	free(jwt);
+	return rc;
+}
+
+static void *refresher(void *arg)
+{
+	kc_ghapp *g = arg;
+	long backoff = BACKOFF_MIN_S;
+	pthread_mutex_lock(&g->mu);
+	while (!g->stop) {
+		char err[256] = "";
+		double exp = 0;
+		long wait_s;
+		struct timespec ts;
+		int rc;
+		pthread_mutex_unlock(&g->mu);
+		rc = exchange(g, err, sizeof err, &exp);
+		pthread_mutex_lock(&g->mu);
+		if (rc == 0) {
+			g->token_valid = true;
+			g->expires_at = exp;
+			g->refreshed_at = (double)time(NULL);
+			g->last_error[0] = '\0';
+			backoff = BACKOFF_MIN_S;
+			wait_s = REFRESH_S;
+			kc_log(KC_LOG_INFO, "github app token refreshed", "path", g->cfg->gh_token_file, NULL);
+		} else {
+			snprintf(g->last_error, sizeof g->last_error, "%s", err);
+			if (g->expires_at <= (double)time(NULL))
+				g->token_valid = false;
+			wait_s = backoff;
+			backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
+			kc_log(KC_LOG_WARN, "github app token refresh failed", "error", err, NULL);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += wait_s;
+		while (!g->stop && pthread_cond_timedwait(&g->cv, &g->mu, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+int kc_ghapp_new(const kc_config *cfg, kc_ghapp **out, char *err, size_t errlen)
+{
+	kc_ghapp *g;
+	int rc;
+	if (!kc_ghapp_configured(cfg)) {
+		*out = NULL;
+		return 0;
+	}
+	if (!(g = calloc(1, sizeof *g)))
+		return KC_ERR_NOMEM;
+	g->cfg = cfg;
+	if ((rc = kc_read_file(cfg->gh_private_key_file, 65536, &g->pem, &g->pem_len)) != 0) {
+		snprintf(err, errlen, "github_app.private_key_file: cannot read '%s'", cfg->gh_private_key_file);
+		free(g);
+		return KC_ERR_INVALID;
+	}
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (pthread_create(&g->thread, NULL, refresher, g) != 0) {
+		free(g->pem);
+		free(g);
+		return KC_ERR_IO;
+	}
+	*out = g;
+	return 0;
+}
+
+void kc_ghapp_free(kc_ghapp *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->stop = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	pthread_join(g->thread, NULL);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	memset(g->pem, 0, g->pem_len);
+	free(g->pem);
+	free(g);
+	curl_global_cleanup();
+}
+
+static Google__Protobuf__DoubleValue *dv(double v)
+{
+	Google__Protobuf__DoubleValue *d = malloc(sizeof *d);
+	if (d) {
+		google__protobuf__double_value__init(d);
+		d->value = v;
+	}
+	return d;
+}
+
+Kc__V1__GitHubAppStatus *kc_ghapp_status(kc_ghapp *g, const kc_config *cfg)
+{
+	Kc__V1__GitHubAppStatus *s = malloc(sizeof *s);
+	if (!s)
+		return NULL;
+	kc__v1__git_hub_app_status__init(s);
+	s->configured = kc_ghapp_configured(cfg);
+	s->token_path = strdup(cfg->gh_token_file ? cfg->gh_token_file : "");
+	if (g) {
+		pthread_mutex_lock(&g->mu);
+		s->token_valid = g->token_valid && g->expires_at > (double)time(NULL);
+		if (g->expires_at > 0)
+			s->expires_at = dv(g->expires_at);
+		if (g->refreshed_at > 0)
+			s->refreshed_at = dv(g->refreshed_at);
+		s->last_error = strdup(g->last_error);
+		pthread_mutex_unlock(&g->mu);
+	}
+	return s;
+}

@@ -1,0 +1,145 @@
+/*
+ * kc-server: the kube-coder control plane for one workspace.
+ *
+ *   kc-server [--config FILE] [--check-config]
+ *
+ * Reads the config (defaults when no file is given), applies KC_HOME,
+ * KC_GRPC_PORT and KC_AGENT, loads the task store, re-adopts live tmux
+ * sessions, and serves gRPC on the unix socket (and TCP when configured)
+ * until SIGTERM or SIGINT, when it drains gracefully.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/kc_error.h"
+#include "common/log.h"
+#include "server/config.h"
+#include "server/ghapp.h"
+#include "server/metrics.h"
+#include "server/rpc.h"
+#include "server/services.h"
+#include "server/tasks.h"
+#include "server/token.h"
+#include "server/workspace.h"
+
+#define DRAIN_MS 5000
+#define WORKERS 4
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kc-server [--config FILE] [--check-config]\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	bool check_only = false;
+	kc_config cfg;
+	kc_app app;
+	kc_rpc_server *srv = NULL;
+	char err[512] = "", path[4200], addr[4200];
+	sigset_t sigs;
+	int sig = 0, rc, status = 1;
+
+	memset(&app, 0, sizeof app);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			check_only = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	kc_log_set_component("kc-server");
+	if (kc_config_init(&cfg) != 0) {
+		fprintf(stderr, "kc-server: out of memory\n");
+		return 1;
+	}
+	if ((config_path && (rc = kc_config_load_file(&cfg, config_path, err, sizeof err)) != 0) ||
+	    (rc = kc_config_apply_env(&cfg, err, sizeof err)) != 0) {
+		fprintf(stderr, "kc-server: %s\n", err);
+		kc_log(KC_LOG_ERROR, "bad configuration", "error", err, NULL);
+		kc_config_release(&cfg);
+		return 1;
+	}
+	if (check_only) {
+		printf("kc-server: configuration OK\n");
+		kc_config_release(&cfg);
+		return 0;
+	}
+	kc_log_set_level(cfg.log_level);
+	app.cfg = &cfg;
+
+	/* Signals are taken by sigwait() below; every thread inherits the
+	 * mask. SIGPIPE is ignored: a vanished child or peer is an error
+	 * return, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if ((rc = kc_tasks_new(&cfg, &app.tasks, err, sizeof err)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot load tasks", "error", err, NULL);
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/.api-token", cfg.tasks_dir);
+	if ((rc = kc_token_new(path, &app.token)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot create the API token", "path", path, "error", kc_strerror(rc), NULL);
+		goto out;
+	}
+	if ((rc = kc_metrics_new(&cfg, NULL, &app.metrics)) != 0 || (rc = kc_workspace_new(&cfg, &app.ws)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot start", "error", kc_strerror(rc), NULL);
+		goto out;
+	}
+	if ((rc = kc_ghapp_new(&cfg, &app.ghapp, err, sizeof err)) != 0) {
+		kc_log(KC_LOG_ERROR, "github app disabled", "error", err, NULL);
+		app.ghapp = NULL;
+	}
+	if ((rc = kc_rpc_server_new(app.token, cfg.max_prompt_bytes + 65536, &srv)) != 0 ||
+	    (rc = kc_services_register(srv, &app)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot create the gRPC server", "error", kc_strerror(rc), NULL);
+		goto out;
+	}
+	snprintf(addr, sizeof addr, "unix:%s", cfg.socket);
+	if ((rc = kc_rpc_listen(srv, addr)) < 0) {
+		kc_log(KC_LOG_ERROR, "cannot listen", "address", addr, NULL);
+		goto out;
+	}
+	if (*cfg.grpc_listen && (rc = kc_rpc_listen(srv, cfg.grpc_listen)) < 0) {
+		kc_log(KC_LOG_ERROR, "cannot listen", "address", cfg.grpc_listen, NULL);
+		goto out;
+	}
+	if ((rc = kc_tasks_start(app.tasks)) != 0 || (rc = kc_metrics_start(app.metrics)) != 0 ||
+	    (rc = kc_rpc_start(srv, WORKERS)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot start threads", NULL);
+		goto out;
+	}
+	kc_log(KC_LOG_INFO, "serving", "socket", cfg.socket, "grpc_listen", *cfg.grpc_listen ? cfg.grpc_listen : NULL,
+	       "tasks_dir", cfg.tasks_dir, NULL);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	kc_log(KC_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	kc_rpc_shutdown(srv, DRAIN_MS);
+	status = 0;
+out:
+	kc_rpc_server_free(srv);
+	kc_ghapp_free(app.ghapp);
+	kc_metrics_free(app.metrics);
+	kc_tasks_free(app.tasks);
+	kc_workspace_free(app.ws);
+	kc_token_free(app.token);
+	kc_config_release(&cfg);
+	if (status == 0)
+		kc_log(KC_LOG_INFO, "stopped", NULL);
+	return status;
+}

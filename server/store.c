@@ -1,0 +1,402 @@
+/* store.c - see store.h. */
+#include "server/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/kc_error.h"
+#include "common/log.h"
+
+/* A task.json holds a prompt of at most the configured limit (1 MiB by
+ * default) plus follow-ups; 16 MiB bounds what loading will read. */
+#define TASK_JSON_MAX (16u * 1024 * 1024)
+
+bool kc_task_id_valid(const char *id)
+{
+	size_t i = 0, digits = 0;
+	if (!id)
+		return false;
+	while (id[i] >= '0' && id[i] <= '9')
+		i++, digits++;
+	if (digits == 0 || digits > 20 || id[i] != '-')
+		return false;
+	i++;
+	for (size_t j = 0; j < 8; j++, i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return id[i] == '\0' && i < KC_TASK_ID_MAX;
+}
+
+static const char *const status_names[] = {"", "running", "completed", "error", "killed"};
+
+const char *kc_task_status_name(Kc__V1__TaskStatus s)
+{
+	if ((int)s < 1 || (int)s > 4)
+		return "";
+	return status_names[s];
+}
+
+Kc__V1__TaskStatus kc_task_status_parse(const char *s)
+{
+	for (int i = 1; s && i <= 4; i++)
+		if (strcmp(s, status_names[i]) == 0)
+			return (Kc__V1__TaskStatus)i;
+	return KC__V1__TASK_STATUS__TASK_STATUS_UNSPECIFIED;
+}
+
+char *kc_task_to_json(const kc_task *t)
+{
+	json_t *o = json_object(), *fu = json_array();
+	char session[64];
+	char *s = NULL;
+
+	if (!o || !fu)
+		goto out;
+	snprintf(session, sizeof session, "claude-%s", t->task_id);
+	json_object_set_new(o, "task_id", json_string(t->task_id));
+	json_object_set_new(o, "session_id", json_string(t->session_id));
+	json_object_set_new(o, "prompt", json_string(t->prompt ? t->prompt : ""));
+	json_object_set_new(o, "workdir", json_string(t->workdir ? t->workdir : ""));
+	json_object_set_new(o, "status", json_string(kc_task_status_name(t->status)));
+	json_object_set_new(o, "created_at", json_real(t->created_at));
+	if (t->finished_at > 0)
+		json_object_set_new(o, "finished_at", json_real(t->finished_at));
+	if (t->killed_at > 0)
+		json_object_set_new(o, "killed_at", json_real(t->killed_at));
+	json_object_set_new(o, "tmux_session", json_string(session));
+	if (t->error)
+		json_object_set_new(o, "error", json_string(t->error));
+	if (t->agent)
+		json_object_set_new(o, "agent", json_string(t->agent));
+	if (t->prompt_delivered_at > 0)
+		json_object_set_new(o, "prompt_delivered_at", json_real(t->prompt_delivered_at));
+	for (size_t i = 0; i < t->n_followups; i++) {
+		json_t *f = json_object();
+		json_object_set_new(f, "prompt", json_string(t->followups[i].prompt));
+		json_object_set_new(f, "sent_at", json_real(t->followups[i].sent_at));
+		json_array_append_new(fu, f);
+	}
+	json_object_set(o, "followups", fu);
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+out:
+	json_decref(fu);
+	json_decref(o);
+	return s;
+}
+
+static int dup_field(json_t *o, const char *key, char **dst)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return KC_ERR_INVALID;
+	if (!(*dst = strdup(json_string_value(v))))
+		return KC_ERR_NOMEM;
+	return 0;
+}
+
+static int num_field(json_t *o, const char *key, double *dst)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_number(v))
+		return KC_ERR_INVALID;
+	*dst = json_number_value(v);
+	if (!(*dst >= 0 && *dst < 1e11))
+		return KC_ERR_INVALID;
+	return 0;
+}
+
+int kc_task_from_json(const char *buf, size_t len, kc_task *out)
+{
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *v;
+	kc_task t;
+	int rc = KC_ERR_INVALID;
+
+	memset(&t, 0, sizeof t);
+	if (!o || !json_is_object(o))
+		goto out;
+	v = json_object_get(o, "task_id");
+	if (!json_is_string(v) || !kc_task_id_valid(json_string_value(v)))
+		goto out;
+	snprintf(t.task_id, sizeof t.task_id, "%s", json_string_value(v));
+	v = json_object_get(o, "session_id");
+	if (json_is_string(v) && strlen(json_string_value(v)) < sizeof t.session_id)
+		snprintf(t.session_id, sizeof t.session_id, "%s", json_string_value(v));
+	v = json_object_get(o, "status");
+	if (!json_is_string(v) ||
+	    (t.status = kc_task_status_parse(json_string_value(v))) == KC__V1__TASK_STATUS__TASK_STATUS_UNSPECIFIED)
+		goto out;
+	if ((rc = dup_field(o, "prompt", &t.prompt)) != 0 || (rc = dup_field(o, "workdir", &t.workdir)) != 0 ||
+	    (rc = dup_field(o, "agent", &t.agent)) != 0 || (rc = dup_field(o, "error", &t.error)) != 0 ||
+	    (rc = num_field(o, "created_at", &t.created_at)) != 0 ||
+	    (rc = num_field(o, "finished_at", &t.finished_at)) != 0 ||
+	    (rc = num_field(o, "killed_at", &t.killed_at)) != 0 ||
+	    (rc = num_field(o, "prompt_delivered_at", &t.prompt_delivered_at)) != 0)
+		goto out;
+	rc = KC_ERR_INVALID;
+	if (!t.prompt && !(t.prompt = strdup("")))
+		goto nomem;
+	if (!t.workdir && !(t.workdir = strdup("")))
+		goto nomem;
+	v = json_object_get(o, "followups");
+	if (v && !json_is_null(v)) {
+		size_t n;
+		if (!json_is_array(v))
+			goto out;
+		n = json_array_size(v);
+		if (n) {
+			if (!(t.followups = calloc(n, sizeof *t.followups)))
+				goto nomem;
+			for (size_t i = 0; i < n; i++) {
+				json_t *f = json_array_get(v, i);
+				json_t *p = json_object_get(f, "prompt");
+				json_t *at = json_object_get(f, "sent_at");
+				if (!json_is_object(f) || !json_is_string(p))
+					goto out;
+				if (!(t.followups[i].prompt = strdup(json_string_value(p))))
+					goto nomem;
+				t.n_followups = i + 1;
+				t.followups[i].sent_at = json_is_number(at) ? json_number_value(at) : 0;
+			}
+		}
+	}
+	json_decref(o);
+	*out = t;
+	return 0;
+nomem:
+	rc = KC_ERR_NOMEM;
+out:
+	json_decref(o);
+	kc_task_release(&t);
+	return rc;
+}
+
+void kc_task_release(kc_task *t)
+{
+	free(t->prompt);
+	free(t->workdir);
+	free(t->agent);
+	free(t->error);
+	for (size_t i = 0; i < t->n_followups; i++)
+		free(t->followups[i].prompt);
+	free(t->followups);
+	memset(t, 0, sizeof *t);
+}
+
+static int sdup(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src && !(*dst = strdup(src)))
+		return KC_ERR_NOMEM;
+	return 0;
+}
+
+int kc_task_copy(kc_task *dst, const kc_task *src)
+{
+	*dst = *src;
+	dst->prompt = dst->workdir = dst->agent = dst->error = NULL;
+	dst->followups = NULL;
+	dst->n_followups = 0;
+	if (sdup(&dst->prompt, src->prompt) || sdup(&dst->workdir, src->workdir) || sdup(&dst->agent, src->agent) ||
+	    sdup(&dst->error, src->error))
+		goto nomem;
+	if (src->n_followups) {
+		if (!(dst->followups = calloc(src->n_followups, sizeof *dst->followups)))
+			goto nomem;
+		for (size_t i = 0; i < src->n_followups; i++) {
+			if (sdup(&dst->followups[i].prompt, src->followups[i].prompt))
+				goto nomem;
+			dst->followups[i].sent_at = src->followups[i].sent_at;
+			dst->n_followups = i + 1;
+		}
+	}
+	return 0;
+nomem:
+	kc_task_release(dst);
+	return KC_ERR_NOMEM;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 1;
+	int fd, rc = 0;
+	if (n == 0)
+		n = 1;
+	if (n >= sizeof dir)
+		return KC_ERR_IO;
+	memcpy(dir, slash ? path : ".", n);
+	dir[n] = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return KC_ERR_IO;
+	if (fsync(fd) != 0)
+		rc = KC_ERR_IO;
+	close(fd);
+	return rc;
+}
+
+int kc_write_file_atomic(const char *path, const void *data, size_t len, int mode)
+{
+	char tmp[4200];
+	const char *p = data;
+	int fd;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)gettid()) >= (int)sizeof tmp)
+		return KC_ERR_IO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return KC_ERR_IO;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	return fsync_dir_of(path);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return KC_ERR_IO;
+}
+
+static int read_fd(int fd, size_t cap, char **out, size_t *len)
+{
+	struct stat st;
+	size_t size, got = 0;
+	char *buf;
+
+	if (fstat(fd, &st) != 0)
+		return KC_ERR_IO;
+	if ((size_t)st.st_size > cap)
+		return KC_ERR_TOO_LARGE;
+	size = (size_t)st.st_size;
+	if (!(buf = malloc(size + 1)))
+		return KC_ERR_NOMEM;
+	while (got < size) {
+		ssize_t r = read(fd, buf + got, size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int kc_read_file(const char *path, size_t cap, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	if (fd < 0)
+		return errno == ENOENT ? KC_ERR_NOT_FOUND : KC_ERR_IO;
+	rc = read_fd(fd, cap, out, len);
+	close(fd);
+	return rc;
+}
+
+int kc_store_save(const char *tasks_dir, const kc_task *t)
+{
+	char path[4200];
+	char *json;
+	int rc;
+
+	if (!kc_task_id_valid(t->task_id))
+		return KC_ERR_INVALID;
+	if (!(json = kc_task_to_json(t)))
+		return KC_ERR_NOMEM;
+	snprintf(path, sizeof path, "%s/%s/task.json", tasks_dir, t->task_id);
+	rc = kc_write_file_atomic(path, json, strlen(json), 0600);
+	free(json);
+	return rc;
+}
+
+int kc_store_create(const char *tasks_dir, const kc_task *t)
+{
+	char path[4200];
+	int rc;
+
+	if (!kc_task_id_valid(t->task_id))
+		return KC_ERR_INVALID;
+	snprintf(path, sizeof path, "%s/%s", tasks_dir, t->task_id);
+	if (mkdir(path, 0700) != 0)
+		return errno == EEXIST ? KC_ERR_EXISTS : KC_ERR_IO;
+	snprintf(path, sizeof path, "%s/%s/prompt.txt", tasks_dir, t->task_id);
+	if ((rc = kc_write_file_atomic(path, t->prompt, strlen(t->prompt), 0600)) != 0)
+		return rc;
+	/* task.json last: a directory without it is a task that was never
+	 * acknowledged, and loading skips it. */
+	return kc_store_save(tasks_dir, t);
+}
+
+int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void *ud)
+{
+	DIR *d;
+	struct dirent *e;
+	int dfd;
+
+	if (mkdir(tasks_dir, 0700) != 0 && errno != EEXIST)
+		return KC_ERR_IO;
+	if (!(d = opendir(tasks_dir)))
+		return KC_ERR_IO;
+	dfd = dirfd(d);
+	while ((e = readdir(d)) != NULL) {
+		char rel[KC_TASK_ID_MAX + 16], *buf = NULL;
+		size_t len = 0;
+		kc_task t;
+		int fd, rc;
+
+		if (!kc_task_id_valid(e->d_name))
+			continue;
+		memcpy(rel, e->d_name, strlen(e->d_name));
+		memcpy(rel + strlen(e->d_name), "/task.json", sizeof "/task.json");
+		fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		rc = read_fd(fd, TASK_JSON_MAX, &buf, &len);
+		close(fd);
+		if (rc == 0)
+			rc = kc_task_from_json(buf, len, &t);
+		free(buf);
+		if (rc == 0 && strcmp(t.task_id, e->d_name) != 0) {
+			kc_task_release(&t);
+			rc = KC_ERR_INVALID;
+		}
+		if (rc != 0) {
+			kc_log(KC_LOG_WARN, "skipping unreadable task", "task_id", e->d_name, "error", kc_strerror(rc),
+			       NULL);
+			continue;
+		}
+		cb(&t, ud);
+	}
+	closedir(d);
+	return 0;
+}

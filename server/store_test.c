@@ -1,0 +1,136 @@
+/* store: ids, JSON round trip, atomic writes, loading a directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/kc_error.h"
+#include "server/store.h"
+#include "server/tasks.h"
+
+static void test_ids(void **state)
+{
+	(void)state;
+	assert_true(kc_task_id_valid("1732665600-9f3a1c2b"));
+	assert_true(kc_task_id_valid("1-00000000"));
+	assert_false(kc_task_id_valid("../x"));
+	assert_false(kc_task_id_valid("1732665600-9F3A1C2B"));
+	assert_false(kc_task_id_valid("1732665600-9f3a1c2"));
+	assert_false(kc_task_id_valid("1732665600-9f3a1c2bb"));
+	assert_false(kc_task_id_valid("-9f3a1c2b"));
+	assert_false(kc_task_id_valid(""));
+	assert_false(kc_task_id_valid(NULL));
+	char id[KC_TASK_ID_MAX];
+	assert_int_equal(kc_page_token_decode("t1.1-00000000", id), 0);
+	assert_string_equal(id, "1-00000000");
+	assert_int_equal(kc_page_token_decode("1-00000000", id), KC_ERR_INVALID);
+}
+
+static void test_roundtrip(void **state)
+{
+	kc_task t, u;
+	kc_followup f = {"more", 5.5};
+	char *json;
+	(void)state;
+	memset(&t, 0, sizeof t);
+	strcpy(t.task_id, "1732665600-9f3a1c2b");
+	strcpy(t.session_id, "4b6c8a1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b");
+	t.prompt = "do \"it\"\n";
+	t.workdir = "/w";
+	t.agent = "claude";
+	t.status = KC__V1__TASK_STATUS__TASK_STATUS_KILLED;
+	t.created_at = 1732665600.25;
+	t.killed_at = t.finished_at = 1732665601.5;
+	t.followups = &f;
+	t.n_followups = 1;
+	json = kc_task_to_json(&t);
+	assert_non_null(strstr(json, "\"status\": \"killed\""));
+	assert_non_null(strstr(json, "\"tmux_session\": \"claude-1732665600-9f3a1c2b\""));
+	assert_int_equal(kc_task_from_json(json, strlen(json), &u), 0);
+	assert_string_equal(u.prompt, t.prompt);
+	assert_true(u.killed_at == t.killed_at);
+	assert_int_equal(u.n_followups, 1);
+	assert_string_equal(u.followups[0].prompt, "more");
+	kc_task_release(&u);
+	free(json);
+	assert_int_equal(kc_task_from_json("{\"task_id\":\"../x\",\"status\":\"running\"}", 38, &u), KC_ERR_INVALID);
+	assert_int_equal(kc_task_from_json("[]", 2, &u), KC_ERR_INVALID);
+}
+
+static int loaded;
+static void count(kc_task *t, void *ud)
+{
+	(void)ud;
+	loaded++;
+	kc_task_release(t);
+}
+
+static void test_store_dir(void **state)
+{
+	char dir[] = "/tmp/kc-store-XXXXXX", path[256];
+	kc_task t;
+	struct stat st;
+	FILE *f;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&t, 0, sizeof t);
+	strcpy(t.task_id, "1-0000000a");
+	t.prompt = "p";
+	t.workdir = "/";
+	t.status = KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	assert_int_equal(kc_store_create(dir, &t), 0);
+	assert_int_equal(kc_store_create(dir, &t), KC_ERR_EXISTS);
+	snprintf(path, sizeof path, "%s/1-0000000a/task.json", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A torn or foreign entry is skipped, not fatal. */
+	snprintf(path, sizeof path, "%s/2-0000000b", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof path, "%s/2-0000000b/task.json", dir);
+	f = fopen(path, "w");
+	fputs("{\"task_id\": \"2-000", f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/not-a-task", dir);
+	mkdir(path, 0700);
+	loaded = 0;
+	assert_int_equal(kc_store_load(dir, count, NULL), 0);
+	assert_int_equal(loaded, 1);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_utf8(void **state)
+{
+	size_t held = 0;
+	char *s;
+	(void)state;
+	s = kc_utf8_sanitize("a\xff" "b", 3, false, NULL);
+	assert_string_equal(s, "a\xEF\xBF\xBD" "b");
+	free(s);
+	s = kc_utf8_sanitize("ok\xe2\x82", 4, true, &held);
+	assert_string_equal(s, "ok");
+	assert_int_equal(held, 2);
+	free(s);
+	s = kc_utf8_sanitize("\xe2\x82\xac", 3, true, &held);
+	assert_string_equal(s, "\xe2\x82\xac");
+	assert_int_equal(held, 0);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_store_dir),
+		cmocka_unit_test(test_utf8),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1598 @@
+/*
+ * tasks.c - see tasks.h.
+ *
+ * Threads and locks. `mu` guards the index (every entry and the counters).
+ * It is only ever held for in-memory work: no request holds it across a
+ * tmux call, a file write or a callback, so a slow tmux never stalls a
+ * ListTasks. Anything that spawns tmux copies what it needs under the lock,
+ * runs the program unlocked, then re-takes the lock and re-checks the
+ * entry's state before applying the result. `wmu` guards the watcher list
+ * and is held while a watcher's sink runs, which is what lets
+ * kc_tasks_unwatch() promise that the sink is no longer running. Lock
+ * order: wmu, then mu.
+ *
+ * One supervisor thread does all periodic work, every POLL_MS:
+ *   - prompt delivery for tasks still starting (capture the pane, match the
+ *     agent's ready_pattern, paste; or fail the task after its timeout);
+ *   - activity (working / waiting_for_input) from the growth of output.log,
+ *     which costs a stat(2) per running task and a capture-pane only when a
+ *     pane has gone quiet;
+ *   - once per RECONCILE_MS, one `tmux list-sessions` for all tasks;
+ *   - watchers: new versions of their task and new bytes of its log.
+ * Entries are never removed, so pointers to them stay valid.
+ */
+#include "server/tasks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/kc_error.h"
+#include "common/log.h"
+#include "google/protobuf/wrappers.pb-c.h"
+#include "server/spawn.h"
+
+#define POLL_MS 50
+#define RECONCILE_MS 1000
+#define QUIET_MS 1500
+/* Under gRPC clients' default 4 MiB receive limit: the last 4,000,000 bytes. */
+#define OUTPUT_CAP 4000000u
+#define PANE_CAP 4000000u
+#define CHUNK_MAX 65536
+#define LIST_MAX 1000
+
+struct entry {
+	kc_task t;
+	unsigned version;
+	int agent_idx;
+	bool starting;
+	long long start_ms;
+	long long ready_checked_ms;
+	long long log_size;
+	long long last_change_ms;
+	long long quiet_checked_ms;
+	struct entry *hnext;
+};
+
+struct watcher {
+	int64_t id;
+	struct entry *e;
+	bool include_output;
+	bool sent_first;
+	unsigned seen_version;
+	long long offset;
+	kc_task_sink sink;
+	void *ud;
+	struct watcher *next;
+};
+
+struct kc_tasks {
+	const kc_config *cfg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct entry **by_time; /* ascending (created_at, task_id) */
+	size_t n, cap;
+	struct entry **buckets;
+	size_t nbuckets;
+	size_t running, reserved;
+	regex_t regexes[KC_MAX_AGENTS];
+	bool regex_ok[KC_MAX_AGENTS];
+	bool stop;
+	bool thread_started;
+	pthread_t thread;
+
+	pthread_mutex_t wmu;
+	struct watcher *watchers;
+	int64_t next_wid;
+};
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t hash_id(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static struct entry *find(kc_tasks *m, const char *id)
+{
+	struct entry *e = m->buckets[hash_id(id) % m->nbuckets];
+	while (e && strcmp(e->t.task_id, id) != 0)
+		e = e->hnext;
+	return e;
+}
+
+static int cmp_entry(const struct entry *a, const struct entry *b)
+{
+	if (a->t.created_at != b->t.created_at)
+		return a->t.created_at < b->t.created_at ? -1 : 1;
+	return strcmp(a->t.task_id, b->t.task_id);
+}
+
+static int cmp_entry_p(const void *a, const void *b)
+{
+	return cmp_entry(*(struct entry *const *)a, *(struct entry *const *)b);
+}
+
+static int grow(kc_tasks *m)
+{
+	if (m->n == m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 256;
+		struct entry **nb = realloc(m->by_time, nc * sizeof *nb);
+		if (!nb)
+			return KC_ERR_NOMEM;
+		m->by_time = nb;
+		m->cap = nc;
+	}
+	/* Keep the hash table's load under 1. */
+	if (m->n + 1 > m->nbuckets) {
+		size_t nn = m->nbuckets ? m->nbuckets * 2 : 1024;
+		struct entry **nb = calloc(nn, sizeof *nb);
+		if (!nb)
+			return KC_ERR_NOMEM;
+		for (size_t i = 0; i < m->n; i++) {
+			struct entry *e = m->by_time[i];
+			size_t b = hash_id(e->t.task_id) % nn;
+			e->hnext = nb[b];
+			nb[b] = e;
+		}
+		free(m->buckets);
+		m->buckets = nb;
+		m->nbuckets = nn;
+	}
+	return 0;
+}
+
+/* Adds an entry to both indexes; grow() must have succeeded. */
+static void insert(kc_tasks *m, struct entry *e, bool sorted_append)
+{
+	size_t b = hash_id(e->t.task_id) % m->nbuckets;
+	size_t pos = m->n;
+	e->hnext = m->buckets[b];
+	m->buckets[b] = e;
+	if (!sorted_append)
+		while (pos > 0 && cmp_entry(m->by_time[pos - 1], e) > 0)
+			pos--;
+	memmove(&m->by_time[pos + 1], &m->by_time[pos], (m->n - pos) * sizeof *m->by_time);
+	m->by_time[pos] = e;
+	m->n++;
+	if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+		m->running++;
+}
+
+/* Position of `e` in by_time. */
+static size_t position(kc_tasks *m, const struct entry *e)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_entry(m->by_time[mid], e) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int agent_index(const kc_config *cfg, const char *name)
+{
+	for (size_t i = 0; name && i < cfg->n_agents; i++)
+		if (strcmp(cfg->agents[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* ---- tmux ---------------------------------------------------------------- */
+
+/* Runs tmux with `args` (NULL-terminated) on the configured socket. */
+static int tmux(const kc_tasks *m, const char *const *args, const char *input, size_t input_len, size_t out_cap,
+		kc_spawn_result *res)
+{
+	const char *argv[KC_MAX_ARGV + 48];
+	size_t n = 0;
+	kc_spawn_opts o = {.input = input, .input_len = input_len, .out_cap = out_cap, .timeout_ms = 10000};
+	kc_spawn_result local;
+	int rc;
+
+	argv[n++] = "tmux";
+	if (m->cfg->tmux_socket && *m->cfg->tmux_socket) {
+		argv[n++] = "-S";
+		argv[n++] = m->cfg->tmux_socket;
+	}
+	for (size_t i = 0; args[i] && n + 1 < sizeof argv / sizeof *argv; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	rc = kc_spawn(argv, &o, res ? res : &local);
+	if (!res)
+		kc_spawn_result_release(&local);
+	return rc;
+}
+
+static void session_name(const char *id, char *buf, size_t len, bool as_target)
+{
+	snprintf(buf, len, "%sclaude-%s%s", as_target ? "=" : "", id, as_target ? ":" : "");
+}
+
+/* Captures the pane: `start` like "-50" or "-" (whole history), NULL for
+ * the visible screen. Returns malloc'd text or NULL. */
+static char *capture(const kc_tasks *m, const char *id, const char *start, size_t *len)
+{
+	char target[64];
+	kc_spawn_result r;
+	const char *args[] = {"capture-pane", "-p", "-J", "-t", target, start ? "-S" : NULL, start, NULL};
+	session_name(id, target, sizeof target, true);
+	if (tmux(m, args, NULL, 0, PANE_CAP, &r) != 0 || r.status != 0) {
+		kc_spawn_result_release(&r);
+		return NULL;
+	}
+	if (len)
+		*len = r.out_len;
+	return r.out;
+}
+
+static bool pane_ready(kc_tasks *m, int agent_idx, const char *pane)
+{
+	if (agent_idx < 0 || !m->regex_ok[agent_idx] || !pane)
+		return false;
+	return regexec(&m->regexes[agent_idx], pane, 0, NULL, 0) == 0;
+}
+
+/* "a'b" -> "'a'\''b'" for the one shell command tmux's pipe-pane takes. */
+static void shell_quote(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+	if (len < 3)
+		return;
+	out[o++] = '\'';
+	for (; *s && o + 6 < len; s++) {
+		if (*s == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+}
+
+static char *expand_arg(const char *arg, const char *session_id, const char *workdir)
+{
+	size_t cap = strlen(arg) + 1, n = 0;
+	char *out;
+	const char *p;
+	for (p = arg; (p = strchr(p, '{')) != NULL; p++)
+		cap += strlen(workdir) + strlen(session_id);
+	if (!(out = malloc(cap)))
+		return NULL;
+	for (p = arg; *p;) {
+		if (strncmp(p, "{session_id}", 12) == 0) {
+			n += (size_t)sprintf(out + n, "%s", session_id);
+			p += 12;
+		} else if (strncmp(p, "{workdir}", 9) == 0) {
+			n += (size_t)sprintf(out + n, "%s", workdir);
+			p += 9;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Starts the task's session: a placeholder process first, so that
+ * pipe-pane is attached before the agent writes its first byte, then the
+ * agent replaces the placeholder in the same pane. All in one tmux call. */
+static int start_session(kc_tasks *m, const kc_task *t, const kc_agent_config *a)
+{
+	char name[64], target[64], env[64], log_path[4200], pipe_cmd[8500];
+	const char *args[KC_MAX_ARGV + 40];
+	char *expanded[KC_MAX_ARGV];
+	size_t n = 0, ne = 0;
+	kc_spawn_result r;
+	int rc;
+
+	session_name(t->task_id, name, sizeof name, false);
+	session_name(t->task_id, target, sizeof target, true);
+	snprintf(env, sizeof env, "KC_TASK_ID=%s", t->task_id);
+	snprintf(log_path, sizeof log_path, "%s/%s/output.log", m->cfg->tasks_dir, t->task_id);
+	{
+		char q[8400];
+		shell_quote(log_path, q, sizeof q);
+		snprintf(pipe_cmd, sizeof pipe_cmd, "exec cat >> %s", q);
+	}
+	const char *head[] = {"new-session", "-d", "-s", name,	   "-x", "200", "-y", "50", "-c", t->workdir, "-e",
+			      env,	     "--", "sleep", "86400", ";",  "pipe-pane", "-t", target, pipe_cmd, ";",
+			      "respawn-pane", "-k", "-t", target, "-c", t->workdir, "--", NULL};
+	for (size_t i = 0; head[i]; i++)
+		args[n++] = head[i];
+	for (size_t i = 0; i < a->argc; i++) {
+		if (!(expanded[ne] = expand_arg(a->argv[i], t->session_id, t->workdir))) {
+			rc = KC_ERR_NOMEM;
+			goto out;
+		}
+		args[n++] = expanded[ne++];
+	}
+	args[n] = NULL;
+	rc = tmux(m, args, NULL, 0, 4096, &r);
+	if (rc == 0 && r.status != 0)
+		rc = KC_ERR_UNAVAILABLE;
+	kc_spawn_result_release(&r);
+out:
+	for (size_t i = 0; i < ne; i++)
+		free(expanded[i]);
+	return rc;
+}
+
+/* Pastes `text` (bracketed) into the session and presses Enter. From a file
+ * when `path` is set, else from tmux's standard input. */
+static int paste(const kc_tasks *m, const char *id, const char *path, const char *text)
+{
+	char target[64], buffer[64];
+	kc_spawn_result r;
+	int rc;
+	session_name(id, target, sizeof target, true);
+	snprintf(buffer, sizeof buffer, "kc-%s", id);
+	const char *args[] = {"load-buffer", "-b",	 buffer, path ? path : "-", ";", "paste-buffer", "-p", "-d",
+			      "-b",	     buffer,	 "-t",	 target, ";",		    "send-keys", "-t", target,
+			      "Enter",	     NULL};
+	rc = tmux(m, args, path ? NULL : text, path ? 0 : strlen(text), 4096, &r);
+	if (rc == 0 && r.status != 0)
+		rc = KC_ERR_UNAVAILABLE;
+	kc_spawn_result_release(&r);
+	return rc;
+}
+
+static void kill_session(const kc_tasks *m, const char *id)
+{
+	char target[64];
+	session_name(id, target, sizeof target, true);
+	/* The pane target's trailing ':' is not a session target. */
+	target[strlen(target) - 1] = '\0';
+	const char *args[] = {"kill-session", "-t", target, NULL};
+	tmux(m, args, NULL, 0, 0, NULL);
+}
+
+/* ---- protobuf ------------------------------------------------------------ */
+
+static Google__Protobuf__DoubleValue *dv(double v)
+{
+	Google__Protobuf__DoubleValue *d = malloc(sizeof *d);
+	if (d) {
+		google__protobuf__double_value__init(d);
+		d->value = v;
+	}
+	return d;
+}
+
+static char *xstrdup(const char *s, bool *oom)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+/* A heap copy of the task as a message; call with mu held. */
+static Kc__V1__Task *task_pb(const struct entry *e)
+{
+	const kc_task *t = &e->t;
+	Kc__V1__Task *p = malloc(sizeof *p);
+	bool oom = false;
+	char name[64];
+
+	if (!p)
+		return NULL;
+	kc__v1__task__init(p);
+	session_name(t->task_id, name, sizeof name, false);
+	p->task_id = xstrdup(t->task_id, &oom);
+	p->session_id = xstrdup(t->session_id, &oom);
+	p->prompt = xstrdup(t->prompt, &oom);
+	p->workdir = xstrdup(t->workdir, &oom);
+	p->status = t->status;
+	p->created_at = t->created_at;
+	p->tmux_session = xstrdup(name, &oom);
+	p->agent = xstrdup(t->agent, &oom);
+	p->recent_output = xstrdup("", &oom);
+	p->status_detail = t->status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING ? t->activity
+										  : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	if (t->finished_at > 0 && !(p->finished_at = dv(t->finished_at)))
+		oom = true;
+	if (t->killed_at > 0 && !(p->killed_at = dv(t->killed_at)))
+		oom = true;
+	if (t->prompt_delivered_at > 0 && !(p->prompt_delivered_at = dv(t->prompt_delivered_at)))
+		oom = true;
+	if (t->error && t->status == KC__V1__TASK_STATUS__TASK_STATUS_ERROR) {
+		if ((p->error = malloc(sizeof *p->error)) != NULL) {
+			google__protobuf__string_value__init(p->error);
+			p->error->value = xstrdup(t->error, &oom);
+		} else {
+			oom = true;
+		}
+	}
+	if (t->n_followups) {
+		if (!(p->followups = calloc(t->n_followups, sizeof *p->followups)))
+			oom = true;
+		for (size_t i = 0; p->followups && i < t->n_followups; i++) {
+			Kc__V1__Followup *f = malloc(sizeof *f);
+			if (!f) {
+				oom = true;
+				break;
+			}
+			kc__v1__followup__init(f);
+			f->prompt = xstrdup(t->followups[i].prompt, &oom);
+			f->sent_at = t->followups[i].sent_at;
+			p->followups[p->n_followups++] = f;
+		}
+	}
+	if (oom) {
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+		return NULL;
+	}
+	return p;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen)
+{
+	if (!kc_task_id_valid(id)) {
+		snprintf(err, errlen, "invalid task id");
+		return KC_ERR_INVALID;
+	}
+	*out = find(m, id);
+	if (!*out) {
+		snprintf(err, errlen, "task not found");
+		return KC_ERR_NOT_FOUND;
+	}
+	return 0;
+}
+
+/* Ends a running task; call with mu held. Persisting is the caller's. */
+static void finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, const char *error)
+{
+	double now = now_s();
+	if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && m->running > 0)
+		m->running--;
+	e->t.status = status;
+	e->starting = false;
+	e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	if (e->t.finished_at <= 0)
+		e->t.finished_at = now;
+	if (status == KC__V1__TASK_STATUS__TASK_STATUS_KILLED)
+		e->t.killed_at = now;
+	if (error) {
+		free(e->t.error);
+		e->t.error = strdup(error);
+	}
+	e->version++;
+}
+
+/* Saves a copy of the entry's task; call WITHOUT mu. */
+static void persist(kc_tasks *m, struct entry *e)
+{
+	kc_task copy;
+	int rc;
+	pthread_mutex_lock(&m->mu);
+	rc = kc_task_copy(&copy, &e->t);
+	pthread_mutex_unlock(&m->mu);
+	if (rc == 0) {
+		rc = kc_store_save(m->cfg->tasks_dir, &copy);
+		kc_task_release(&copy);
+	}
+	if (rc != 0)
+		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", e->t.task_id, "error", kc_strerror(rc), NULL);
+}
+
+static bool blank(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' && *s != '\f' && *s != '\v')
+			return false;
+	return true;
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+	unsigned char b[16];
+	if (nbytes > sizeof b)
+		nbytes = sizeof b;
+	if (RAND_bytes(b, (int)nbytes) != 1)
+		for (size_t i = 0; i < nbytes; i++)
+			b[i] = (unsigned char)rand();
+	for (size_t i = 0; i < nbytes; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static void uuid4(char out[37])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, 16) != 1)
+		for (size_t i = 0; i < 16; i++)
+			b[i] = (unsigned char)rand();
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+struct load_ctx {
+	kc_tasks *m;
+	int rc;
+};
+
+static void load_one(kc_task *t, void *ud)
+{
+	struct load_ctx *c = ud;
+	struct entry *e;
+	if (c->rc != 0 || (e = calloc(1, sizeof *e)) == NULL || grow(c->m) != 0) {
+		c->rc = KC_ERR_NOMEM;
+		kc_task_release(t);
+		return;
+	}
+	e->t = *t;
+	e->agent_idx = agent_index(c->m->cfg, e->t.agent);
+	e->version = 1;
+	/* Appended unsorted; sorted once after loading. */
+	c->m->by_time[c->m->n++] = e;
+	{
+		size_t b = hash_id(e->t.task_id) % c->m->nbuckets;
+		e->hnext = c->m->buckets[b];
+		c->m->buckets[b] = e;
+	}
+	if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+		c->m->running++;
+}
+
+static void reconcile(kc_tasks *m, bool at_start);
+
+int kc_tasks_new(const kc_config *cfg, kc_tasks **out, char *err, size_t errlen)
+{
+	kc_tasks *m = calloc(1, sizeof *m);
+	struct load_ctx c = {m, 0};
+	int rc;
+
+	if (!m)
+		return KC_ERR_NOMEM;
+	m->cfg = cfg;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->wmu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	m->next_wid = 1;
+	for (size_t i = 0; i < cfg->n_agents; i++) {
+		int r = regcomp(&m->regexes[i], cfg->agents[i].ready_pattern, REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
+		if (r != 0) {
+			snprintf(err, errlen, "agents.list[%zu].ready_pattern: not a valid extended regex", i);
+			kc_tasks_free(m);
+			return KC_ERR_INVALID;
+		}
+		m->regex_ok[i] = true;
+	}
+	if ((rc = grow(m)) != 0) {
+		kc_tasks_free(m);
+		return rc;
+	}
+	if ((rc = kc_store_load(cfg->tasks_dir, load_one, &c)) != 0 || (rc = c.rc) != 0) {
+		snprintf(err, errlen, "cannot load tasks from '%s': %s", cfg->tasks_dir, kc_strerror(rc));
+		kc_tasks_free(m);
+		return rc;
+	}
+	qsort(m->by_time, m->n, sizeof *m->by_time, cmp_entry_p);
+	/* The tmux socket's directory, private to the workspace user. */
+	if (cfg->tmux_socket && *cfg->tmux_socket) {
+		char dir[4096];
+		char *slash;
+		snprintf(dir, sizeof dir, "%s", cfg->tmux_socket);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+				kc_log(KC_LOG_WARN, "cannot create tmux socket directory", "path", dir, NULL);
+		}
+	}
+	reconcile(m, true);
+	*out = m;
+	return 0;
+}
+
+size_t kc_tasks_count(kc_tasks *m)
+{
+	size_t n;
+	pthread_mutex_lock(&m->mu);
+	n = m->n;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+/* ---- supervisor ---------------------------------------------------------- */
+
+/* One `tmux list-sessions` for every task: running tasks whose session is
+ * gone have completed (or failed, when the agent never became ready). */
+static void reconcile(kc_tasks *m, bool at_start)
+{
+	static const char *const args[] = {"list-sessions", "-F", "#{session_name}", NULL};
+	kc_spawn_result r;
+	long long started = mono_ms();
+	struct entry **changed = NULL;
+	size_t n_changed = 0, live = 0;
+	char *line, *save = NULL;
+
+	if (tmux(m, args, NULL, 0, 4u * 1024 * 1024, &r) != 0) {
+		/* tmux could not be run: know nothing, change nothing. */
+		kc_spawn_result_release(&r);
+		return;
+	}
+	/* A non-zero exit with no output is "no server running": no sessions. */
+	pthread_mutex_lock(&m->mu);
+	bool *alive = m->n ? calloc(m->n, sizeof *alive) : NULL;
+	if (m->n && !alive) {
+		pthread_mutex_unlock(&m->mu);
+		kc_spawn_result_release(&r);
+		return;
+	}
+	for (line = r.status == 0 && r.out ? strtok_r(r.out, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		struct entry *e;
+		if (strncmp(line, "claude-", 7) != 0 || !kc_task_id_valid(line + 7))
+			continue;
+		if ((e = find(m, line + 7)) != NULL) {
+			alive[position(m, e)] = true;
+			live++;
+		}
+	}
+	size_t cap_changed = m->running;
+	if (cap_changed)
+		changed = calloc(cap_changed, sizeof *changed);
+	for (size_t i = 0; i < m->n && changed; i++) {
+		struct entry *e = m->by_time[i];
+		if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING || alive[i])
+			continue;
+		/* Created after the list was taken: not known yet. */
+		if (!at_start && e->start_ms >= started)
+			continue;
+		if (e->starting)
+			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, "the agent exited before it became ready");
+		else
+			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED, NULL);
+		if (n_changed < cap_changed)
+			changed[n_changed++] = e;
+	}
+	if (at_start) {
+		/* Re-adopted sessions: their prompt was delivered before the
+		 * restart, or they are still waiting for it. */
+		for (size_t i = 0; i < m->n; i++) {
+			struct entry *e = m->by_time[i];
+			if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+				continue;
+			e->starting = e->t.prompt_delivered_at <= 0;
+			e->start_ms = mono_ms();
+			e->last_change_ms = mono_ms();
+			e->t.activity = e->starting ? KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_STARTING
+						    : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	free(alive);
+	kc_spawn_result_release(&r);
+	for (size_t i = 0; i < n_changed; i++) {
+		kc_log(KC_LOG_INFO, "task ended", "task_id", changed[i]->t.task_id, "status",
+		       kc_task_status_name(changed[i]->t.status), NULL);
+		persist(m, changed[i]);
+	}
+	free(changed);
+	if (at_start) {
+		char nbuf[32], lbuf[32];
+		snprintf(nbuf, sizeof nbuf, "%zu", m->n);
+		snprintf(lbuf, sizeof lbuf, "%zu", live);
+		kc_log(KC_LOG_INFO, "tasks loaded", "tasks", nbuf, "live_sessions", lbuf, NULL);
+	}
+}
+
+struct todo {
+	struct entry *e;
+	char id[KC_TASK_ID_MAX];
+	int agent_idx;
+	bool timed_out;
+	long timeout_ms;
+};
+
+/* Delivers prompts to starting tasks whose pane shows the ready pattern. */
+static void check_starting(kc_tasks *m)
+{
+	struct todo todo[64];
+	size_t n = 0;
+	long long now = mono_ms();
+
+	pthread_mutex_lock(&m->mu);
+	/* Newest tasks are at the end; starting ones are among the newest
+	 * running, so scan backwards and stop after `running` hits. */
+	for (size_t i = m->n, seen = 0; i > 0 && seen < m->running && n < 64; i--) {
+		struct entry *e = m->by_time[i - 1];
+		long timeout;
+		if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+			continue;
+		seen++;
+		if (!e->starting)
+			continue;
+		timeout = e->agent_idx >= 0 ? m->cfg->agents[e->agent_idx].ready_timeout_ms : 60000;
+		todo[n] = (struct todo){.e = e, .agent_idx = e->agent_idx, .timeout_ms = timeout,
+					.timed_out = now - e->start_ms > timeout};
+		snprintf(todo[n].id, sizeof todo[n].id, "%s", e->t.task_id);
+		n++;
+	}
+	pthread_mutex_unlock(&m->mu);
+
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = todo[i].e;
+		char *pane;
+		if (todo[i].timed_out) {
+			char why[128];
+			snprintf(why, sizeof why, "the agent did not become ready within %ld ms", todo[i].timeout_ms);
+			kill_session(m, todo[i].id);
+			pthread_mutex_lock(&m->mu);
+			if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && e->starting)
+				finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, why);
+			pthread_mutex_unlock(&m->mu);
+			kc_log(KC_LOG_WARN, "agent never became ready", "task_id", todo[i].id, NULL);
+			persist(m, e);
+			continue;
+		}
+		pane = capture(m, todo[i].id, NULL, NULL);
+		if (pane_ready(m, todo[i].agent_idx, pane)) {
+			char path[4200];
+			int rc;
+			snprintf(path, sizeof path, "%s/%s/prompt.txt", m->cfg->tasks_dir, todo[i].id);
+			rc = paste(m, todo[i].id, path, NULL);
+			pthread_mutex_lock(&m->mu);
+			if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && e->starting) {
+				e->starting = false;
+				if (rc == 0) {
+					e->t.prompt_delivered_at = now_s();
+					e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+					e->last_change_ms = mono_ms();
+				} else {
+					finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR,
+					       "the prompt could not be delivered to the agent");
+				}
+				e->version++;
+			}
+			pthread_mutex_unlock(&m->mu);
+			kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR,
+			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id, NULL);
+			persist(m, e);
+		}
+		free(pane);
+	}
+}
+
+/* working vs waiting_for_input, from output.log's growth and, once a pane
+ * has gone quiet, its content. */
+static void check_activity(kc_tasks *m)
+{
+	struct todo todo[64];
+	size_t n = 0;
+	long long now = mono_ms();
+
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = m->n, seen = 0; i > 0 && seen < m->running; i--) {
+		struct entry *e = m->by_time[i - 1];
+		char path[4200];
+		struct stat st;
+		if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+			continue;
+		seen++;
+		if (e->starting)
+			continue;
+		snprintf(path, sizeof path, "%s/%s/output.log", m->cfg->tasks_dir, e->t.task_id);
+		if (stat(path, &st) == 0 && (long long)st.st_size != e->log_size) {
+			e->log_size = (long long)st.st_size;
+			e->last_change_ms = now;
+			if (e->t.activity != KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING) {
+				e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+				e->version++;
+			}
+			continue;
+		}
+		if (e->t.activity == KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WAITING_FOR_INPUT ||
+		    now - e->last_change_ms < QUIET_MS || now - e->quiet_checked_ms < 1000 || n >= 64)
+			continue;
+		e->quiet_checked_ms = now;
+		todo[n] = (struct todo){.e = e, .agent_idx = e->agent_idx};
+		snprintf(todo[n].id, sizeof todo[n].id, "%s", e->t.task_id);
+		n++;
+	}
+	pthread_mutex_unlock(&m->mu);
+
+	for (size_t i = 0; i < n; i++) {
+		char *pane = capture(m, todo[i].id, NULL, NULL);
+		bool ready = pane_ready(m, todo[i].agent_idx, pane);
+		free(pane);
+		pthread_mutex_lock(&m->mu);
+		if (ready && todo[i].e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING &&
+		    mono_ms() - todo[i].e->last_change_ms >= QUIET_MS &&
+		    todo[i].e->t.activity != KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WAITING_FOR_INPUT) {
+			todo[i].e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WAITING_FOR_INPUT;
+			todo[i].e->version++;
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+}
+
+static void emit_output(kc_tasks *m, struct watcher *w, bool drain)
+{
+	char path[4200];
+	int fd;
+	snprintf(path, sizeof path, "%s/%s/output.log", m->cfg->tasks_dir, w->e->t.task_id);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	for (int rounds = 0; rounds < (drain ? 64 : 4); rounds++) {
+		char buf[CHUNK_MAX];
+		ssize_t r = pread(fd, buf, sizeof buf, (off_t)w->offset);
+		size_t held = 0;
+		char *text;
+		if (r <= 0)
+			break;
+		text = kc_utf8_sanitize(buf, (size_t)r, r == (ssize_t)sizeof buf || !drain, &held);
+		if (!text)
+			break;
+		if ((size_t)r > held) {
+			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
+			Kc__V1__OutputChunk chunk = KC__V1__OUTPUT_CHUNK__INIT;
+			chunk.text = text;
+			chunk.offset = w->offset;
+			ev.event_case = KC__V1__TASK_EVENT__EVENT_OUTPUT;
+			ev.output = &chunk;
+			w->sink(w->ud, &ev, false);
+		}
+		free(text);
+		w->offset += (long long)((size_t)r - held);
+		if ((size_t)r - held == 0)
+			break;
+	}
+	close(fd);
+}
+
+static void check_watchers(kc_tasks *m)
+{
+	struct watcher **pw;
+	pthread_mutex_lock(&m->wmu);
+	for (pw = &m->watchers; *pw;) {
+		struct watcher *w = *pw;
+		Kc__V1__Task *t = NULL;
+		bool ended = false;
+		pthread_mutex_lock(&m->mu);
+		if (!w->sent_first || w->seen_version != w->e->version) {
+			t = task_pb(w->e);
+			w->seen_version = w->e->version;
+		}
+		ended = w->e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+		pthread_mutex_unlock(&m->mu);
+		/* The task first (the first event is always the task as it is),
+		 * then new output, and the final task event after all output. */
+		if (t && !ended) {
+			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
+			ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
+			ev.task = t;
+			w->sink(w->ud, &ev, false);
+			w->sent_first = true;
+			protobuf_c_message_free_unpacked(&t->base, NULL);
+			t = NULL;
+		}
+		if (w->include_output && (w->sent_first || ended))
+			emit_output(m, w, ended);
+		if (ended) {
+			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
+			if (!t) {
+				pthread_mutex_lock(&m->mu);
+				t = task_pb(w->e);
+				pthread_mutex_unlock(&m->mu);
+			}
+			if (t) {
+				ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
+				ev.task = t;
+				w->sink(w->ud, &ev, true);
+				protobuf_c_message_free_unpacked(&t->base, NULL);
+			} else {
+				w->sink(w->ud, NULL, true);
+			}
+		}
+		if (ended) {
+			*pw = w->next;
+			free(w);
+		} else {
+			pw = &w->next;
+		}
+	}
+	pthread_mutex_unlock(&m->wmu);
+}
+
+static void *supervisor(void *arg)
+{
+	kc_tasks *m = arg;
+	long long last_reconcile = mono_ms();
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+		if (m->stop)
+			break;
+		pthread_mutex_unlock(&m->mu);
+		check_starting(m);
+		check_activity(m);
+		if (mono_ms() - last_reconcile >= RECONCILE_MS) {
+			reconcile(m, false);
+			last_reconcile = mono_ms();
+		}
+		check_watchers(m);
+		pthread_mutex_lock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+int kc_tasks_start(kc_tasks *m)
+{
+	if (pthread_create(&m->thread, NULL, supervisor, m) != 0)
+		return KC_ERR_IO;
+	m->thread_started = true;
+	return 0;
+}
+
+void kc_tasks_free(kc_tasks *m)
+{
+	if (!m)
+		return;
+	if (m->thread_started) {
+		pthread_mutex_lock(&m->mu);
+		m->stop = true;
+		pthread_cond_broadcast(&m->cv);
+		pthread_mutex_unlock(&m->mu);
+		pthread_join(m->thread, NULL);
+	}
+	pthread_mutex_lock(&m->wmu);
+	while (m->watchers) {
+		struct watcher *w = m->watchers;
+		m->watchers = w->next;
+		w->sink(w->ud, NULL, true);
+		free(w);
+	}
+	pthread_mutex_unlock(&m->wmu);
+	for (size_t i = 0; i < m->n; i++) {
+		kc_task_release(&m->by_time[i]->t);
+		free(m->by_time[i]);
+	}
+	for (size_t i = 0; i < KC_MAX_AGENTS; i++)
+		if (m->regex_ok[i])
+			regfree(&m->regexes[i]);
+	free(m->by_time);
+	free(m->buckets);
+	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->wmu);
+	pthread_cond_destroy(&m->cv);
+	free(m);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
+		    char *err, size_t errlen)
+{
+	const kc_config *cfg = m->cfg;
+	const kc_agent_config *a;
+	char wd[PATH_MAX], resolved[PATH_MAX];
+	struct stat st;
+	struct entry *e = NULL;
+	kc_task *t;
+	int rc;
+
+	if (!prompt || blank(prompt)) {
+		snprintf(err, errlen, "prompt is required");
+		return KC_ERR_INVALID;
+	}
+	if ((long)strlen(prompt) > cfg->max_prompt_bytes) {
+		snprintf(err, errlen, "prompt is larger than %ld bytes", cfg->max_prompt_bytes);
+		return KC_ERR_TOO_LARGE;
+	}
+	if (!agent || !*agent)
+		agent = cfg->default_agent;
+	if (!(a = kc_config_agent(cfg, agent))) {
+		snprintf(err, errlen, "unknown agent");
+		return KC_ERR_INVALID;
+	}
+	if (!workdir || !*workdir)
+		snprintf(wd, sizeof wd, "%s", cfg->home);
+	else if (workdir[0] == '/')
+		snprintf(wd, sizeof wd, "%s", workdir);
+	else
+		snprintf(wd, sizeof wd, "%s/%s", cfg->home, workdir);
+	if (!realpath(wd, resolved) || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "workdir does not exist or is not a directory");
+		return KC_ERR_INVALID;
+	}
+
+	pthread_mutex_lock(&m->mu);
+	if (m->running + m->reserved >= (size_t)cfg->max_running_tasks) {
+		pthread_mutex_unlock(&m->mu);
+		snprintf(err, errlen, "too many running tasks (the limit is %ld)", cfg->max_running_tasks);
+		return KC_ERR_LIMIT;
+	}
+	m->reserved++;
+	pthread_mutex_unlock(&m->mu);
+
+	if (!(e = calloc(1, sizeof *e))) {
+		rc = KC_ERR_NOMEM;
+		goto fail;
+	}
+	t = &e->t;
+	e->agent_idx = agent_index(cfg, a->name);
+	t->prompt = strdup(prompt);
+	t->workdir = strdup(resolved);
+	t->agent = strdup(a->name);
+	if (!t->prompt || !t->workdir || !t->agent) {
+		rc = KC_ERR_NOMEM;
+		goto fail;
+	}
+	t->status = KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_STARTING;
+	uuid4(t->session_id);
+	for (int tries = 0;; tries++) {
+		char hex[9];
+		t->created_at = now_s();
+		random_hex(hex, 4);
+		snprintf(t->task_id, sizeof t->task_id, "%lld-%s", (long long)t->created_at, hex);
+		rc = kc_store_create(cfg->tasks_dir, t);
+		if (rc != KC_ERR_EXISTS || tries > 8)
+			break;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot save the task");
+		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
+		rc = KC_ERR_IO;
+		goto fail;
+	}
+	e->start_ms = mono_ms();
+	e->starting = true;
+	e->version = 1;
+	if ((rc = start_session(m, t, a)) != 0) {
+		t->status = KC__V1__TASK_STATUS__TASK_STATUS_ERROR;
+		t->error = strdup("could not start the agent's tmux session");
+		t->finished_at = now_s();
+		t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+		e->starting = false;
+		kc_log(KC_LOG_ERROR, "tmux new-session failed", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
+		kc_store_save(cfg->tasks_dir, t);
+	}
+	pthread_mutex_lock(&m->mu);
+	m->reserved--;
+	if (grow(m) != 0) {
+		pthread_mutex_unlock(&m->mu);
+		kill_session(m, t->task_id);
+		kc_task_release(t);
+		free(e);
+		snprintf(err, errlen, "out of memory");
+		return KC_ERR_NOMEM;
+	}
+	insert(m, e, m->n == 0 || cmp_entry(m->by_time[m->n - 1], e) < 0);
+	*out = task_pb(e);
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	kc_log(KC_LOG_INFO, "task created", "task_id", t->task_id, "agent", a->name, "workdir", t->workdir, NULL);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return KC_ERR_NOMEM;
+	}
+	return 0;
+fail:
+	pthread_mutex_lock(&m->mu);
+	m->reserved--;
+	pthread_mutex_unlock(&m->mu);
+	if (e) {
+		kc_task_release(&e->t);
+		free(e);
+	}
+	if (rc == KC_ERR_NOMEM)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX])
+{
+	if (!token || strncmp(token, "t1.", 3) != 0 || !kc_task_id_valid(token + 3))
+		return KC_ERR_INVALID;
+	snprintf(id, KC_TASK_ID_MAX, "%s", token + 3);
+	return 0;
+}
+
+static Kc__V1__TaskSummary *summary_pb(const struct entry *e)
+{
+	Kc__V1__TaskSummary *s = malloc(sizeof *s);
+	size_t plen;
+	bool oom = false;
+	if (!s)
+		return NULL;
+	kc__v1__task_summary__init(s);
+	s->task_id = xstrdup(e->t.task_id, &oom);
+	/* The first 120 characters (code points, not bytes). */
+	plen = 0;
+	for (size_t chars = 0; e->t.prompt[plen] && chars < 120; chars++) {
+		plen++;
+		while ((e->t.prompt[plen] & 0xC0) == 0x80)
+			plen++;
+	}
+	if ((s->prompt = malloc(plen + 1)) != NULL) {
+		memcpy(s->prompt, e->t.prompt, plen);
+		s->prompt[plen] = '\0';
+	} else {
+		oom = true;
+	}
+	s->status = e->t.status;
+	s->created_at = e->t.created_at;
+	s->status_detail = e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING
+				   ? e->t.activity
+				   : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	if (e->t.finished_at > 0 && !(s->finished_at = dv(e->t.finished_at)))
+		oom = true;
+	if (oom) {
+		protobuf_c_message_free_unpacked(&s->base, NULL);
+		return NULL;
+	}
+	return s;
+}
+
+int kc_tasks_list(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
+		  Kc__V1__ListTasksResponse **out, char *err, size_t errlen)
+{
+	Kc__V1__ListTasksResponse *r;
+	size_t start, total = 0, want, cap;
+	bool all = page_size == 0, oom = false;
+	char after[KC_TASK_ID_MAX] = "";
+
+	if (page_size < 0) {
+		snprintf(err, errlen, "page_size must not be negative");
+		return KC_ERR_INVALID;
+	}
+	if ((int)filter < 0 || (int)filter > 4) {
+		snprintf(err, errlen, "unknown status filter");
+		return KC_ERR_INVALID;
+	}
+	if (page_token && *page_token && kc_page_token_decode(page_token, after) != 0) {
+		snprintf(err, errlen, "invalid page_token");
+		return KC_ERR_INVALID;
+	}
+	if (!(r = malloc(sizeof *r)))
+		return KC_ERR_NOMEM;
+	kc__v1__list_tasks_response__init(r);
+	want = page_size > LIST_MAX ? LIST_MAX : (size_t)page_size;
+
+	pthread_mutex_lock(&m->mu);
+	start = m->n; /* exclusive upper bound, walking towards older tasks */
+	if (*after) {
+		struct entry *e = find(m, after);
+		if (!e) {
+			pthread_mutex_unlock(&m->mu);
+			free(r);
+			snprintf(err, errlen, "invalid page_token");
+			return KC_ERR_INVALID;
+		}
+		start = position(m, e);
+	}
+	if (filter == KC__V1__TASK_STATUS__TASK_STATUS_UNSPECIFIED) {
+		total = m->n;
+	} else {
+		for (size_t i = 0; i < m->n; i++)
+			total += m->by_time[i]->t.status == filter;
+	}
+	cap = all ? total : want;
+	if (cap > total)
+		cap = total;
+	if (cap && !(r->tasks = calloc(cap, sizeof *r->tasks)))
+		oom = true;
+	for (size_t i = start; i > 0 && !oom; i--) {
+		const struct entry *e = m->by_time[i - 1];
+		if (filter && e->t.status != filter)
+			continue;
+		if (r->n_tasks == cap) {
+			/* One more matches: there is a next page. */
+			char tok[KC_TASK_ID_MAX + 4];
+			snprintf(tok, sizeof tok, "t1.%s", r->tasks[r->n_tasks - 1]->task_id);
+			r->next_page_token = xstrdup(tok, &oom);
+			break;
+		}
+		if (!(r->tasks[r->n_tasks] = summary_pb(e))) {
+			oom = true;
+			break;
+		}
+		r->n_tasks++;
+	}
+	pthread_mutex_unlock(&m->mu);
+	r->total_size = (int32_t)total;
+	if (oom) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		snprintf(err, errlen, "out of memory");
+		return KC_ERR_NOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+/* The last `lines` lines of `s` (after dropping trailing blank lines). */
+static const char *last_lines(char *s, size_t *len, long lines)
+{
+	size_t n = *len;
+	size_t i;
+	long seen = 0;
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\r'))
+		n--;
+	s[n] = '\0';
+	if (lines <= 0) {
+		*len = n;
+		return s;
+	}
+	for (i = n; i > 0; i--) {
+		if (s[i - 1] == '\n' && ++seen == lines)
+			break;
+	}
+	*len = n - i;
+	return s + i;
+}
+
+int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, size_t errlen)
+{
+	struct entry *e;
+	bool running;
+	char *pane = NULL;
+	size_t len = 0;
+	int rc;
+
+	pthread_mutex_lock(&m->mu);
+	rc = lookup(m, id, &e, err, errlen);
+	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	pthread_mutex_unlock(&m->mu);
+	if (rc != 0)
+		return rc;
+	if (running)
+		pane = capture(m, id, "-50", &len);
+	pthread_mutex_lock(&m->mu);
+	*out = task_pb(e);
+	pthread_mutex_unlock(&m->mu);
+	if (!*out) {
+		free(pane);
+		snprintf(err, errlen, "out of memory");
+		return KC_ERR_NOMEM;
+	}
+	if (pane) {
+		const char *tail = last_lines(pane, &len, 50);
+		char *clean = kc_utf8_sanitize(tail, len, false, NULL);
+		if (clean) {
+			free((*out)->recent_output);
+			(*out)->recent_output = clean;
+		}
+		free(pane);
+	}
+	return 0;
+}
+
+int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_t *len, char *err, size_t errlen)
+{
+	struct entry *e;
+	bool running;
+	char *buf = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (tail < 0) {
+		snprintf(err, errlen, "tail must not be negative");
+		return KC_ERR_INVALID;
+	}
+	pthread_mutex_lock(&m->mu);
+	rc = lookup(m, id, &e, err, errlen);
+	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	pthread_mutex_unlock(&m->mu);
+	if (rc != 0)
+		return rc;
+	if (running)
+		buf = capture(m, id, "-", &n);
+	if (!buf) {
+		/* Ended (or the pane vanished just now): the saved log, at most
+		 * its last OUTPUT_CAP bytes. */
+		char path[4200];
+		int fd;
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s/output.log", m->cfg->tasks_dir, id);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0) {
+			off_t from = st.st_size > (off_t)OUTPUT_CAP ? st.st_size - (off_t)OUTPUT_CAP : 0;
+			size_t want = (size_t)(st.st_size - from);
+			if ((buf = malloc(want + 1)) != NULL) {
+				ssize_t r = pread(fd, buf, want, from);
+				n = r > 0 ? (size_t)r : 0;
+				buf[n] = '\0';
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		if (!buf && (buf = strdup("")) == NULL)
+			return KC_ERR_NOMEM;
+	}
+	if (tail > 0) {
+		const char *t = last_lines(buf, &n, tail);
+		memmove(buf, t, n);
+		buf[n] = '\0';
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task **out, char *err, size_t errlen)
+{
+	struct entry *e;
+	kc_followup *nf;
+	int rc;
+	bool running, starting;
+
+	if (!prompt || blank(prompt)) {
+		snprintf(err, errlen, "prompt is required");
+		return KC_ERR_INVALID;
+	}
+	if ((long)strlen(prompt) > m->cfg->max_prompt_bytes) {
+		snprintf(err, errlen, "prompt is larger than %ld bytes", m->cfg->max_prompt_bytes);
+		return KC_ERR_TOO_LARGE;
+	}
+	pthread_mutex_lock(&m->mu);
+	rc = lookup(m, id, &e, err, errlen);
+	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	starting = rc == 0 && e->starting;
+	pthread_mutex_unlock(&m->mu);
+	if (rc != 0)
+		return rc;
+	if (!running) {
+		snprintf(err, errlen, "Session is no longer running");
+		return KC_ERR_PRECONDITION;
+	}
+	if (starting) {
+		snprintf(err, errlen, "the agent is not ready yet; send the message after the prompt was delivered");
+		return KC_ERR_PRECONDITION;
+	}
+	if ((rc = paste(m, id, NULL, prompt)) != 0) {
+		/* The session went away between the check and the paste. */
+		snprintf(err, errlen, "Session is no longer running");
+		return KC_ERR_PRECONDITION;
+	}
+	pthread_mutex_lock(&m->mu);
+	nf = realloc(e->t.followups, (e->t.n_followups + 1) * sizeof *nf);
+	if (nf) {
+		e->t.followups = nf;
+		if ((nf[e->t.n_followups].prompt = strdup(prompt)) != NULL) {
+			nf[e->t.n_followups].sent_at = now_s();
+			e->t.n_followups++;
+		}
+	}
+	e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+	e->last_change_ms = mono_ms();
+	e->version++;
+	pthread_mutex_unlock(&m->mu);
+	persist(m, e);
+	kc_log(KC_LOG_INFO, "follow-up sent", "task_id", id, NULL);
+	pthread_mutex_lock(&m->mu);
+	*out = task_pb(e);
+	pthread_mutex_unlock(&m->mu);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return KC_ERR_NOMEM;
+	}
+	return 0;
+}
+
+int kc_tasks_kill(kc_tasks *m, const char *id, Kc__V1__KillTaskResponse **out, char *err, size_t errlen)
+{
+	struct entry *e;
+	Kc__V1__KillTaskResponse *r;
+	int rc;
+
+	pthread_mutex_lock(&m->mu);
+	rc = lookup(m, id, &e, err, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rc != 0)
+		return rc;
+	if (!(r = malloc(sizeof *r)))
+		return KC_ERR_NOMEM;
+	kill_session(m, id);
+	pthread_mutex_lock(&m->mu);
+	finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_KILLED, NULL);
+	kc__v1__kill_task_response__init(r);
+	r->task_id = strdup(id);
+	r->status = KC__V1__TASK_STATUS__TASK_STATUS_KILLED;
+	r->killed_at = e->t.killed_at;
+	pthread_mutex_unlock(&m->mu);
+	persist(m, e);
+	kc_log(KC_LOG_INFO, "task killed", "task_id", id, NULL);
+	if (!r->task_id) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return KC_ERR_NOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTerminalResponse **out, char *err,
+			      size_t errlen)
+{
+	struct entry *e;
+	Kc__V1__PrepareTerminalResponse *r;
+	char name[64], line[80];
+	int rc;
+
+	pthread_mutex_lock(&m->mu);
+	rc = lookup(m, id, &e, err, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rc != 0)
+		return rc;
+	session_name(id, name, sizeof name, false);
+	snprintf(line, sizeof line, "%s\n", name);
+	if ((rc = kc_write_file_atomic(m->cfg->terminal_marker, line, strlen(line), 0600)) != 0) {
+		snprintf(err, errlen, "cannot write the terminal marker");
+		kc_log(KC_LOG_ERROR, "cannot write terminal marker", "path", m->cfg->terminal_marker, NULL);
+		return rc;
+	}
+	if (!(r = malloc(sizeof *r)))
+		return KC_ERR_NOMEM;
+	kc__v1__prepare_terminal_response__init(r);
+	r->ok = true;
+	if (!(r->session = strdup(name))) {
+		free(r);
+		return KC_ERR_NOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, void *ud, char *err,
+		       size_t errlen)
+{
+	struct entry *e;
+	struct watcher *w;
+	int rc;
+
+	pthread_mutex_lock(&m->mu);
+	rc = lookup(m, id, &e, err, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rc != 0)
+		return rc;
+	if (!(w = calloc(1, sizeof *w)))
+		return KC_ERR_NOMEM;
+	w->e = e;
+	w->include_output = include_output;
+	w->sink = sink;
+	w->ud = ud;
+	pthread_mutex_lock(&m->wmu);
+	w->id = m->next_wid++;
+	w->next = m->watchers;
+	m->watchers = w;
+	pthread_mutex_unlock(&m->wmu);
+	pthread_mutex_lock(&m->mu);
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	return w->id;
+}
+
+bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id)
+{
+	struct watcher **pw;
+	bool found = false;
+	pthread_mutex_lock(&m->wmu);
+	for (pw = &m->watchers; *pw; pw = &(*pw)->next) {
+		if ((*pw)->id == watch_id) {
+			struct watcher *w = *pw;
+			*pw = w->next;
+			free(w);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->wmu);
+	return found;
+}
+
+/* ---- UTF-8 --------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when
+ * invalid, or -needed when it is a valid but incomplete prefix. */
+static int utf8_seq(const unsigned char *s, size_t n)
+{
+	int len;
+	unsigned lo = 0x80, hi = 0xBF;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		len = 3;
+		if (s[0] == 0xE0)
+			lo = 0xA0;
+		if (s[0] == 0xED)
+			hi = 0x9F;
+	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		len = 4;
+		if (s[0] == 0xF0)
+			lo = 0x90;
+		if (s[0] == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	for (int i = 1; i < len; i++) {
+		if ((size_t)i >= n)
+			return -len;
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xBF;
+	}
+	return len;
+}
+
+char *kc_utf8_sanitize(const char *s, size_t len, bool hold_partial, size_t *held)
+{
+	/* Each invalid byte becomes 3 bytes at most. */
+	char *out = malloc(len * 3 + 1);
+	size_t o = 0, i = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	if (held)
+		*held = 0;
+	if (!out)
+		return NULL;
+	while (i < len) {
+		int l = utf8_seq(u + i, len - i);
+		if (l > 0) {
+			/* NUL is valid UTF-8 but not in a C string: replace it too. */
+			if (u[i] == 0) {
+				memcpy(out + o, "\xEF\xBF\xBD", 3);
+				o += 3;
+			} else {
+				memcpy(out + o, s + i, (size_t)l);
+				o += (size_t)l;
+			}
+			i += (size_t)l;
+		} else if (l < 0 && hold_partial) {
+			if (held)
+				*held = len - i;
+			break;
+		} else {
+			memcpy(out + o, "\xEF\xBF\xBD", 3);
+			o += 3;
+			i++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}

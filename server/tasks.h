@@ -1,0 +1,78 @@
+/*
+ * tasks.h - the task manager: agents in tmux sessions, an in-memory index
+ * of every task, and the supervisor that delivers prompts, tracks activity
+ * and notices ended sessions.
+ *
+ * Every public function is thread-safe. Errors are kc_error codes with a
+ * user-facing message written into `err` (it becomes the gRPC status
+ * message and, through kc-gateway, the REST {"error": ...}).
+ */
+#ifndef KC_SERVER_TASKS_H
+#define KC_SERVER_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc/v1/task.pb-c.h"
+#include "server/config.h"
+#include "server/store.h"
+
+typedef struct kc_tasks kc_tasks;
+
+/* Loads every task under cfg->tasks_dir, re-adopts tmux sessions that are
+ * still alive and marks the rest of the "running" tasks completed. `cfg`
+ * must outlive the manager. Returns 0 or a kc_error; *out untouched on
+ * failure. */
+int kc_tasks_new(const kc_config *cfg, kc_tasks **out, char *err, size_t errlen);
+
+/* Starts the supervisor thread. */
+int kc_tasks_start(kc_tasks *m);
+
+/* Stops the supervisor and frees everything. Sessions keep running (they
+ * are re-adopted at the next start). NULL is a no-op. */
+void kc_tasks_free(kc_tasks *m);
+
+/* Number of tasks in the index. */
+size_t kc_tasks_count(kc_tasks *m);
+
+/* Each of these fills a heap-allocated protobuf message that the caller
+ * frees with protobuf_c_message_free_unpacked(msg, NULL). */
+int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
+		    char *err, size_t errlen);
+int kc_tasks_list(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
+		  Kc__V1__ListTasksResponse **out, char *err, size_t errlen);
+int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, size_t errlen);
+/* Output as bytes (malloc'd, *len bytes, NUL-terminated). */
+int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_t *len, char *err,
+		    size_t errlen);
+int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task **out, char *err, size_t errlen);
+int kc_tasks_kill(kc_tasks *m, const char *id, Kc__V1__KillTaskResponse **out, char *err, size_t errlen);
+int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTerminalResponse **out, char *err,
+			      size_t errlen);
+
+/* A watcher receives events from the supervisor thread. `ev` is only valid
+ * during the call; `last` is true on the final event (the task ended, or
+ * the manager is shutting down with `ev` NULL). After `last` no further
+ * call is made. The sink must not call back into the manager. */
+typedef void (*kc_task_sink)(void *ud, const Kc__V1__TaskEvent *ev, bool last);
+
+/* Registers a watcher; the first event (the task as it is) comes from the
+ * supervisor shortly. Returns a positive watcher id, or a kc_error. */
+int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, void *ud, char *err,
+		       size_t errlen);
+/* Removes a watcher. When this returns, its sink is not running and will
+ * not be called again. Unknown ids are ignored. */
+bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id);
+
+/* Page tokens: "t1.<task_id>", the last task of the previous page.
+ * Decode returns 0 and copies the id, or KC_ERR_INVALID. */
+int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX]);
+
+/* Replaces bytes that are not valid UTF-8 with U+FFFD. Returns a malloc'd
+ * NUL-terminated string (NULL when out of memory). When `hold_partial`,
+ * an incomplete sequence at the very end is left out and its length
+ * written to *held (so a stream can prepend it to the next chunk). */
+char *kc_utf8_sanitize(const char *s, size_t len, bool hold_partial, size_t *held);
+
+#endif /* KC_SERVER_TASKS_H */
