@@ -111,6 +111,12 @@ for transport in rest grpc; do
 	"$kc" task wait "$id" >"$tmp/wait.out" 2>"$tmp/wait.err" &
 	waiter=$!
 	poll_for "$tmp/follow" "line 2"
+	# kc-server refuses follow-ups until it has recorded the prompt's
+	# delivery, which may trail the agent's first output a little.
+	for _ in $(seq 1 600); do
+		"$kc" task get "$id" -o json | jq -e '.prompt_delivered_at > 0' >/dev/null && break
+		sleep 0.1
+	done
 	run 0 task send "$id" "also this" && grep -q "^sent to $id (1 follow-up)" "$tmp/out" || fail "send"
 	poll_for "$tmp/follow" "also this"
 	run 0 task kill "$id" -o json && jq -e '.status == "killed" and (.killed_at > 0)' "$tmp/out" >/dev/null || fail "kill json"

@@ -91,6 +91,11 @@ done
 check grep -q "^status: *running" "$tmp/out"
 check grep -q "agent line\|^echo: " "$tmp/out"
 
+# kc-server takes follow-ups once it has recorded the prompt's delivery.
+for _ in $(seq 1 600); do
+	kc task get "$TASK_ID" -o json | jq -e '.prompt_delivered_at > 0' >/dev/null && break
+	sleep 0.1
+done
 PROMPT="and then this" step send 0
 check grep -q "^sent to $TASK_ID (1 follow-up)" "$tmp/out"
 
