@@ -59,6 +59,13 @@ static int parse_ws(const char *name, const kc_ynode *n, struct kcc_workspace *w
 		snprintf(err, errlen, "line %d: workspaces.%s: expected a map", kc_ynode_line(n), name);
 		return KC_ERR_INVALID;
 	}
+	/* YAML's implicit keys end at 1024 characters; a name is an identifier,
+	 * so a short cap keeps every file kc writes readable again. */
+	if (name[0] == '\0' || strlen(name) > KCC_MAX_NAME) {
+		snprintf(err, errlen, "line %d: workspaces: a name must be 1 to %d bytes", kc_ynode_line(n),
+		         KCC_MAX_NAME);
+		return KC_ERR_INVALID;
+	}
 	w->name = strdup(name);
 	if (!w->name)
 		return KC_ERR_NOMEM;
@@ -210,6 +217,8 @@ static int dup_opt(char **dst, const char *src)
 
 int kcc_config_put(struct kcc_config *cfg, const struct kcc_workspace *ws, bool make_current)
 {
+	if (!ws->name || !ws->name[0] || strlen(ws->name) > KCC_MAX_NAME || !ws->url)
+		return KC_ERR_INVALID;
 	struct kcc_workspace w;
 	memset(&w, 0, sizeof w);
 	if (dup_opt(&w.name, ws->name) || dup_opt(&w.url, ws->url) || dup_opt(&w.token, ws->token) ||

@@ -19,6 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The longest workspace name, in bytes. */
+#define KCC_MAX_NAME 200
+
 struct kcc_workspace {
 	char *name;
 	char *url;
@@ -51,7 +54,9 @@ void kcc_config_free(struct kcc_config *cfg);
 /* The workspace named `name`, or NULL. */
 const struct kcc_workspace *kcc_config_find(const struct kcc_config *cfg, const char *name);
 
-/* Adds or replaces workspace `ws` (copied), optionally making it current. */
+/* Adds or replaces workspace `ws` (copied), optionally making it current.
+ * KC_ERR_INVALID for a name that is empty or longer than KCC_MAX_NAME, or
+ * no url. */
 int kcc_config_put(struct kcc_config *cfg, const struct kcc_workspace *ws, bool make_current);
 
 /* The config as YAML text (caller frees). */

@@ -143,6 +143,10 @@ static json_t *value_to_json(const ProtobufCFieldDescriptor *f, const void *p, b
 		int v = *(const int *)p;
 		if (v == 0 && !in_repeated)
 			return NULL;
+		/* A value this library does not know (a newer server) stays a
+		 * number, as proto3's JSON mapping writes it, so it reads back. */
+		if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v))
+			return json_integer(v);
 		return json_string(kci_enum_json_name(f->descriptor, v, buf, sizeof buf));
 	}
 	case PROTOBUF_C_TYPE_STRING: {

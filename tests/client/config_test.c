@@ -57,6 +57,7 @@ static void test_refuse(void **state)
 	    "workspaces:\n  a: 5\n",
 	    "- 1\n",
 	    "workspaces:\n  a:\n    url: [1]\n",
+	    "workspaces:\n  \"\":\n    url: http://x\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct kcc_config *cfg = (struct kcc_config *)0x1;
