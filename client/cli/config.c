@@ -254,18 +254,65 @@ int kcc_config_put(struct kcc_config *cfg, const struct kcc_workspace *ws, bool 
 	return 0;
 }
 
-/* A YAML double-quoted scalar. */
-static void put_quoted(FILE *f, const char *s)
+/* The code point at s (*len gets its byte length); -1 for bytes that are
+ * not UTF-8. */
+static long utf8_at(const unsigned char *s, size_t *len)
 {
+	long cp;
+	size_t n;
+	if (s[0] < 0x80) {
+		*len = 1;
+		return s[0];
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		cp = s[0] & 0x1f;
+		n = 2;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		cp = s[0] & 0x0f;
+		n = 3;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		cp = s[0] & 0x07;
+		n = 4;
+	} else {
+		*len = 1;
+		return -1;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			*len = 1;
+			return -1;
+		}
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	*len = n;
+	return cp;
+}
+
+/* A YAML double-quoted scalar: every character outside YAML's printable
+ * set, and those YAML reads as line breaks, escaped, so the file reads
+ * back to the same string. */
+static void put_quoted(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\x%02x", ch);
+	while (*s) {
+		size_t n;
+		long cp = utf8_at(s, &n);
+		if (cp == '"' || cp == '\\')
+			fprintf(f, "\\%c", (int)cp);
+		else if (cp < 0)
+			fputs("\\uFFFD", f); /* not UTF-8: libyaml never hands us this */
+		else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			fprintf(f, "\\x%02lx", cp);
+		else if (cp == 0x2028)
+			fputs("\\L", f);
+		else if (cp == 0x2029)
+			fputs("\\P", f);
+		else if (cp == 0xfeff || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+			fprintf(f, "\\u%04lX", cp);
 		else
-			fputc(ch, f);
+			fwrite(s, 1, n, f);
+		s += n;
 	}
 	fputc('"', f);
 }
