@@ -76,15 +76,8 @@ for transport in rest grpc; do
 	run 0 task create -o json "$KC_TEST_PROMPT_DONE" && normalize <"$tmp/out" | jq -S 'del(.status_detail)' >"$tmp/create.json" &&
 		same "$tmp/create.json" "$golden/create.json"
 	id=$(jq -r .task_id <"$tmp/out")
-	if [ -z "${KC_TEST_SERVER_WATCH_RACE:-}" ]; then # see with_live_stack.sh
-		run 0 task wait "$id" && [ "$(cat "$tmp/out")" = "$id completed" ] || fail "wait output: $(cat "$tmp/out")"
-		grep -q "completed after" "$tmp/err" || fail "wait shows no progress: $(cat "$tmp/err")"
-	else
-		for _ in $(seq 1 600); do
-			"$kc" task get "$id" -o json | jq -e '.status == "completed"' >/dev/null && break
-			sleep 0.1
-		done
-	fi
+	run 0 task wait "$id" && [ "$(cat "$tmp/out")" = "$id completed" ] || fail "wait output: $(cat "$tmp/out")"
+	grep -q "completed after" "$tmp/err" || fail "wait shows no progress: $(cat "$tmp/err")"
 	run 0 task get "$id" -o json && normalize <"$tmp/out" >"$tmp/get.json" &&
 		same "$tmp/get.json" "$golden/get_completed.json"
 	run 0 task get "$id" && grep -q "^status: *completed" "$tmp/out" || fail "get table: $(cat "$tmp/out")"
@@ -123,9 +116,7 @@ for transport in rest grpc; do
 	wait $follower
 	[ $? = 0 ] && ok || fail "logs -f exit; stderr: $(cat "$tmp/follow.err")"
 	# -f --tail 1 on the ended task: only the last line of its history
-	if [ -z "${KC_TEST_SERVER_WATCH_RACE:-}" ]; then # see with_live_stack.sh
-		run 0 task logs -f --tail 1 "$id" && [ "$(grep -c . "$tmp/out")" = 1 ] || fail "logs -f --tail 1: $(cat "$tmp/out")"
-	fi
+	run 0 task logs -f --tail 1 "$id" && [ "$(grep -c . "$tmp/out")" = 1 ] || fail "logs -f --tail 1: $(cat "$tmp/out")"
 	wait $waiter
 	[ $? = 11 ] && ok || fail "wait on a killed task should exit 11; $(cat "$tmp/wait.err")"
 	[ "$(cat "$tmp/wait.out")" = "$id killed" ] || fail "wait output: $(cat "$tmp/wait.out")"

@@ -86,11 +86,4 @@ export KC_TEST_TOKEN=$(cat "$token_file")
 # "--agent never" never shows its prompt: the task ends in error.
 export KC_TEST_PROMPT_DONE=exit KC_TEST_DONE_OUTPUT=bye KC_TEST_PROMPT_RUN="flood 3"
 export KC_TEST_FAIL_ARGS="--agent never never-ready"
-# kc-server bug, reported: kc_tasks_watch reads its watcher after
-# unlocking (server/tasks.c, "return w->id"), while the supervisor may
-# already have freed it when the watched task had ended. Harmless in an
-# optimised build, a heap-use-after-free abort under ASan. Until it is
-# fixed, the suites skip watching tasks that have already ended when
-# sanitized (KC_TEST_SERVER_WATCH_RACE); delete this with the fix.
-[ -n "${KC_SANITIZED:-}" ] && export KC_TEST_SERVER_WATCH_RACE=1
 "$@"
