@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct kc_buf {
 	char *data;
@@ -31,6 +32,29 @@ int kc_buf_reserve(kc_buf *b, size_t n);
 int kc_buf_append(kc_buf *b, const void *data, size_t n);
 int kc_buf_puts(kc_buf *b, const char *s);
 int kc_buf_putc(kc_buf *b, char c);
+
+/* The same as kc_buf_append / kc_buf_putc, inlined for the JSON writer's
+ * hot path: a copy when the room is there, the checked call otherwise. */
+static inline int kc_buf_add(kc_buf *b, const void *data, size_t n)
+{
+	if (!b->err && b->data && n < b->cap - b->len && n <= b->limit - b->len) {
+		memcpy(b->data + b->len, data, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return kc_buf_append(b, data, n);
+}
+
+static inline int kc_buf_addc(kc_buf *b, char c)
+{
+	if (!b->err && b->data && b->cap - b->len > 1 && b->len < b->limit) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return kc_buf_append(b, &c, 1);
+}
 int kc_buf_printf(kc_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 2, 3)))

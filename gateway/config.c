@@ -16,6 +16,7 @@ void kc_gw_config_defaults(kc_gw_config *c)
 	c->max_body_bytes = 1048576;
 	c->max_header_bytes = 16384;
 	c->max_connections = 1024;
+	c->max_streams = 100;
 	c->idle_timeout_ms = 60000;
 	c->request_timeout_ms = 30000;
 }
@@ -99,6 +100,8 @@ int kc_gw_config_parse(kc_gw_config *c, const char *buf, size_t len, char *err, 
 			c->max_header_bytes = rc ? c->max_header_bytes : (size_t)l;
 		} else if (strcmp(key, "max_connections") == 0) {
 			rc = get_long(v, key, 1, 1000000, &c->max_connections, err, errlen);
+		} else if (strcmp(key, "max_streams") == 0) {
+			rc = get_long(v, key, 1, 10000, &c->max_streams, err, errlen);
 		} else if (strcmp(key, "idle_timeout_ms") == 0) {
 			rc = get_long(v, key, 100, 86400000, &c->idle_timeout_ms, err, errlen);
 		} else if (strcmp(key, "request_timeout_ms") == 0) {

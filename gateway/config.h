@@ -21,6 +21,8 @@ typedef struct kc_gw_config {
 	size_t max_body_bytes;
 	size_t max_header_bytes;
 	long max_connections;
+	/* HTTP/2: concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+	long max_streams;
 	long idle_timeout_ms;
 	long request_timeout_ms;
 } kc_gw_config;

@@ -18,6 +18,7 @@
  * directly cannot claim an identity.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,8 @@ static void log_request(gw_req *r, int status)
 	char st[8];
 	char ms[32];
 
+	if (status < 400 && r->gw->log_level > KC_LOG_DEBUG)
+		return;
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(ms, sizeof(ms), "%.3f", since(&r->t0) * 1000);
 	kc_log(status >= 400 ? KC_LOG_INFO : KC_LOG_DEBUG, "request", "request_id", r->id, "method", r->ex->req.method,
@@ -220,15 +223,76 @@ static void stream_end(gw_req *r, int status)
 
 /* ---- upstream callbacks ---- */
 
+/*
+ * A bump allocator for unpacking one answer: a 100-task list unpacks into
+ * some 700 strings and submessages, and malloc/free of each was a fifth of
+ * the loop's time. Everything is freed at once after the answer is
+ * rendered. The first chunk is sized from the wire length (unpacked data
+ * is a few times that); more chunks come as needed.
+ */
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used;
+	size_t cap;
+	max_align_t data[];
+} arena_chunk;
+
+typedef struct arena {
+	arena_chunk *head;
+	size_t next_cap;
+} arena;
+
+static void *arena_alloc(void *ud, size_t size)
+{
+	arena *a = ud;
+	arena_chunk *c = a->head;
+	size_t need = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+
+	if (!c || c->cap - c->used < need) {
+		size_t cap = need > a->next_cap ? need : a->next_cap;
+
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+		a->next_cap = cap * 2;
+	}
+	c->used += need;
+	return (char *)c->data + c->used - need;
+}
+
+static void arena_free_one(void *ud, void *p)
+{
+	/* Freed with the arena. */
+	(void)ud;
+	(void)p;
+}
+
+static void arena_release(arena *a)
+{
+	while (a->head) {
+		arena_chunk *c = a->head;
+
+		a->head = c->next;
+		free(c);
+	}
+}
+
 static void on_message(kc_upcall *call, const uint8_t *data, size_t len, void *ud)
 {
 	gw_req *r = ud;
 	ProtobufCMessage *m;
+	arena a = {NULL, 4 * len + 1024};
+	ProtobufCAllocator alloc = {arena_alloc, arena_free_one, &a};
 
 	(void)call;
 	m = protobuf_c_message_unpack(r->route ? r->route->output : &grpc__health__v1__health_check_response__descriptor,
-	                              NULL, len, data);
+	                              &alloc, len, data);
 	if (!m) {
+		arena_release(&a);
 		r->render_err = KC_ERR_PROTOCOL;
 		return;
 	}
@@ -264,9 +328,12 @@ static void on_message(kc_upcall *call, const uint8_t *data, size_t len, void *u
 		r->content_type = hb->content_type && *hb->content_type ? strdup(hb->content_type) : NULL;
 		r->render_err = r->body.err;
 	} else {
+		/* JSON runs about 1.5x the wire size (names, quotes): one
+		 * allocation instead of a chain of doublings. */
+		kc_buf_reserve(&r->body, len + len / 2 + 256);
 		r->render_err = kc_message_to_json(m, r->route->response_body_field, &r->body);
 	}
-	kc_message_free(m);
+	arena_release(&a);
 }
 
 static void on_done(kc_upcall *call, int status, const char *message, void *ud)

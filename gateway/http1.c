@@ -133,9 +133,16 @@ static int write_head(h1_ex *e, int status, const kc_header *hdrs, size_t n, lon
 	int rc;
 
 	kc_buf_init(&b, 0);
+	/* Plain appends: printf per header line showed in the profile of a
+	 * busy list. */
+	kc_buf_reserve(&b, 512);
 	kc_buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, kc_http_reason(status), http_date());
-	for (i = 0; i < n; i++)
-		kc_buf_printf(&b, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
+	for (i = 0; i < n; i++) {
+		kc_buf_add(&b, hdrs[i].name, strlen(hdrs[i].name));
+		kc_buf_add(&b, ": ", 2);
+		kc_buf_add(&b, hdrs[i].value, strlen(hdrs[i].value));
+		kc_buf_add(&b, "\r\n", 2);
+	}
 	if (content_length >= 0) {
 		if (status != 304 && status != 204)
 			kc_buf_printf(&b, "Content-Length: %lld\r\n", content_length);

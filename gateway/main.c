@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 		i++;
 	}
 	kc_log_set_level(level);
+	gw.log_level = (int)level;
 	if (config && kc_gw_config_load(&gw.cfg, config, err, sizeof(err))) {
 		fprintf(stderr, "kc-gateway: %s\n", err);
 		return 1;

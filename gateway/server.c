@@ -8,6 +8,14 @@
  * of its first byte (slowloris: trickling bytes does not extend it), or it
  * is answered 408 and the connection closed. While an answer is pending
  * the upstream deadline applies instead.
+ *
+ * Protocols: on the plaintext port a connection that opens with HTTP/2's
+ * client preface is HTTP/2 (h2c with prior knowledge); anything else is
+ * HTTP/1.1, which may switch to HTTP/2 through `Upgrade: h2c`. With
+ * gateway.tls_cert/tls_key the port speaks TLS only, and ALPN picks `h2`
+ * or `http/1.1` (the server's preference: h2); without ALPN the preface
+ * decides as on the plaintext port. Both fronts (http1.c, h2.c) are
+ * protocol cores without I/O behind the same callbacks below.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,12 +30,16 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "gateway/gw.h"
+#include "gateway/h2.h"
 #include "gateway/http1.h"
 
 /* Answers a connection may have pending (pipelined requests). */
@@ -37,12 +49,20 @@
 /* How long a drain waits for running requests before it stops anyway. */
 #define DRAIN_MS 10000
 
+/* The decoded HTTP2-Settings of an h2c upgrade; SETTINGS has 6 ids. */
+#define MAX_UPGRADE_SETTINGS 256
+
+enum conn_proto { PROTO_UNKNOWN, PROTO_H1, PROTO_H2 };
+
 struct kc_gw_conn {
 	kc_gw *gw;
 	kc_gw_conn *prev;
 	kc_gw_conn *next;
 	struct bufferevent *bev;
+	enum conn_proto proto;
+	bool tls;
 	kc_h1 *h1;
+	kc_h2 *h2;
 	struct event *timer;
 	struct event *wake;
 	/* Monotonic ms when the current partial request began; 0 if none. */
@@ -57,6 +77,35 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ---- the protocol in use, behind one set of questions ---- */
+
+static bool conn_want_close(const kc_gw_conn *c)
+{
+	switch (c->proto) {
+	case PROTO_H1: return kc_h1_want_close(c->h1);
+	case PROTO_H2: return kc_h2_want_close(c->h2);
+	default: return false;
+	}
+}
+
+static bool conn_in_request(const kc_gw_conn *c)
+{
+	switch (c->proto) {
+	case PROTO_H1: return kc_h1_in_request(c->h1);
+	case PROTO_H2: return kc_h2_in_request(c->h2);
+	default: return false;
+	}
+}
+
+static size_t conn_pending(const kc_gw_conn *c)
+{
+	switch (c->proto) {
+	case PROTO_H1: return kc_h1_pending(c->h1);
+	case PROTO_H2: return kc_h2_pending(c->h2);
+	default: return 0;
+	}
 }
 
 static void conn_free(kc_gw_conn *c)
@@ -74,6 +123,8 @@ static void conn_free(kc_gw_conn *c)
 	/* Aborts pending exchanges: the handler cancels their upstream calls. */
 	kc_h1_free(c->h1);
 	c->h1 = NULL;
+	kc_h2_free(c->h2);
+	c->h2 = NULL;
 	if (c->timer)
 		event_free(c->timer);
 	if (c->wake)
@@ -92,11 +143,11 @@ static void arm_timer(kc_gw_conn *c)
 	int64_t wait;
 	struct timeval tv;
 
-	if (kc_h1_in_request(c->h1) || evbuffer_get_length(in)) {
+	if (conn_in_request(c) || evbuffer_get_length(in) || c->proto == PROTO_UNKNOWN) {
 		if (!c->request_started)
 			c->request_started = now_ms();
 		deadline = c->request_started + gw->cfg.request_timeout_ms;
-	} else if (kc_h1_pending(c->h1)) {
+	} else if (conn_pending(c)) {
 		c->request_started = 0;
 		event_del(c->timer);
 		return;
@@ -115,7 +166,7 @@ static void arm_timer(kc_gw_conn *c)
 /* Closes when the front is done and every byte is out. True if freed. */
 static bool maybe_close(kc_gw_conn *c)
 {
-	if (!kc_h1_want_close(c->h1))
+	if (!conn_want_close(c))
 		return false;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		conn_free(c);
@@ -127,6 +178,133 @@ static bool maybe_close(kc_gw_conn *c)
 	return false;
 }
 
+static void conn_request(kc_exchange *ex, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	kc_gw_handle(c->gw, ex);
+}
+
+static void conn_abort(kc_exchange *ex, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	kc_gw_abort(c->gw, ex);
+}
+
+static int conn_send(const void *data, size_t len, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	return bufferevent_write(c->bev, data, len) ? KC_ERR_NOMEM : 0;
+}
+
+static void conn_wake(void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	/* Deferred: the caller is inside the handler, which is inside a
+	 * callback of ours or of the upstream. */
+	event_active(c->wake, EV_TIMEOUT, 0);
+}
+
+static size_t conn_backlog(void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+static int start_h1(kc_gw_conn *c)
+{
+	kc_h1_limits lim;
+	kc_h1_callbacks cb = {conn_request, conn_abort, conn_send, conn_wake, conn_backlog};
+
+	lim.max_header_bytes = c->gw->cfg.max_header_bytes;
+	lim.max_body_bytes = c->gw->cfg.max_body_bytes;
+	lim.max_pipeline = MAX_PIPELINE;
+	if (kc_h1_new(&c->h1, &lim, &cb, c))
+		return KC_ERR_NOMEM;
+	c->proto = PROTO_H1;
+	return 0;
+}
+
+static int start_h2(kc_gw_conn *c)
+{
+	kc_h2_limits lim;
+	kc_h2_callbacks cb = {conn_request, conn_abort, conn_send, conn_wake, conn_backlog};
+
+	lim.max_header_bytes = c->gw->cfg.max_header_bytes;
+	lim.max_body_bytes = c->gw->cfg.max_body_bytes;
+	lim.max_concurrent_streams = (uint32_t)c->gw->cfg.max_streams;
+	if (kc_h2_new(&c->h2, &lim, &cb, c))
+		return KC_ERR_NOMEM;
+	c->proto = PROTO_H2;
+	return 0;
+}
+
+/* Picks the protocol from ALPN or the first bytes. False: not yet known. */
+static bool choose_protocol(kc_gw_conn *c, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+	size_t n = len < KC_H2_PREFACE_LEN ? len : KC_H2_PREFACE_LEN;
+	const uint8_t *p;
+	int rc;
+
+	if (c->tls) {
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		const unsigned char *alpn = NULL;
+		unsigned int alen = 0;
+
+		SSL_get0_alpn_selected(ssl, &alpn, &alen);
+		if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
+			rc = start_h2(c);
+			goto out;
+		}
+		if (alen) {
+			rc = start_h1(c);
+			goto out;
+		}
+	}
+	if (!n)
+		return false;
+	p = evbuffer_pullup(in, (ev_ssize_t)n);
+	if (memcmp(p, KC_H2_PREFACE, n) != 0)
+		rc = start_h1(c);
+	else if (n == KC_H2_PREFACE_LEN)
+		rc = start_h2(c);
+	else
+		return false;
+out:
+	if (rc) {
+		c->closing = true;
+		return false;
+	}
+	return true;
+}
+
+/* After kc_h1_recv stopped at an `Upgrade: h2c` request: switch. */
+static void upgrade_to_h2(kc_gw_conn *c)
+{
+	kc_http_request req;
+	uint8_t settings[MAX_UPGRADE_SETTINGS];
+	size_t slen = sizeof(settings);
+
+	memset(&req, 0, sizeof(req));
+	if (!kc_h1_take_upgrade(c->h1, &req, settings, &slen))
+		return;
+	kc_h1_free(c->h1);
+	c->h1 = NULL;
+	if (start_h2(c)) {
+		kc_http_request_release(&req);
+		c->closing = true;
+		c->proto = PROTO_UNKNOWN;
+		return;
+	}
+	if (kc_h2_upgrade(c->h2, &req, settings, slen))
+		kc_h2_fail(c->h2);
+}
+
 static void feed(kc_gw_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -134,22 +312,46 @@ static void feed(kc_gw_conn *c)
 	if (c->in_feed)
 		return;
 	c->in_feed = true;
-	while (evbuffer_get_length(in) && !kc_h1_want_close(c->h1)) {
+	if (c->proto == PROTO_UNKNOWN && !choose_protocol(c, in)) {
+		c->in_feed = false;
+		if (c->closing) {
+			conn_free(c);
+			return;
+		}
+		arm_timer(c);
+		return;
+	}
+	while (evbuffer_get_length(in) && !conn_want_close(c)) {
 		size_t len = evbuffer_get_length(in);
 		const uint8_t *data = evbuffer_pullup(in, -1);
-		size_t n = kc_h1_recv(c->h1, data, len);
+		size_t n;
 
-		if (n == 0)
-			break;
-		if (c->request_started && !kc_h1_in_request(c->h1))
-			c->request_started = 0;
+		if (c->proto == PROTO_H2) {
+			if (kc_h2_recv(c->h2, data, len))
+				kc_h2_fail(c->h2);
+			n = len;
+		} else {
+			n = kc_h1_recv(c->h1, data, len);
+			upgrade_to_h2(c);
+			if (c->proto == PROTO_UNKNOWN) {
+				c->in_feed = false;
+				conn_free(c);
+				return;
+			}
+		}
 		evbuffer_drain(in, n);
+		if (c->request_started && !conn_in_request(c))
+			c->request_started = 0;
+		if (n == 0 && c->proto == PROTO_H1)
+			break;
 	}
 	c->in_feed = false;
 	if (maybe_close(c))
 		return;
-	/* Back-pressure: a peer that does not read its answers stops being read. */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER)
+	/* Back-pressure: an HTTP/1 peer that does not read its answers stops
+	 * being read. HTTP/2 keeps reading (WINDOW_UPDATEs arrive that way);
+	 * its output is bounded in h2.c instead. */
+	if (c->proto == PROTO_H1 && evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER)
 		bufferevent_disable(c->bev, EV_READ);
 	arm_timer(c);
 }
@@ -168,6 +370,11 @@ static void on_write(struct bufferevent *bev, void *arg)
 	if (c->closing) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 			conn_free(c);
+		return;
+	}
+	if (c->proto == PROTO_H2) {
+		kc_h2_flush(c->h2);
+		maybe_close(c);
 		return;
 	}
 	if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->gw->draining)
@@ -189,13 +396,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->proto == PROTO_UNKNOWN) {
+		conn_free(c);
+		return;
+	}
 	if (c->request_started) {
 		kc_log(KC_LOG_INFO, "request timed out before it was complete", NULL);
-		kc_h1_fail(c->h1, 408, "request timeout");
+		if (c->proto == PROTO_H1)
+			kc_h1_fail(c->h1, 408, "request timeout");
+		else
+			kc_h2_fail(c->h2);
 		maybe_close(c);
 		return;
 	}
-	if (!kc_h1_pending(c->h1))
+	if (!conn_pending(c))
 		conn_free(c);
 }
 
@@ -205,58 +419,17 @@ static void on_wake_event(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->gw->draining && !kc_h1_pending(c->h1)) {
+	if (c->gw->draining && !conn_pending(c) && c->proto != PROTO_H2) {
 		conn_free(c);
 		return;
 	}
 	feed(c);
 }
 
-/* ---- h1 callbacks ---- */
-
-static void h1_request(kc_exchange *ex, void *ud)
-{
-	kc_gw_conn *c = ud;
-
-	kc_gw_handle(c->gw, ex);
-}
-
-static void h1_abort(kc_exchange *ex, void *ud)
-{
-	kc_gw_conn *c = ud;
-
-	kc_gw_abort(c->gw, ex);
-}
-
-static int h1_send(const void *data, size_t len, void *ud)
-{
-	kc_gw_conn *c = ud;
-
-	return bufferevent_write(c->bev, data, len) ? KC_ERR_NOMEM : 0;
-}
-
-static void h1_wake(void *ud)
-{
-	kc_gw_conn *c = ud;
-
-	/* Deferred: the caller is inside the handler, which is inside a
-	 * callback of ours or of the upstream. */
-	event_active(c->wake, EV_TIMEOUT, 0);
-}
-
-static size_t h1_backlog(void *ud)
-{
-	kc_gw_conn *c = ud;
-
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
-}
-
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	kc_gw *gw = arg;
 	kc_gw_conn *c;
-	kc_h1_limits lim;
-	kc_h1_callbacks cb = {h1_request, h1_abort, h1_send, h1_wake, h1_backlog};
 	int one = 1;
 
 	(void)l;
@@ -266,7 +439,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
 		                           "Content-Length: 34\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
 
-		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		if (!gw->ssl_ctx && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			(void)0;
 		evutil_closesocket(fd);
 		return;
@@ -278,13 +451,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	c->gw = gw;
-	lim.max_header_bytes = gw->cfg.max_header_bytes;
-	lim.max_body_bytes = gw->cfg.max_body_bytes;
-	lim.max_pipeline = MAX_PIPELINE;
-	c->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (gw->ssl_ctx) {
+		SSL *ssl = SSL_new(gw->ssl_ctx);
+
+		c->tls = true;
+		if (ssl)
+			c->bev = bufferevent_openssl_socket_new(gw->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+			                                        BEV_OPT_CLOSE_ON_FREE);
+		if (ssl && !c->bev)
+			SSL_free(ssl);
+	} else {
+		c->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	c->timer = evtimer_new(gw->base, on_timer, c);
 	c->wake = event_new(gw->base, -1, 0, on_wake_event, c);
-	if (!c->bev || !c->timer || !c->wake || kc_h1_new(&c->h1, &lim, &cb, c)) {
+	if (!c->bev || !c->timer || !c->wake) {
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else
@@ -337,9 +518,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	kc_gw_end_streams(gw);
 	for (c = gw->conns; c; c = next) {
 		next = c->next;
-		kc_h1_shutdown(c->h1);
-		if (!kc_h1_pending(c->h1))
+		if (c->proto == PROTO_H1)
+			kc_h1_shutdown(c->h1);
+		else if (c->proto == PROTO_H2)
+			kc_h2_shutdown(c->h2);
+		if (c->proto == PROTO_UNKNOWN || (c->proto == PROTO_H1 && !kc_h1_pending(c->h1)))
 			conn_free(c);
+		else if (c->proto == PROTO_H2)
+			maybe_close(c);
 	}
 	if (!gw->conns) {
 		event_base_loopexit(gw->base, NULL);
@@ -350,6 +536,49 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		event_add(gw->drain_timer, &tv);
 }
 
+/* ALPN: h2 first, then http/1.1; a client offering neither goes on
+ * without ALPN (the preface decides). */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x02h2\x08http/1.1";
+	unsigned char *sel = NULL;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int tls_setup(kc_gw *gw)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char why[256];
+
+	if (!ctx)
+		return KC_ERR_NOMEM;
+	/* HTTP/2 over TLS needs TLS 1.2 or later (RFC 9113 §9.2). */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* TLS 1.2 suites HTTP/2 allows (RFC 9113 §9.2.2: ephemeral key
+	 * exchange, AEAD); TLS 1.3's own suites are all fine. */
+	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	if (SSL_CTX_use_certificate_chain_file(ctx, gw->cfg.tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, gw->cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+		kc_log(KC_LOG_ERROR, "cannot load the TLS certificate or key", "cert", gw->cfg.tls_cert, "key",
+		       gw->cfg.tls_key, "error", why, NULL);
+		SSL_CTX_free(ctx);
+		return KC_ERR_INVALID;
+	}
+	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+	gw->ssl_ctx = ctx;
+	return 0;
+}
+
 int kc_gw_start(kc_gw *gw)
 {
 	char host[256];
@@ -358,6 +587,8 @@ int kc_gw_start(kc_gw *gw)
 	int sslen = sizeof(ss);
 
 	if (kc_gw_parse_listen(gw->cfg.listen, host, sizeof(host), &port))
+		return KC_ERR_INVALID;
+	if (gw->cfg.tls_cert[0] && tls_setup(gw))
 		return KC_ERR_INVALID;
 	memset(&ss, 0, sizeof(ss));
 	if (strcmp(host, "localhost") == 0)
@@ -405,6 +636,9 @@ void kc_gw_stop(kc_gw *gw)
 		event_free(gw->sig_term);
 	if (gw->sig_int)
 		event_free(gw->sig_int);
+	if (gw->ssl_ctx)
+		SSL_CTX_free(gw->ssl_ctx);
+	gw->ssl_ctx = NULL;
 }
 
 int kc_gw_bound_port(const kc_gw *gw)

@@ -14,6 +14,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -988,28 +990,79 @@ int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, c
 
 /* ---- output ---- */
 
+/* Bytes that need an escape in a JSON string: controls, '"' and '\\'. */
+static bool needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* True when one of the 8 bytes in `w` is a control, '"', '\\' or above
+ * 0x7f: the classic SWAR tests (a zero byte in w ^ c; a byte below 0x20),
+ * so plain text is scanned a word at a time. */
+static bool word_is_special(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"');
+	uint64_t b = w ^ (ONES * '\\');
+	uint64_t lt = (w - ONES * 0x20) & ~w;
+	uint64_t zq = (q - ONES) & ~q;
+	uint64_t zb = (b - ONES) & ~b;
+
+	return ((lt | zq | zb) & HIGHS) || (w & HIGHS);
+}
+
 int kc_json_put_string(kc_buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	char *fixed = NULL;
 	size_t i;
 	size_t run = 0;
+	bool checked = false;
 
-	if (!kc_utf8_valid(s, len)) {
-		fixed = kc_utf8_sanitize(s, len, &len);
-		if (!fixed)
-			return KC_ERR_NOMEM;
-		s = fixed;
-	}
-	kc_buf_putc(out, '"');
+	/* One pass: ASCII text (task ids, statuses, most prompts) is copied in
+	 * runs; the first byte above 0x7f has the rest checked for UTF-8 once,
+	 * and only ill-formed text is repaired (a copy). Escapes only concern
+	 * ASCII bytes, which never occur inside a multi-byte sequence. */
+	kc_buf_reserve(out, len + 2);
+	kc_buf_addc(out, '"');
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned char c;
 		char esc[6];
 		size_t n = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		while (i + 8 <= len) {
+			uint64_t w;
+
+			memcpy(&w, s + i, 8);
+			if (word_is_special(w))
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		c = (unsigned char)s[i];
+
+		if (c >= 0x80) {
+			if (!checked) {
+				checked = true;
+				if (!kc_utf8_valid(s + i, len - i)) {
+					/* Repair the rest and go on from its first byte. */
+					kc_buf_add(out, s + run, i - run);
+					fixed = kc_utf8_sanitize(s + i, len - i, &len);
+					if (!fixed)
+						return KC_ERR_NOMEM;
+					s = fixed;
+					run = 0;
+					i = (size_t)-1;
+				}
+			}
 			continue;
-		kc_buf_append(out, s + run, i - run);
+		}
+		if (!needs_escape(c))
+			continue;
+		kc_buf_add(out, s + run, i - run);
 		run = i + 1;
 		esc[0] = '\\';
 		switch (c) {
@@ -1042,11 +1095,11 @@ int kc_json_put_string(kc_buf *out, const char *s, size_t len)
 			esc[5] = hex[c & 15];
 			n = 6;
 		}
-		kc_buf_append(out, esc, n);
+		kc_buf_add(out, esc, n);
 	}
-	kc_buf_append(out, s + run, len - run);
+	kc_buf_add(out, s + run, len - run);
 	free(fixed);
-	return kc_buf_putc(out, '"');
+	return kc_buf_addc(out, '"');
 }
 
 /* Decimal digits of v into out (no sign), returning the length. printf is
@@ -1077,72 +1130,218 @@ static int put_i64(kc_buf *out, int64_t v)
 	} else {
 		n = put_u64(text, (uint64_t)v);
 	}
-	return kc_buf_append(out, text, n);
+	return kc_buf_add(out, text, n);
 }
 
-/* The shortest decimal that reads back as the same double, so 1.5 is
- * "1.5" and not "1.5000000000000000". Non-finite values are strings, as in
+/*
+ * The shortest decimal that reads back as the same double, so 1.5 is "1.5"
+ * and not "1.5000000000000000". Non-finite values are strings, as in
  * proto3 JSON.
  *
- * Fast path: a value with at most 6 decimals below 2^53 (every timestamp
- * and percentage the API sends) is i / 10^k for an integer i; when the
- * division reproduces the double exactly, the digits of i with a decimal
- * point are the shortest form strtod reads back to the same value (both
- * are correctly rounded). Anything else goes through printf. */
+ * Fast path, exact integer arithmetic: |d| = M / 2^s with M the 53-bit
+ * mantissa. For k = 0, 1, 2... fraction digits, r = round(M * 10^k / 2^s)
+ * is the closest k-digit decimal, and it reads back as d exactly when it
+ * lies strictly within half an ulp (2^-s / 2) of d, that is when
+ * 2 * |r * 2^s - M * 10^k| < 10^k. The first k that passes gives the
+ * shortest form (a k-digit one never ends in 0, or k-1 would have passed).
+ * Everything fits an unsigned __int128 for 1e-3 <= |d| < 2^53, which
+ * covers every timestamp and percentage the API sends; timestamps with
+ * microseconds (1795743413.3929946) made printf's multi-precision path the
+ * hottest code of a task list. Other values, a mantissa of exactly 2^52
+ * (whose lower neighbour is closer), and floats go through printf.
+ */
+typedef unsigned __int128 u128;
+
+/* Whether k fraction digits can name d = m / 2^s; the digits in *r. */
+static bool fixed_fits(uint64_t m, int s, int k, uint64_t *r)
+{
+	static const uint64_t pow10[] = {1ull,
+	                                 10ull,
+	                                 100ull,
+	                                 1000ull,
+	                                 10000ull,
+	                                 100000ull,
+	                                 1000000ull,
+	                                 10000000ull,
+	                                 100000000ull,
+	                                 1000000000ull,
+	                                 10000000000ull,
+	                                 100000000000ull,
+	                                 1000000000000ull,
+	                                 10000000000000ull,
+	                                 100000000000000ull,
+	                                 1000000000000000ull,
+	                                 10000000000000000ull,
+	                                 100000000000000000ull};
+	u128 num = (u128)m * pow10[k];
+	u128 q = (num + ((u128)1 << (s - 1))) >> s;
+	u128 back = q << s;
+	u128 diff = back > num ? back - num : num - back;
+
+	*r = (uint64_t)q;
+	return q < 1000000000000000000ull && 2 * diff < pow10[k];
+}
+
+static bool shortest_fixed(double d, char *text, size_t *len)
+{
+	uint64_t bits;
+	uint64_t m;
+	uint64_t r = 0;
+	int s;
+	int lo = 0;
+	int hi = 17;
+	char digits[24];
+	size_t nd;
+	size_t n = 0;
+
+	if (!(fabs(d) >= 1e-3 && fabs(d) < 9007199254740992.0))
+		return false;
+	memcpy(&bits, &d, sizeof(bits));
+	/* A normal double: 1.f x 2^(E-1023) = (2^52 + f) / 2^(1075-E). */
+	m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+	s = 1075 - (int)((bits >> 52) & 0x7ff);
+	if (s <= 0 || s > 72 || m == (1ull << 52))
+		return false;
+	/* 17 significant digits always name a double exactly. */
+	for (r = (uint64_t)fabs(d); r; r /= 10)
+		hi--;
+	/* Enough digits always fit once any do (k+1 digits can say 10 r):
+	 * search the least k that does. */
+	if (!fixed_fits(m, s, hi, &r))
+		return false;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint64_t rm;
+
+		if (fixed_fits(m, s, mid, &rm))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	fixed_fits(m, s, lo, &r);
+	nd = put_u64(digits, r);
+	if (d < 0)
+		text[n++] = '-';
+	if (lo == 0) {
+		memcpy(text + n, digits, nd);
+		n += nd;
+	} else {
+		size_t k = (size_t)lo;
+		size_t intpart = nd > k ? nd - k : 0;
+		size_t z;
+
+		if (intpart) {
+			memcpy(text + n, digits, intpart);
+			n += intpart;
+		} else {
+			text[n++] = '0';
+		}
+		text[n++] = '.';
+		for (z = nd; z < k; z++)
+			text[n++] = '0';
+		memcpy(text + n, digits + intpart, nd - intpart);
+		n += nd - intpart;
+	}
+	*len = n;
+	return true;
+}
+
 static int put_double(kc_buf *out, double d, bool is_float)
 {
-	static const double pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
-	char text[40];
+	char text[48];
+	size_t n;
 	int prec;
-	int k;
 
 	if (isnan(d))
 		return kc_buf_puts(out, "\"NaN\"");
 	if (isinf(d))
 		return kc_buf_puts(out, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-	if (!is_float && fabs(d) < 9e15) {
-		for (k = 0; k <= 6; k++) {
-			double scaled = d * pow10[k];
-			double r = nearbyint(scaled);
-
-			if (fabs(r) < 9007199254740992.0 && r / pow10[k] == d) {
-				uint64_t i = (uint64_t)fabs(r);
-				size_t n = 0;
-				char digits[24];
-				size_t nd = put_u64(digits, i);
-
-				if (d < 0 || (d == 0 && signbit(d)))
-					text[n++] = '-';
-				if (k == 0) {
-					memcpy(text + n, digits, nd);
-					n += nd;
-				} else {
-					size_t intpart = nd > (size_t)k ? nd - (size_t)k : 0;
-					size_t z;
-
-					if (intpart) {
-						memcpy(text + n, digits, intpart);
-						n += intpart;
-					} else {
-						text[n++] = '0';
-					}
-					text[n++] = '.';
-					for (z = nd; z < (size_t)k; z++)
-						text[n++] = '0';
-					memcpy(text + n, digits + intpart, nd - intpart);
-					n += nd - intpart;
-					/* Trailing zeros cannot occur: a smaller k would have matched. */
-				}
-				return kc_buf_append(out, text, n);
-			}
-		}
-	}
+	if (d == 0)
+		return kc_buf_add(out, signbit(d) ? "-0" : "0", signbit(d) ? 2 : 1);
+	if (!is_float && shortest_fixed(d, text, &n))
+		return kc_buf_add(out, text, n);
 	for (prec = is_float ? 6 : 15; prec <= 17; prec++) {
 		snprintf(text, sizeof(text), "%.*g", prec, d);
 		if (is_float ? (float)strtod(text, NULL) == (float)d : strtod(text, NULL) == d)
 			break;
 	}
 	return kc_buf_puts(out, text);
+}
+
+/*
+ * Enum values as ready JSON strings ("\"running\""), made once per enum
+ * type: the JSON name of a value never changes, and lists render the same
+ * few values hundreds of times. Shared by every loop thread: a lookup reads
+ * published slots without a lock; a miss builds under a mutex and
+ * publishes the slot last (release), so a reader that sees the descriptor
+ * sees its names. The memory lives as long as the process (a few bytes
+ * per value of the API's enums).
+ */
+#define ENUM_CACHE_SLOTS 64
+
+typedef struct enum_json {
+	const char *text;
+	size_t len;
+} enum_json;
+
+static struct {
+	_Atomic(const ProtobufCEnumDescriptor *) desc;
+	enum_json *names; /* indexed like desc->values */
+} enum_cache[ENUM_CACHE_SLOTS];
+static pthread_mutex_t enum_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const enum_json *enum_names(const ProtobufCEnumDescriptor *d)
+{
+	size_t i;
+	size_t k;
+	enum_json *names = NULL;
+
+	for (i = 0; i < ENUM_CACHE_SLOTS; i++) {
+		const ProtobufCEnumDescriptor *x = atomic_load_explicit(&enum_cache[i].desc, memory_order_acquire);
+
+		if (x == d)
+			return enum_cache[i].names;
+		if (!x)
+			break;
+	}
+	pthread_mutex_lock(&enum_cache_lock);
+	for (i = 0; i < ENUM_CACHE_SLOTS; i++) {
+		const ProtobufCEnumDescriptor *x = atomic_load_explicit(&enum_cache[i].desc, memory_order_relaxed);
+
+		if (x == d) {
+			names = enum_cache[i].names;
+			goto out;
+		}
+		if (!x)
+			break;
+	}
+	if (i == ENUM_CACHE_SLOTS)
+		goto out;
+	names = calloc(d->n_values ? d->n_values : 1, sizeof(*names));
+	if (!names)
+		goto out;
+	for (k = 0; k < d->n_values; k++) {
+		char name[128];
+		char *t;
+
+		if (!kc_enum_json_name(d, d->values[k].value, name, sizeof(name)))
+			name[0] = '\0';
+		t = malloc(strlen(name) + 3);
+		if (!t) {
+			while (k)
+				free((char *)names[--k].text);
+			free(names);
+			names = NULL;
+			goto out;
+		}
+		names[k].len = (size_t)sprintf(t, "\"%s\"", name);
+		names[k].text = t;
+	}
+	enum_cache[i].names = names;
+	atomic_store_explicit(&enum_cache[i].desc, d, memory_order_release);
+out:
+	pthread_mutex_unlock(&enum_cache_lock);
+	return names;
 }
 
 static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_buf *out, int depth);
@@ -1184,7 +1383,14 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_bu
 		return put_double(out, *(const double *)p, false);
 	case PROTOBUF_C_TYPE_BOOL:
 		return kc_buf_puts(out, *(const protobuf_c_boolean *)p ? "true" : "false");
-	case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumDescriptor *ed = f->descriptor;
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(ed, *(const int32_t *)p);
+		const enum_json *names = ev ? enum_names(ed) : NULL;
+
+		if (names)
+			return kc_buf_add(out, names[ev - ed->values].text, names[ev - ed->values].len);
+	}
 		if (kc_enum_json_name(f->descriptor, *(const int32_t *)p, name, sizeof(name))) {
 			kc_buf_putc(out, '"');
 			kc_buf_puts(out, name);
@@ -1238,10 +1444,10 @@ static int field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescri
 		bool map = is_map_field(msg->descriptor, f);
 		size_t i;
 
-		kc_buf_putc(out, map ? '{' : '[');
+		kc_buf_addc(out, map ? '{' : '[');
 		for (i = 0; i < n; i++) {
 			if (i)
-				kc_buf_putc(out, ',');
+				kc_buf_addc(out, ',');
 			if (map) {
 				const ProtobufCMessage *e = *(ProtobufCMessage *const *)(arr + i * es);
 				const ProtobufCMessageDescriptor *ed = e->descriptor;
@@ -1253,7 +1459,7 @@ static int field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescri
 				value_to_json(f, arr + i * es, out, depth);
 			}
 		}
-		return kc_buf_putc(out, map ? '}' : ']');
+		return kc_buf_addc(out, map ? '}' : ']');
 	}
 	return value_to_json(f, p, out, depth);
 }
@@ -1279,21 +1485,21 @@ static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth)
 	bool first = true;
 	unsigned i;
 
-	kc_buf_putc(out, '{');
+	kc_buf_addc(out, '{');
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 
 		if (!field_present(msg, f))
 			continue;
 		if (!first)
-			kc_buf_putc(out, ',');
+			kc_buf_addc(out, ',');
 		first = false;
-		kc_buf_putc(out, '"');
-		kc_buf_puts(out, f->name);
-		kc_buf_puts(out, "\":");
+		kc_buf_addc(out, '"');
+		kc_buf_add(out, f->name, strlen(f->name));
+		kc_buf_add(out, "\":", 2);
 		field_to_json(msg, f, out, depth);
 	}
-	return kc_buf_putc(out, '}');
+	return kc_buf_addc(out, '}');
 }
 
 int kc_message_to_json(const ProtobufCMessage *msg, const char *field, kc_buf *out)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,73 @@ static void test_response_field_and_invalid_utf8_out(void **state)
 	kc_buf_release(&b);
 }
 
+/* The writer scans 8 bytes at a time: an escape, a control, a quote or a
+ * multi-byte character must be caught at every offset inside a word, and
+ * ill-formed UTF-8 repaired wherever it starts. Checked against a plain
+ * byte-at-a-time reference. */
+static void ref_escape(kc_buf *b, const char *s, size_t len)
+{
+	size_t i;
+
+	kc_buf_putc(b, '"');
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			kc_buf_printf(b, "\\%c", c);
+		else if (c == '\n')
+			kc_buf_puts(b, "\\n");
+		else if (c == '\t')
+			kc_buf_puts(b, "\\t");
+		else if (c < 0x20)
+			kc_buf_printf(b, "\\u%04x", c);
+		else
+			kc_buf_putc(b, (char)c);
+	}
+	kc_buf_putc(b, '"');
+}
+
+static void test_string_escapes_every_position(void **state)
+{
+	static const char *const specials[] = {"\"", "\\", "\n", "\t", "\x01", "\x1f", "\xc3\xa9", "\xe2\x82\xac"};
+	char text[64];
+	size_t pos;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (pos = 0; pos < 24; pos++) {
+			kc_buf got;
+			kc_buf want;
+			size_t n;
+
+			memset(text, 'a', pos);
+			n = pos;
+			memcpy(text + n, specials[k], strlen(specials[k]));
+			n += strlen(specials[k]);
+			memset(text + n, 'z', 17);
+			n += 17;
+			kc_buf_init(&got, 0);
+			kc_buf_init(&want, 0);
+			assert_int_equal(kc_json_put_string(&got, text, n), 0);
+			ref_escape(&want, text, n);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.data, want.data, want.len);
+			kc_buf_release(&got);
+			kc_buf_release(&want);
+		}
+	}
+	/* A stray continuation byte after 11 ASCII bytes becomes U+FFFD. */
+	{
+		kc_buf got;
+
+		kc_buf_init(&got, 0);
+		assert_int_equal(kc_json_put_string(&got, "hello world\x80 and more text", 26), 0);
+		assert_string_equal(got.data, "\"hello world\xef\xbf\xbd and more text\"");
+		kc_buf_release(&got);
+	}
+}
+
 static void test_doubles(void **state)
 {
 	const struct {
@@ -226,6 +294,7 @@ static void test_doubles(void **state)
 		{1732665600.25, "1732665600.25"}, {0.5, "0.5"},     {0.001, "0.001"}, {-2.5, "-2.5"},
 		{75, "75"},                       {0.1, "0.1"},     {1e-7, "1e-07"},  {1732665600.123456, "1732665600.123456"},
 		{-0.05, "-0.05"},                 {1e300, "1e+300"}, {0, "0"},
+		{1795743413.3929946, "1795743413.3929946"}, {1795743413.5, "1795743413.5"}, {4503599627370496.0, "4503599627370496"},
 	};
 	Kc__V1__Followup f = KC__V1__FOLLOWUP__INIT;
 	size_t i;
@@ -240,6 +309,48 @@ static void test_doubles(void **state)
 		assert_int_equal(kc_message_to_json(&f.base, "sent_at", &b), 0);
 		if (strcmp(b.data, cases[i].want) != 0 || strtod(b.data, NULL) != cases[i].v)
 			fail_msg("%.17g rendered as %s, want %s", cases[i].v, b.data, cases[i].want);
+		kc_buf_release(&b);
+	}
+	/* Many values: every rendering reads back exactly and has no more
+	 * significant digits than the shortest printf %.Ng that does. */
+	srand(7);
+	for (i = 0; i < 200000; i++) {
+		kc_buf b;
+		char ref[40];
+		double v;
+		int prec;
+		size_t sig_got = 0;
+		size_t sig_ref = 0;
+		const char *c;
+		bool lead;
+
+		switch (i % 4) {
+		case 0: v = 1.7e9 + (double)rand() / RAND_MAX * 2e8; break;
+		case 1: v = (double)rand() / RAND_MAX * 100; break;
+		case 2: v = (double)rand() * (double)rand() / 1e6; break;
+		default: v = ((double)rand() + 1) / 1e9; break;
+		}
+		if (i % 7 == 0)
+			v = -v;
+		f.sent_at = v;
+		kc_buf_init(&b, 0);
+		assert_int_equal(kc_message_to_json(&f.base, "sent_at", &b), 0);
+		if (strtod(b.data, NULL) != v)
+			fail_msg("%.17g rendered as %s, which reads back as %.17g", v, b.data, strtod(b.data, NULL));
+		for (prec = 1; prec <= 17; prec++) {
+			snprintf(ref, sizeof(ref), "%.*g", prec, v);
+			if (strtod(ref, NULL) == v)
+				break;
+		}
+		for (lead = true, c = b.data; *c && *c != 'e'; c++)
+			if (*c >= '0' && *c <= '9' && !(lead && *c == '0'))
+				sig_got++, lead = false;
+		/* Trailing zeros of an integer are not significant. */
+		for (c = b.data + b.len; c > b.data && c[-1] == '0' && !strchr(b.data, '.'); c--)
+			sig_got--;
+		sig_ref = (size_t)prec;
+		if (sig_got > sig_ref)
+			fail_msg("%.17g rendered as %s, longer than %s", v, b.data, ref);
 		kc_buf_release(&b);
 	}
 }
@@ -257,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_oneof_and_int64),
 		cmocka_unit_test(test_response_field_and_invalid_utf8_out),
 		cmocka_unit_test(test_doubles),
+		cmocka_unit_test(test_string_escapes_every_position),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -269,7 +269,7 @@ int kc_upstream_new(kc_upstream **out, struct event_base *base, const char *targ
 {
 	kc_upstream *u = calloc(1, sizeof(*u));
 	grpc_channel_credentials *creds;
-	grpc_arg args[1];
+	grpc_arg args[3];
 	grpc_channel_args cargs;
 	int rc = KC_ERR_IO;
 
@@ -286,7 +286,17 @@ int kc_upstream_new(kc_upstream **out, struct event_base *base, const char *targ
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	args[0].value.integer = 64 << 20;
-	cargs.num_args = 1;
+	/* No retries: a retried call is buffered and tracked per call by the
+	 * retry filter, and the gateway's answer to a failed upstream call is
+	 * the error itself (the client retries if it wants). No channelz: its
+	 * per-call counters serve a debugging service nobody runs here. */
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = GRPC_ARG_ENABLE_RETRIES;
+	args[1].value.integer = 0;
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_ENABLE_CHANNELZ;
+	args[2].value.integer = 0;
+	cargs.num_args = 3;
 	cargs.args = args;
 	creds = grpc_insecure_credentials_create();
 	u->channel = grpc_channel_create(target, creds, &cargs);

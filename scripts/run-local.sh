@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
 # `make run`: the control plane on this machine.
 #
-# Builds kc-server, starts it with the workspace home under ./.run/home (or
-# $KC_HOME) and tasks under $KC_HOME/.claude-tasks, agents in real tmux on a
-# private socket, and prints the API token. Ctrl-C or SIGTERM stops it
-# cleanly (tmux sessions of running tasks are left alive and re-adopted at
-# the next start).
+# Builds kc-server and kc-gateway, starts kc-server with the workspace home
+# under ./.run/home (or $KC_HOME) and tasks under $KC_HOME/.claude-tasks,
+# agents in real tmux on a private socket, then kc-gateway on
+# 127.0.0.1:$KC_PORT in front of it, and prints the dashboard URL (the API
+# token in its fragment) and the token. Ctrl-C or SIGTERM stops both
+# cleanly, the gateway first (tmux sessions of running tasks are left alive
+# and re-adopted at the next start). If either exits, the other is stopped.
 #
 # Environment:
 #   KC_HOME       workspace home (default ./.run/home)
+#   KC_PORT       the gateway's HTTP port on 127.0.0.1 (default 6080)
 #   KC_GRPC_PORT  also serve gRPC on 127.0.0.1:$KC_GRPC_PORT (off when unset)
 #   KC_AGENT      the agent command (default: claude)
+# Several stacks can run side by side with different KC_HOME and KC_PORT:
+# each home gets its own run directory (sockets, tmux, logs).
+# For tests: KC_BIN_DIR holds kc-server and kc-gateway already built (no
+# Bazel run), KC_WEB_ROOT the dashboard's files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 run="$root/.run"
 export KC_HOME="${KC_HOME:-$run/home}"
+export KC_PORT="${KC_PORT:-6080}"
 mkdir -p "$run" "$KC_HOME"
 KC_HOME=$(cd "$KC_HOME" && pwd)
 export KC_HOME
+# A home of its own (not the default) gets its own run directory beside it,
+# so two stacks never share sockets. Unix socket paths are short: keep it
+# under /tmp when the home's path is long.
+if [ "$KC_HOME" != "$run/home" ]; then
+	run="$KC_HOME/.kc-run"
+	[ ${#run} -gt 60 ] && run="/tmp/kc-run-$(echo "$KC_HOME" | md5sum | cut -c1-12)"
+	mkdir -p "$run"
+fi
 
-${BAZEL:-bazel} build //server:kc-server >&2
-bin="$root/bazel-bin/server/kc-server"
+if [ -n "${KC_BIN_DIR:-}" ]; then
+	bin="$KC_BIN_DIR/kc-server"
+	gw_src="$KC_BIN_DIR/kc-gateway"
+else
+	${BAZEL:-bazel} build //server:kc-server //gateway:kc-gateway >&2
+	bin="$root/bazel-bin/server/kc-server"
+	gw_src="$root/bazel-bin/gateway/kc-gateway"
+fi
+web_root="${KC_WEB_ROOT:-$root/gateway/web}"
 tmp_bin="$run/kc-server"
-# A private copy, so a rebuild while it runs does not pull the file away.
+gw_bin="$run/kc-gateway"
+# Private copies, so a rebuild while they run does not pull the files away.
 cp -f "$bin" "$tmp_bin"
+cp -f "$gw_src" "$gw_bin"
 
 config="$run/kc-server.yaml"
 cat >"$config" <<YAML
@@ -33,16 +58,20 @@ server:
   socket: $run/sock/kc-server.sock
   tmux_socket: $run/tmux/default
   log_level: info
+gateway:
+  listen: 127.0.0.1:$KC_PORT
+  upstream: unix:$run/sock/kc-server.sock
+  web_root: $web_root
 YAML
 
 pids=()
 stop() {
 	trap - INT TERM EXIT
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
+	# The gateway first (it drains its streams), then the server.
+	local i
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
 	done
 }
 trap stop INT TERM EXIT
@@ -61,14 +90,31 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 
-echo "kc-server is running (logs: $run/kc-server.log)"
+# KC_PORT reaches the gateway through the environment as well.
+"$gw_bin" --config "$config" 2>>"$run/kc-gateway.log" &
+pids+=($!)
+for _ in $(seq 1 200); do
+	curl -sf -o /dev/null "http://127.0.0.1:$KC_PORT/healthz" && break
+	if ! kill -0 "${pids[1]}" 2>/dev/null; then
+		echo "run-local: kc-gateway exited; see $run/kc-gateway.log" >&2
+		tail -5 "$run/kc-gateway.log" >&2 || true
+		exit 1
+	fi
+	sleep 0.05
+done
+
+token=$(cat "$token_file")
+echo "kc-server and kc-gateway are running (logs: $run/kc-server.log, $run/kc-gateway.log)"
+echo "  dashboard:  http://127.0.0.1:$KC_PORT/#token=$token"
+echo "  API:        http://127.0.0.1:$KC_PORT/api/claude/tasks (Authorization: Bearer <token>)"
+echo "  API token:  $token"
 echo "  home:       $KC_HOME"
 echo "  tasks:      $KC_HOME/.claude-tasks"
 echo "  socket:     unix:$run/sock/kc-server.sock"
 [ -n "${KC_GRPC_PORT:-}" ] && echo "  gRPC (TCP): 127.0.0.1:$KC_GRPC_PORT"
 echo "  tmux:       tmux -S $run/tmux/default ls"
-echo "  API token:  $(cat "$token_file")"
-echo "Ctrl-C stops it."
+echo "Ctrl-C stops both."
 
-# Exits when kc-server does, or on Ctrl-C/SIGTERM through the trap.
-wait "${pids[0]}"
+# Exits when either process does (the trap stops the other), or on
+# Ctrl-C/SIGTERM through the trap.
+wait -n "${pids[@]}" || true

@@ -1889,12 +1889,14 @@ int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_tas
 	w->backlog = backlog;
 	w->ud = ud;
 	pthread_mutex_lock(&m->wmu);
-	w->id = m->next_wid++;
+	/* Keep the id: once wmu is released the supervisor may end the
+	 * watch (the task may already be over) and free w. */
+	int64_t watch_id = w->id = m->next_wid++;
 	w->next = m->watchers;
 	m->watchers = w;
 	pthread_mutex_unlock(&m->wmu);
 	wake(m);
-	return w->id;
+	return watch_id;
 }
 
 bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id)

@@ -7,16 +7,24 @@
 #   (targets: >= 40 % of nginx's req/s, p99 <= 2x nginx's);
 #   GET /metrics latency through the gateway; idle RSS.
 #
-# The upstream is kc-server when it is built (//server:kc-server), else the
-# gRPC-core stub of the gateway tests (tests/gateway/stub_server.c), which
-# answers ListTasks from memory. The script says which it used.
+# The upstream is kc-server (//server:kc-server) with real tmux on a private
+# socket and the fake agent (tests/fake_agent): 100 tasks are created
+# through the gateway's API first (90 finish, 10 stay running, as in the
+# DESIGN's reference). With --stub, or when kc-server does not build, the
+# gRPC-core stub of the gateway tests answers ListTasks from memory
+# instead. The script says which it used.
 #
-#   bench/gateway/run.sh [duration, default 10s]
+#   bench/gateway/run.sh [--stub] [duration, default 10s]
 # Installs wrk and nginx-light from Debian when missing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
+use_stub=0
+if [ "${1:-}" = --stub ]; then
+	use_stub=1
+	shift
+fi
 dur=${1:-10s}
 
 need=()
@@ -29,14 +37,20 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 bazel build -c opt //gateway:kc-gateway //tests/gateway:stub_server >/dev/null 2>&1
+if [ $use_stub = 0 ] && ! bazel build -c opt //server:kc-server >/dev/null 2>&1; then
+	use_stub=1
+fi
 gw=$here/bazel-bin/gateway/kc-gateway
 stub=$here/bazel-bin/tests/gateway/stub_server
+server=$here/bazel-bin/server/kc-server
+fake=$here/tests/fake_agent/fake_agent.py
 
 tmp=$(mktemp -d /tmp/kcbench.XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	tmux -S "$tmp/tmux" kill-server 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -44,21 +58,68 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { local i; for i in $(seq 1 200); do "$@" && return 0; sleep 0.05; done; return 1; }
 
-upstream_kind="stub (tests/gateway/stub_server, 100 tasks in memory)"
 token=good
 # The Bazel server's JVM keeps a core busy for a while after a build: stop
 # it so it does not compete with the processes measured.
 bazel shutdown >/dev/null 2>&1 || true
-STUB_TASKS=100 "$stub" "unix:$tmp/s.sock" 2>/dev/null &
-up_pid=$!
-pids+=($up_pid)
-wait_for test -S "$tmp/s.sock"
-
 gport=$(free_port)
+if [ $use_stub = 1 ]; then
+	upstream_kind="stub (tests/gateway/stub_server, 100 tasks in memory)"
+	STUB_TASKS=100 "$stub" "unix:$tmp/s.sock" 2>/dev/null &
+	up_pid=$!
+	pids+=($up_pid)
+	wait_for test -S "$tmp/s.sock"
+else
+	upstream_kind="kc-server (100 tasks made through the API, 10 running, real tmux, fake agent)"
+	mkdir -p "$tmp/home"
+	cat >"$tmp/kc.yaml" <<YAML
+home: $tmp/home
+server:
+  socket: $tmp/s.sock
+  tmux_socket: $tmp/tmux
+  log_level: warn
+limits:
+  max_running_tasks: 16
+agents:
+  default: fake
+  list:
+    - name: fake
+      command: ["/usr/bin/python3", "$fake", "--session-id", "{session_id}"]
+      ready_pattern: "^>"
+      ready_timeout_ms: 30000
+YAML
+	env -u KC_HOME -u KC_GRPC_PORT -u KC_AGENT "$server" --config "$tmp/kc.yaml" 2>"$tmp/server.log" &
+	up_pid=$!
+	pids+=($up_pid)
+	wait_for test -S "$tmp/s.sock"
+	wait_for test -s "$tmp/home/.claude-tasks/.api-token"
+	token=$(cat "$tmp/home/.claude-tasks/.api-token")
+fi
+
 "$gw" --listen "127.0.0.1:$gport" --upstream "unix:$tmp/s.sock" --web-root "$here/gateway/web" --log-level warn 2>"$tmp/gw.log" &
 gw_pid=$!
 pids+=($gw_pid)
 wait_for curl -sf -o /dev/null "http://127.0.0.1:$gport/healthz"
+
+if [ $use_stub = 0 ]; then
+	# 90 tasks that finish (their agent reads "exit" after the first line),
+	# then 10 that stay running; past max_running_tasks (429) a create waits.
+	long="Refactor the billing module so that invoices are generated in one pass and add tests for the rounding rules that finance asked about"
+	create() { # prompt -> 0 when created
+		local body
+		body=$(jq -cn --arg p "$1" '{prompt: $p}')
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" -d "$body" "http://127.0.0.1:$gport/api/claude/tasks")" = 201 ]
+	}
+	for i in $(seq 1 90); do
+		until create "$long"$'\n'exit; do sleep 0.2; done
+	done
+	n_running() { curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$gport/api/claude/tasks" | jq '[.tasks[] | select(.status == "running")] | length'; }
+	for _ in $(seq 1 300); do [ "$(n_running)" = 0 ] && break; sleep 0.2; done
+	for i in $(seq 1 10); do
+		until create "$long"; do sleep 0.2; done
+	done
+	echo "tasks: $(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$gport/api/claude/tasks" | jq '.tasks | length') listed, $(n_running) running" >&2
+fi
 
 mkdir -p "$tmp/www"
 # nginx workers run unprivileged: let them read the file.
@@ -91,8 +152,21 @@ pids+=($!)
 wait_for curl -sf -o /dev/null "http://127.0.0.1:$nport/api/claude/tasks"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# RSS counts every shared-library page a process touched (libgrpc alone is
+# ~5 MiB of text, mapped by both processes); USS is what the process alone
+# holds; PSS splits shared pages among the processes that map them, so the
+# two PSS figures add up to what the pair costs the machine.
+uss_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
+# Idle: let the last creates settle.
+sleep 2
 idle_gw=$(rss_kb "$gw_pid")
 idle_up=$(rss_kb "$up_pid")
+uss_gw=$(uss_kb "$gw_pid")
+uss_up=$(uss_kb "$up_pid")
+pss_gw=$(pss_kb "$gw_pid")
+pss_up=$(pss_kb "$up_pid")
 
 # wrk's --latency table: "50%" and "99%" rows; values like 1.23ms / 456.00us / 1.02s.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
@@ -126,5 +200,8 @@ done | sort -n >"$tmp/m"
 m50=$(awk '{a[NR]=$1} END {printf "%.3f", a[int(NR*0.5)]*1000}' "$tmp/m")
 m99=$(awk '{a[NR]=$1} END {printf "%.3f", a[int(NR*0.99)]*1000}' "$tmp/m")
 echo "GET /metrics via gateway (curl, sequential, incl. connect): p50 ${m50} ms, p99 ${m99} ms (seed: 502 ms)"
-echo "idle RSS: kc-gateway $((idle_gw / 1024)).$(((idle_gw % 1024) * 10 / 1024)) MiB; upstream ($upstream_kind) $((idle_up / 1024)).$(((idle_up % 1024) * 10 / 1024)) MiB (target: server + gateway <= 10 MiB)"
+echo "idle memory, kc-gateway: RSS $(mib "$idle_gw") MiB, USS $(mib "$uss_gw") MiB, PSS $(mib "$pss_gw") MiB"
+echo "idle memory, upstream:   RSS $(mib "$idle_up") MiB, USS $(mib "$uss_up") MiB, PSS $(mib "$pss_up") MiB"
+both=$((pss_gw + pss_up))
+echo "idle memory, both (PSS sum): $(mib "$both") MiB (target: server + gateway <= 10 MiB): $([ "$both" -le 10240 ] && echo MET || echo "NOT MET")"
 echo "RSS after the load: kc-gateway $(($(rss_kb "$gw_pid") / 1024)) MiB"
