@@ -123,8 +123,10 @@ class Lifecycle(Base):
         data = self.api.task("GetTaskOutput", task_id=tid).data
         self.assertTrue(data.startswith(b"Fake agent starting"), data[:80])
         self.assertIn(b"bye", data)
-        self.assertEqual(json.load(open(os.path.join(d, "task.json")))["status"], "completed")
-        self.assertEqual(len(json.load(open(os.path.join(d, "task.json")))["followups"]), 2)
+        # Saved right after the change is visible in memory.
+        saved = wait_for(lambda: (lambda j: j if j["status"] == "completed" else None)(
+            json.load(open(os.path.join(d, "task.json")))), 20, what="completed in task.json")
+        self.assertEqual(len(saved["followups"]), 2)
 
         c, msg = code_of(lambda: self.api.task("SendMessage", task_id=tid, prompt="more"))
         self.assertEqual(c, grpc.StatusCode.FAILED_PRECONDITION)
