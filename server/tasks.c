@@ -1028,6 +1028,10 @@ static long check_starting(kc_tasks *m)
 	}
 	pthread_mutex_unlock(&m->mu);
 
+	/* Pastes first, for every task that is ready; then the messages that
+	 * wait behind each prompt; saving (two fsyncs each) last, so that one
+	 * task's save never delays another task's prompt. */
+	bool save[64] = {false}, delivered[64] = {false};
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = todo[i].e;
 		char *pane;
@@ -1040,7 +1044,7 @@ static long check_starting(kc_tasks *m)
 				finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, why);
 			pthread_mutex_unlock(&m->mu);
 			kc_log(KC_LOG_WARN, "agent never became ready", "task_id", todo[i].id, NULL);
-			persist(m, e);
+			save[i] = true;
 			continue;
 		}
 		pane = capture(m, todo[i].id, NULL, NULL);
@@ -1066,13 +1070,18 @@ static long check_starting(kc_tasks *m)
 			pthread_mutex_unlock(&m->mu);
 			kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR,
 			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id, NULL);
-			/* Messages sent meanwhile follow right behind the prompt. */
-			if (rc == 0)
-				flush_queued(m, e);
-			persist(m, e);
+			save[i] = true;
+			delivered[i] = rc == 0;
 		}
 		free(pane);
 	}
+	/* Messages sent meanwhile follow right behind their prompt. */
+	for (size_t i = 0; i < n; i++)
+		if (delivered[i])
+			flush_queued(m, todo[i].e);
+	for (size_t i = 0; i < n; i++)
+		if (save[i])
+			persist(m, todo[i].e);
 	return next;
 }
 
@@ -1197,9 +1206,11 @@ static bool emit_output(kc_tasks *m, struct watcher *w, bool ended)
 	return at_end;
 }
 
-/* Feeds every watcher: the task as it is first (always, even when it has
- * already ended), then each new version of it and its new output, and
- * after the last byte of an ended task's log the final task event. */
+/* Feeds every watcher: the task as it is first, then each new version of
+ * it and its new output, and after the last byte of an ended task's log
+ * the final task event. A task that had already ended when the watch began
+ * gets only that one task event, after its output: clients stop at the
+ * first event that shows the task finished (kc logs -f does). */
 static void check_watchers(kc_tasks *m)
 {
 	struct watcher **pw;
@@ -1217,7 +1228,7 @@ static void check_watchers(kc_tasks *m)
 		ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
 		/* A change after this point is seen (and sent) next time. An
 		 * ended task's changes go out with its final event. */
-		if (changed && !(ended && w->sent_first) && !(ended && !w->include_output)) {
+		if (changed && !ended) {
 			if ((t = task_pb_full(m, w->e)) != NULL) {
 				ev.task = t;
 				w->sink(w->ud, &ev, false);
@@ -1225,7 +1236,7 @@ static void check_watchers(kc_tasks *m)
 			}
 			w->sent_first = true;
 		}
-		if (w->include_output && w->sent_first && !emit_output(m, w, ended) && ended) {
+		if (w->include_output && (w->sent_first || ended) && !emit_output(m, w, ended) && ended) {
 			/* The rest of the log first (the reader is behind). */
 			pw = &w->next;
 			continue;

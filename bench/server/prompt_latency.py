@@ -11,6 +11,8 @@ pasting the prompt through tmux, and the line reaching the agent.
   BENCH_PROMPTS=40 BENCH_PARALLEL=4 python3 bench/server/prompt_latency.py
 Loopback/unix sockets only; bounded in time; cleans up its tmux server.
 """
+import datetime
+import json
 import os
 import shutil
 import statistics
@@ -31,15 +33,31 @@ TARGET_MS = 100.0
 
 
 def read_log(path):
+    """{"ready": (mono_ns, real_ns), "line": (...)}, first of each."""
     ev = {}
     try:
         with open(path) as f:
             for line in f:
-                what, ns = line.split()[:2]
-                ev.setdefault(what, int(ns))
-    except OSError:
+                what, mono, real = line.split()[:3]
+                ev.setdefault(what, (int(mono), int(real)))
+    except (OSError, ValueError):
         pass
     return ev
+
+
+def delivered_at(server_log):
+    """task_id -> the server's "prompt delivered" time, Unix ms."""
+    out = {}
+    for line in server_log.splitlines():
+        if '"prompt delivered"' not in line:
+            continue
+        try:
+            j = json.loads(line)
+            t = datetime.datetime.strptime(j["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+            out[j["task_id"]] = t.timestamp() * 1000
+        except (ValueError, KeyError):
+            pass
+    return out
 
 
 def main():
@@ -75,7 +93,7 @@ agents:
             for tid, sid in pending:
                 ev = read_log(os.path.join(timing, sid + ".log"))
                 if "line" in ev and "ready" in ev:
-                    lat.append((ev["line"] - ev["ready"]) / 1e6)
+                    lat.append(((ev["line"][0] - ev["ready"][0]) / 1e6, tid, ev))
                     api.task("KillTask", task_id=tid)
                 else:
                     still.append((tid, sid))
@@ -84,6 +102,17 @@ agents:
         if len(lat) < N:
             raise SystemExit("only %d of %d prompts were delivered in time" % (len(lat), N))
         lat.sort()
+        # Where the slowest ones spent their time: until the server logged
+        # the paste (its log has millisecond times), and from there to the
+        # agent reading the line.
+        pasted = delivered_at(srv.log())
+        slow = []
+        for ms, tid, ev in lat[-3:]:
+            if tid in pasted:
+                to_paste = pasted[tid] - ev["ready"][1] / 1e6
+                slow.append("%.0f ms: %.0f until the server logged the paste, then %.0f"
+                            % (ms, to_paste, ms - to_paste))
+        lat = [x[0] for x in lat]
         med = statistics.median(lat)
         p90 = lat[int(0.9 * (len(lat) - 1))]
         print("kc-server prompt delivery (%d tasks, %d starting at once, agent ready after %s ms, %s)"
@@ -93,6 +122,8 @@ agents:
                         ("prompt delivery, max", lat[-1])):
             print("%-52s %11.1f ms %13s ms %8.2f" % (name, v, "<= %d" % TARGET_MS, v / TARGET_MS))
         print("%-52s %14s" % ("  min", "%.1f ms" % lat[0]))
+        for line in slow:
+            print("  slowest: " + line)
     finally:
         srv.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,9 +16,9 @@ each line it reads. Lines are commands:
 Options: --delay-ms N (or A-B, uniformly random in [A, B]) waits before
 the first prompt; --never-ready never shows it (for the ready timeout);
 --session-id X is printed; --timing-log FILE appends one line per event with
-CLOCK_MONOTONIC (system-wide, so comparable with other processes) in
-nanoseconds: "ready <ns>" right after the prompt marker is written, and
-"line <ns>" when a complete input line arrives (the prompt benchmark
+CLOCK_MONOTONIC (system-wide, so comparable with other processes) and
+CLOCK_REALTIME in nanoseconds: "ready <mono> <real>" right after the prompt marker is written, and
+"line <mono> <real>" when a complete input line arrives (the prompt benchmark
 measures delivery latency from these).
 """
 import os
@@ -40,7 +40,7 @@ timing = None
 
 def stamp(what):
     if timing is not None:
-        timing.write("%s %d\n" % (what, time.clock_gettime_ns(time.CLOCK_MONOTONIC)))
+        timing.write("%s %d %d\n" % (what, time.clock_gettime_ns(time.CLOCK_MONOTONIC), time.time_ns()))
         timing.flush()
 
 
