@@ -101,6 +101,7 @@ struct entry {
 	 * log grew since the pane was last captured. */
 	int wd;
 	bool dirty;
+	long long dirty_ms; /* when it last became dirty */
 	long long start_ms;
 	long long ready_checked_ms;
 	long long log_size;
@@ -912,6 +913,7 @@ struct todo {
 	int agent_idx;
 	bool timed_out;
 	long timeout_ms;
+	long long output_ms; /* when the output that made it due arrived, or 0 */
 };
 
 /* Marks the starting tasks whose output.log grew. */
@@ -934,6 +936,8 @@ static void drain_inotify(kc_tasks *m)
 					continue;
 				seen++;
 				if (e->wd == ev->wd) {
+					if (!e->dirty)
+						e->dirty_ms = mono_ms();
 					e->dirty = true;
 					break;
 				}
@@ -1018,11 +1022,11 @@ static long check_starting(kc_tasks *m)
 				next = RECHECK_MS - since;
 			continue;
 		}
+		todo[n] = (struct todo){.e = e, .agent_idx = e->agent_idx, .timeout_ms = timeout,
+					.timed_out = timed_out, .output_ms = e->dirty ? e->dirty_ms : 0};
 		/* Output from now on marks it dirty again. */
 		e->dirty = false;
 		e->ready_checked_ms = now;
-		todo[n] = (struct todo){.e = e, .agent_idx = e->agent_idx, .timeout_ms = timeout,
-					.timed_out = timed_out};
 		snprintf(todo[n].id, sizeof todo[n].id, "%s", e->t.task_id);
 		n++;
 	}
@@ -1047,12 +1051,20 @@ static long check_starting(kc_tasks *m)
 			save[i] = true;
 			continue;
 		}
+		long long t0 = mono_ms(), t1, t2;
 		pane = capture(m, todo[i].id, NULL, NULL);
+		t1 = mono_ms();
 		if (pane_ready(m, todo[i].agent_idx, pane)) {
-			char path[4200];
+			char path[4200], waited[24], took[48];
 			int rc;
 			snprintf(path, sizeof path, "%s/%s/prompt.txt", m->cfg->tasks_dir, todo[i].id);
 			rc = paste(m, todo[i].id, path, NULL);
+			t2 = mono_ms();
+			/* Where delivery time goes: from the output that showed the
+			 * prompt to this pass (or -1: found by a periodic look), the
+			 * capture, the paste. */
+			snprintf(waited, sizeof waited, "%lld", todo[i].output_ms ? t0 - todo[i].output_ms : -1);
+			snprintf(took, sizeof took, "%lld/%lld", t1 - t0, t2 - t1);
 			pthread_mutex_lock(&m->mu);
 			if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && e->starting) {
 				e->starting = false;
@@ -1069,7 +1081,8 @@ static long check_starting(kc_tasks *m)
 			}
 			pthread_mutex_unlock(&m->mu);
 			kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR,
-			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id, NULL);
+			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id,
+			       "output_to_pass_ms", waited, "capture_paste_ms", took, NULL);
 			save[i] = true;
 			delivered[i] = rc == 0;
 		}

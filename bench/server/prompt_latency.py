@@ -46,7 +46,8 @@ def read_log(path):
 
 
 def delivered_at(server_log):
-    """task_id -> the server's "prompt delivered" time, Unix ms."""
+    """task_id -> (the server's "prompt delivered" time in Unix ms, the
+    log line's breakdown: output-to-pass and capture/paste ms)."""
     out = {}
     for line in server_log.splitlines():
         if '"prompt delivered"' not in line:
@@ -54,7 +55,8 @@ def delivered_at(server_log):
         try:
             j = json.loads(line)
             t = datetime.datetime.strptime(j["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-            out[j["task_id"]] = t.timestamp() * 1000
+            out[j["task_id"]] = (t.timestamp() * 1000, "output seen after %s ms, capture/paste %s ms"
+                                 % (j.get("output_to_pass_ms", "?"), j.get("capture_paste_ms", "?")))
         except (ValueError, KeyError):
             pass
     return out
@@ -109,9 +111,9 @@ agents:
         slow = []
         for ms, tid, ev in lat[-3:]:
             if tid in pasted:
-                to_paste = pasted[tid] - ev["ready"][1] / 1e6
-                slow.append("%.0f ms: %.0f until the server logged the paste, then %.0f"
-                            % (ms, to_paste, ms - to_paste))
+                to_paste = pasted[tid][0] - ev["ready"][1] / 1e6
+                slow.append("%.0f ms: %.0f until the server logged the paste (%s), then %.0f"
+                            % (ms, to_paste, pasted[tid][1], ms - to_paste))
         lat = [x[0] for x in lat]
         med = statistics.median(lat)
         p90 = lat[int(0.9 * (len(lat) - 1))]
