@@ -10,7 +10,7 @@ SHELL := /bin/bash
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-asan fuzz bench clean
+.PHONY: help setup build run test test-asan install fuzz clean
 
 help: ## Show all commands
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -30,6 +30,9 @@ test: setup ## Run every test: bazel test //...
 
 test-asan: setup ## Run every test under ASan + UBSan
 	$(BAZEL) test --config=asan //...
+
+install: build ## Install libkcclient, kc and kc.1 (PREFIX=/usr/local, DESTDIR=)
+	$(BAZEL) build //client:dist && client/install.sh PREFIX=$(or $(PREFIX),/usr/local) DESTDIR=$(DESTDIR)
 
 fuzz: setup ## Fuzz every parser with libFuzzer for FUZZ_SECONDS each (default 30)
 	./scripts/fuzz.sh

@@ -16,8 +16,9 @@ packages=(
 	# run: agents live in tmux; workspace helpers spawn git and ssh-keygen
 	tmux git openssh-client ca-certificates curl
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
+	# pkg-config (libkcclient's install test builds its example with it),
 	# a headless browser, unzip for helm
-	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq
+	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq pkg-config
 	chromium unzip
 )
 

@@ -1,10 +1,12 @@
 /* config.c - see config.h. */
 #include "server/config.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "common/kc_error.h"
 #include "common/yaml_doc.h"
@@ -64,6 +66,42 @@ static int get_str(const kc_ynode *map, const char *key, const char *section, ch
 	if (kc_ynode_is_null(v))
 		return set_str(dst, "");
 	return set_str(dst, kc_ynode_scalar(v));
+}
+
+/* An absolute path when set (empty allowed only when `may_be_empty`); a
+ * unix socket's path must also fit sun_path. */
+static int check_path(const kc_ynode *map, const char *key, const char *section, const char *value,
+		      bool may_be_empty, bool is_socket, char *err, size_t errlen)
+{
+	const kc_ynode *v = kc_ynode_get(map, key);
+	char full[256];
+	if (!v)
+		return 0;
+	snprintf(full, sizeof full, "%s%s%s", section, *section ? "." : "", key);
+	if (!*value)
+		return may_be_empty ? 0 : fail(err, errlen, full, v, "must not be empty");
+	if (value[0] != '/')
+		return fail(err, errlen, full, v, "must be an absolute path");
+	if (is_socket && strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return fail(err, errlen, full, v, "too long for a unix socket path (at most 107 bytes)");
+	return 0;
+}
+
+/* "" (off) or HOST:PORT, HOST a name, an IPv4 address or [IPv6]. */
+static int check_listen(const kc_ynode *map, const char *value, char *err, size_t errlen)
+{
+	const kc_ynode *v = kc_ynode_get(map, "grpc_listen");
+	const char *colon = strrchr(value, ':');
+	char *end;
+	long port;
+	if (!v || !*value)
+		return 0;
+	if (!colon || colon == value || (value[0] == '[' && colon[-1] != ']'))
+		return fail(err, errlen, "server.grpc_listen", v, "expected HOST:PORT, such as 0.0.0.0:50051");
+	port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port < 1 || port > 65535)
+		return fail(err, errlen, "server.grpc_listen", v, "expected a port from 1 to 65535 after the colon");
+	return 0;
 }
 
 static int get_long(const kc_ynode *map, const char *key, const char *section, long min, long max, long *dst,
@@ -158,40 +196,55 @@ static int parse_agents(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 		const kc_ynode *e = kc_ynode_at(list, i);
 		kc_agent_config *a = &cfg->agents[cfg->n_agents];
 		const kc_ynode *cmd;
+		char sec[48], key[80];
+		regex_t re;
 		memset(a, 0, sizeof *a);
 		cfg->n_agents++;
-		if ((rc = check_keys(e, "agents.list[]", akeys, err, errlen)) != 0)
+		snprintf(sec, sizeof sec, "agents.list[%zu]", i);
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", sec, k), key)
+		if ((rc = check_keys(e, sec, akeys, err, errlen)) != 0)
 			return rc;
-		if ((rc = get_str(e, "name", "agents.list[]", &a->name, NULL, err, errlen)) != 0)
+		if ((rc = get_str(e, "name", sec, &a->name, NULL, err, errlen)) != 0)
 			return rc;
 		if (!a->name || !*a->name)
-			return fail(err, errlen, "agents.list[].name", e, "required");
+			return fail(err, errlen, KEY("name"), e, "required");
 		for (size_t j = 0; j + 1 < cfg->n_agents; j++)
 			if (strcmp(cfg->agents[j].name, a->name) == 0)
-				return fail(err, errlen, "agents.list[].name", e, "duplicate agent name");
-		if ((rc = get_str(e, "ready_pattern", "agents.list[]", &a->ready_pattern, NULL, err, errlen)) != 0)
+				return fail(err, errlen, KEY("name"), kc_ynode_get(e, "name"), "duplicate agent name");
+		if ((rc = get_str(e, "ready_pattern", sec, &a->ready_pattern, NULL, err, errlen)) != 0)
 			return rc;
 		if (!a->ready_pattern && set_str(&a->ready_pattern, "^(>|│ >)"))
 			return KC_ERR_NOMEM;
+		/* Compiled the way the task manager compiles it; bounded, since
+		 * glibc's regcomp grows with nested repetition counts. */
+		if (strlen(a->ready_pattern) > 256)
+			return fail(err, errlen, KEY("ready_pattern"), kc_ynode_get(e, "ready_pattern"),
+				    "longer than 256 bytes");
+		if (regcomp(&re, a->ready_pattern, REG_EXTENDED | REG_NEWLINE | REG_NOSUB) != 0)
+			return fail(err, errlen, KEY("ready_pattern"), kc_ynode_get(e, "ready_pattern"),
+				    "not a valid POSIX extended regular expression");
+		regfree(&re);
 		a->ready_timeout_ms = 60000;
-		if ((rc = get_long(e, "ready_timeout_ms", "agents.list[]", 100, 3600000, &a->ready_timeout_ms, err,
-				   errlen)) != 0)
+		if ((rc = get_long(e, "ready_timeout_ms", sec, 100, 3600000, &a->ready_timeout_ms, err, errlen)) != 0)
 			return rc;
 		cmd = kc_ynode_get(e, "command");
 		if (!cmd || kc_ynode_kind_of(cmd) != KC_YNODE_SEQ || kc_ynode_len(cmd) == 0)
-			return fail(err, errlen, "agents.list[].command", cmd ? cmd : e,
+			return fail(err, errlen, KEY("command"), cmd ? cmd : e,
 				    "expected a non-empty sequence of strings (an argv vector)");
 		if (kc_ynode_len(cmd) > KC_MAX_ARGV)
-			return fail(err, errlen, "agents.list[].command", cmd, "too many arguments");
+			return fail(err, errlen, KEY("command"), cmd, "too many arguments");
 		for (size_t j = 0; j < kc_ynode_len(cmd); j++) {
 			const char *s = kc_ynode_scalar(kc_ynode_at(cmd, j));
-			if (!s)
-				return fail(err, errlen, "agents.list[].command", kc_ynode_at(cmd, j),
-					    "expected a string");
+			if (!s || kc_ynode_kind_of(kc_ynode_at(cmd, j)) != KC_YNODE_SCALAR)
+				return fail(err, errlen, KEY("command"), kc_ynode_at(cmd, j), "expected a string");
+			if (j == 0 && !*s)
+				return fail(err, errlen, KEY("command"), kc_ynode_at(cmd, j),
+					    "the program (the first element) must not be empty");
 			if (!(a->argv[j] = strdup(s)))
 				return KC_ERR_NOMEM;
 			a->argc = j + 1;
 		}
+#undef KEY
 	}
 	return 0;
 }
@@ -281,9 +334,11 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 	root = kc_ydoc_root(doc);
 	if ((rc = check_keys(root, "", top, err, errlen)) != 0)
 		goto out;
-	if ((rc = get_str(root, "home", "", &cfg->home, NULL, err, errlen)) != 0)
+	if ((rc = get_str(root, "home", "", &cfg->home, NULL, err, errlen)) != 0 ||
+	    (rc = check_path(root, "home", "", cfg->home, false, false, err, errlen)) != 0)
 		goto out;
-	if ((rc = get_str(root, "tasks_dir", "", &cfg->tasks_dir, &cfg->tasks_dir_set, err, errlen)) != 0)
+	if ((rc = get_str(root, "tasks_dir", "", &cfg->tasks_dir, &cfg->tasks_dir_set, err, errlen)) != 0 ||
+	    (rc = check_path(root, "tasks_dir", "", cfg->tasks_dir, true, false, err, errlen)) != 0)
 		goto out;
 	if ((n = kc_ynode_get(root, "server")) != NULL) {
 		char *level = NULL;
@@ -293,8 +348,15 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 		    (rc = get_str(n, "tmux_socket", "server", &cfg->tmux_socket, NULL, err, errlen)) != 0 ||
 		    (rc = get_str(n, "terminal_marker", "server", &cfg->terminal_marker,
 				  &cfg->terminal_marker_set, err, errlen)) != 0 ||
-		    (rc = get_str(n, "log_level", "server", &level, NULL, err, errlen)) != 0)
+		    (rc = get_str(n, "log_level", "server", &level, NULL, err, errlen)) != 0 ||
+		    (rc = check_path(n, "socket", "server", cfg->socket, false, true, err, errlen)) != 0 ||
+		    (rc = check_path(n, "tmux_socket", "server", cfg->tmux_socket, true, true, err, errlen)) != 0 ||
+		    (rc = check_path(n, "terminal_marker", "server", cfg->terminal_marker ? cfg->terminal_marker : "",
+				     true, false, err, errlen)) != 0 ||
+		    (rc = check_listen(n, cfg->grpc_listen, err, errlen)) != 0) {
+			free(level);
 			goto out;
+		}
 		if (level && kc_log_level_parse(level, &cfg->log_level) != 0) {
 			free(level);
 			rc = fail(err, errlen, "server.log_level", kc_ynode_get(n, "log_level"),
@@ -332,8 +394,36 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 		    (rc = get_str(n, "private_key_file", "github_app", &cfg->gh_private_key_file, NULL, err,
 				  errlen)) != 0 ||
 		    (rc = get_str(n, "api_url", "github_app", &cfg->gh_api_url, NULL, err, errlen)) != 0 ||
-		    (rc = get_str(n, "token_file", "github_app", &cfg->gh_token_file, NULL, err, errlen)) != 0)
+		    (rc = get_str(n, "token_file", "github_app", &cfg->gh_token_file, NULL, err, errlen)) != 0 ||
+		    (rc = check_path(n, "private_key_file", "github_app", cfg->gh_private_key_file, true, false, err,
+				     errlen)) != 0 ||
+		    (rc = check_path(n, "token_file", "github_app", cfg->gh_token_file ? cfg->gh_token_file : "", true,
+				     false, err, errlen)) != 0)
 			goto out;
+		/* All three or none: half a configuration would silently leave
+		 * the App off. */
+		{
+			static const char *const need[] = {"app_id", "installation_id", "private_key_file"};
+			const char *vals[] = {cfg->gh_app_id, cfg->gh_installation_id, cfg->gh_private_key_file};
+			int set = 0;
+			for (int i = 0; i < 3; i++)
+				set += vals[i] && *vals[i];
+			for (int i = 0; set > 0 && set < 3 && i < 3; i++) {
+				if (!vals[i] || !*vals[i]) {
+					char full[64];
+					snprintf(full, sizeof full, "github_app.%s", need[i]);
+					rc = fail(err, errlen, full, kc_ynode_get(n, need[i]) ? kc_ynode_get(n, need[i]) : n,
+						  "required when any of app_id, installation_id and private_key_file is set");
+					goto out;
+				}
+			}
+		}
+		if (kc_ynode_get(n, "api_url") && strncmp(cfg->gh_api_url, "https://", 8) != 0 &&
+		    strncmp(cfg->gh_api_url, "http://", 7) != 0) {
+			rc = fail(err, errlen, "github_app.api_url", kc_ynode_get(n, "api_url"),
+				  "expected an http:// or https:// URL");
+			goto out;
+		}
 	}
 	/* `gateway` is kc-gateway's: not read here. */
 	if (!kc_config_agent(cfg, cfg->default_agent)) {
@@ -408,6 +498,13 @@ int kc_config_apply_env(kc_config *cfg, char *err, size_t errlen)
 			a->argc = 1;
 		}
 	}
+	return kc_config_finish(cfg, err, errlen);
+}
+
+int kc_config_finish(kc_config *cfg, char *err, size_t errlen)
+{
+	char buf[4096];
+
 	if (!cfg->home || cfg->home[0] != '/') {
 		snprintf(err, errlen, "home: must be an absolute path");
 		return KC_ERR_INVALID;

@@ -87,9 +87,16 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 int kc_config_load_file(kc_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Applies KC_HOME, KC_GRPC_PORT and KC_AGENT from the environment, then
- * derives tasks_dir and terminal_marker from home when they were not set.
- * Returns 0 or KC_ERR_INVALID with a message (bad port, say). */
+ * kc_config_finish(). Returns 0 or KC_ERR_INVALID with a message (bad
+ * port, say). */
 int kc_config_apply_env(kc_config *cfg, char *err, size_t errlen);
+
+/* Derives tasks_dir, terminal_marker and the GitHub token file from home
+ * when they were not set, and checks what can only be checked once every
+ * source is in (home and tasks_dir absolute). Returns 0 or KC_ERR_INVALID
+ * with a message. `kc-server --check-config` runs the file through
+ * kc_config_parse and this, without the environment. */
+int kc_config_finish(kc_config *cfg, char *err, size_t errlen);
 
 /* The agent named `name`, or NULL. */
 const kc_agent_config *kc_config_agent(const kc_config *cfg, const char *name);

@@ -2,6 +2,7 @@
 #include "server/ghapp.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -150,6 +151,67 @@ out:
 	return rc;
 }
 
+/*
+ * libcurl is loaded with dlopen() the first time a GitHub App is
+ * configured, not linked: linking it maps libcurl and its dependencies
+ * (GnuTLS or OpenSSL's TLS, Kerberos, LDAP, libssh2, p11-kit...) into every
+ * kc-server at start, and their relocations and constructors cost ~3 MiB
+ * of resident memory in a server that, without an App, never makes an HTTP
+ * request. curl.h still gives the types and constants; the ABI (soname 4)
+ * is the same in libcurl4 (OpenSSL) and libcurl3-gnutls, which git already
+ * depends on, so either one will do.
+ */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *c);
+	CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode cc);
+	void (*easy_cleanup)(CURL *c);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+	bool ok;
+	char why[160];
+} cu;
+
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+
+static void cu_load(void)
+{
+	static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4"};
+	void *h = NULL;
+	for (size_t i = 0; !h && i < sizeof names / sizeof *names; i++)
+		h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(cu.why, sizeof cu.why, "libcurl is not installed (%s)", dlerror());
+		return;
+	}
+	/* POSIX: a function pointer converts from dlsym's void * this way. */
+#define CU_SYM(field, name) *(void **)(&cu.field) = dlsym(h, name)
+	CU_SYM(global_init, "curl_global_init");
+	CU_SYM(easy_init, "curl_easy_init");
+	CU_SYM(easy_setopt, "curl_easy_setopt");
+	CU_SYM(easy_perform, "curl_easy_perform");
+	CU_SYM(easy_getinfo, "curl_easy_getinfo");
+	CU_SYM(easy_strerror, "curl_easy_strerror");
+	CU_SYM(easy_cleanup, "curl_easy_cleanup");
+	CU_SYM(slist_append, "curl_slist_append");
+	CU_SYM(slist_free_all, "curl_slist_free_all");
+#undef CU_SYM
+	if (!cu.global_init || !cu.easy_init || !cu.easy_setopt || !cu.easy_perform || !cu.easy_getinfo ||
+	    !cu.easy_strerror || !cu.easy_cleanup || !cu.slist_append || !cu.slist_free_all) {
+		snprintf(cu.why, sizeof cu.why, "libcurl lacks a function kc-server needs");
+		return;
+	}
+	/* Once per process, never cleaned up: the library stays loaded. */
+	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(cu.why, sizeof cu.why, "libcurl failed to initialise");
+		return;
+	}
+	cu.ok = true;
+}
+
 struct body {
 	char *buf;
 	size_t len;
@@ -204,29 +266,35 @@ static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 		snprintf(err, errlen, "cannot sign the JWT with the private key");
 		return KC_ERR_INVALID;
 	}
+	pthread_once(&cu_once, cu_load);
+	if (!cu.ok) {
+		snprintf(err, errlen, "%s", cu.why);
+		free(jwt);
+		return KC_ERR_UNAVAILABLE;
+	}
 	snprintf(url, sizeof url, "%s/app/installations/%s/access_tokens", cfg->gh_api_url, cfg->gh_installation_id);
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", jwt);
-	hdrs = curl_slist_append(hdrs, auth);
-	hdrs = curl_slist_append(hdrs, "Accept: application/vnd.github+json");
-	hdrs = curl_slist_append(hdrs, "X-GitHub-Api-Version: 2022-11-28");
-	if (!(c = curl_easy_init()))
+	hdrs = cu.slist_append(hdrs, auth);
+	hdrs = cu.slist_append(hdrs, "Accept: application/vnd.github+json");
+	hdrs = cu.slist_append(hdrs, "X-GitHub-Api-Version: 2022-11-28");
+	if (!(c = cu.easy_init()))
 		goto out;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "kube-coder");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(c);
+	cu.easy_setopt(c, CURLOPT_URL, url);
+	cu.easy_setopt(c, CURLOPT_POST, 1L);
+	cu.easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	cu.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	cu.easy_setopt(c, CURLOPT_USERAGENT, "kube-coder");
+	cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	cu.easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	cu.easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = cu.easy_perform(c);
 	if (cc != CURLE_OK) {
-		snprintf(err, errlen, "GitHub API unreachable: %s", curl_easy_strerror(cc));
+		snprintf(err, errlen, "GitHub API unreachable: %s", cu.easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code > 299) {
 		snprintf(err, errlen, "GitHub API answered HTTP %ld", code);
 		goto out;
@@ -245,8 +313,8 @@ static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 	rc = 0;
 out:
 	if (c)
-		curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+		cu.easy_cleanup(c);
+	cu.slist_free_all(hdrs);
 	free(b.buf);
 	if (token) {
 		memset(token, 0, strlen(token));
@@ -313,7 +381,6 @@ int kc_ghapp_new(const kc_config *cfg, kc_ghapp **out, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (pthread_create(&g->thread, NULL, refresher, g) != 0) {
 		free(g->pem);
 		free(g);
@@ -337,7 +404,6 @@ void kc_ghapp_free(kc_ghapp *g)
 	memset(g->pem, 0, g->pem_len);
 	free(g->pem);
 	free(g);
-	curl_global_cleanup();
 }
 
 static Google__Protobuf__DoubleValue *dv(double v)

@@ -40,6 +40,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@
 #define MAX_THREADS 16
 #define PENDING_REQUESTS 8
 #define STREAM_QUEUE_MAX (8u * 1024 * 1024)
+#define TRIM_AFTER_BYTES (256u * 1024)
 
 struct method {
 	char path[160];
@@ -340,20 +342,24 @@ static grpc_byte_buffer *pack(const ProtobufCMessage *msg, size_t *len_out)
 	return bb;
 }
 
-/* Queues a message; call with c->mu held. */
-static void enqueue_locked(struct call *c, const ProtobufCMessage *msg)
+/* Queues a message; call with c->mu held. Returns its packed size (0 when
+ * it was not queued). A stream whose reader falls STREAM_QUEUE_MAX behind
+ * is ended; a unary reply is one message and is never refused for size. */
+static size_t enqueue_locked(struct call *c, const ProtobufCMessage *msg)
 {
 	struct qmsg *q;
+	size_t len;
 	if (c->closed || c->finish_pending || c->finished)
-		return;
+		return 0;
 	if (!(q = calloc(1, sizeof *q)))
-		return;
+		return 0;
 	q->bb = pack(msg, &q->len);
-	if (c->q_bytes + q->len > STREAM_QUEUE_MAX) {
+	len = q->len;
+	if (c->is_stream && c->q_bytes + q->len > STREAM_QUEUE_MAX) {
 		grpc_byte_buffer_destroy(q->bb);
 		free(q);
 		finish_locked(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the client reads too slowly");
-		return;
+		return 0;
 	}
 	c->q_bytes += q->len;
 	if (c->q_tail)
@@ -362,6 +368,7 @@ static void enqueue_locked(struct call *c, const ProtobufCMessage *msg)
 		c->q_head = q;
 	c->q_tail = q;
 	pump(c);
+	return len;
 }
 
 void kc_rpc_stream_set_detach(kc_rpc_stream *st, bool (*detach)(void *app, int64_t id), void *app, int64_t id)
@@ -580,11 +587,18 @@ static void on_recv(struct call *c, bool ok)
 	if (c->m->unary) {
 		rc = c->m->unary(c->m->app, &ctx, req, &resp, err, sizeof err);
 		if (rc == 0 && resp) {
+			size_t packed = 0;
 			pthread_mutex_lock(&c->mu);
-			enqueue_locked(c, resp);
+			packed = enqueue_locked(c, resp);
 			finish_locked(c, GRPC_STATUS_OK, "");
 			pthread_mutex_unlock(&c->mu);
 			protobuf_c_message_free_unpacked(resp, NULL);
+			/* A big reply (ListTasks of every task, a long log) was
+			 * built from thousands of small allocations; freed, they
+			 * would stay resident in this worker's malloc arena until
+			 * the next big reply. Give the pages back now. */
+			if (packed >= TRIM_AFTER_BYTES)
+				malloc_trim(0);
 		} else {
 			if (rc == 0)
 				rc = KC_ERR_INTERNAL;

@@ -11,9 +11,27 @@
  * kc_tasks_unwatch() promise that the sink is no longer running. Lock
  * order: wmu, then mu.
  *
- * One supervisor thread does all periodic work, every POLL_MS:
- *   - prompt delivery for tasks still starting (capture the pane, match the
- *     agent's ready_pattern, paste; or fail the task after its timeout);
+ * One supervisor thread does all the work in the background. It sleeps in
+ * poll(2) on two descriptors: an eventfd that requests poke when something
+ * changed (a task was created, a watcher added, a message queued) and one
+ * inotify instance that watches output.log of every task still starting.
+ *
+ * Prompt delivery is event-driven: pipe-pane appends the pane's output to
+ * output.log as tmux reads it, so an agent printing its prompt marker makes
+ * the file grow and inotify wakes the supervisor at once. tmux parses the
+ * bytes into the pane's screen in the same event-loop callback in which it
+ * queues them for the pipe, so by the time the write reaches the file the
+ * marker is on the screen: the supervisor captures the visible pane, matches
+ * the agent's ready_pattern per line, and pastes the prompt. One capture per
+ * burst of output of a starting task, at most one per RECHECK_MS for a task
+ * that keeps writing; a starting task with no output is captured only every
+ * FALLBACK_MS (or every POLL_MS when inotify is unavailable). Messages sent
+ * before the prompt was delivered are queued (persisted with sent_at 0)
+ * and pasted in order right after it.
+ *
+ * The rest is periodic, every POLL_MS while any task runs or any watcher
+ * is open (an idle server does not wake up at all):
+ *   - the ready timeout of tasks still starting;
  *   - activity (working / waiting_for_input) from the growth of output.log,
  *     which costs a stat(2) per running task and a capture-pane only when a
  *     pane has gone quiet;
@@ -26,12 +44,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/rand.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,8 +61,16 @@
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
 #include "server/spawn.h"
+#include "server/token.h"
 
 #define POLL_MS 50
+/* A starting task whose output keeps changing is captured at most this
+ * often; one that prints nothing, at least this often (in case an event was
+ * missed). */
+#define RECHECK_MS 10
+#define FALLBACK_MS 1000
+/* Messages sent before the prompt was delivered, held per task. */
+#define QUEUED_MAX 32
 #define RECONCILE_MS 1000
 #define QUIET_MS 1500
 /* Under gRPC clients' default 4 MiB receive limit: the last 4,000,000 bytes. */
@@ -49,12 +78,24 @@
 #define PANE_CAP 4000000u
 #define CHUNK_MAX 65536
 #define LIST_MAX 1000
+/* The index keeps this many code points of each prompt (what ListTasks
+ * shows); the rest stays on disk and is read when a whole task is asked
+ * for. Prompts run to kilobytes, and the index holds every task. */
+#define PROMPT_HEAD_CHARS 120
 
 struct entry {
 	kc_task t;
 	unsigned version;
 	int agent_idx;
 	bool starting;
+	/* t.prompt holds only the prompt's head; task.json has all of it. */
+	bool prompt_cut;
+	/* Followups with sent_at 0 wait to be pasted (see flush_queued). */
+	bool has_queued;
+	/* inotify watch on output.log while starting (0: none); `dirty`: the
+	 * log grew since the pane was last captured. */
+	int wd;
+	bool dirty;
 	long long start_ms;
 	long long ready_checked_ms;
 	long long log_size;
@@ -78,7 +119,8 @@ struct watcher {
 struct kc_tasks {
 	const kc_config *cfg;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	int wake_fd; /* eventfd: requests poke the supervisor */
+	int ino_fd;  /* inotify on starting tasks' output.log, or -1 */
 	struct entry **by_time; /* ascending (created_at, task_id) */
 	size_t n, cap;
 	struct entry **buckets;
@@ -472,9 +514,18 @@ static int lookup(kc_tasks *m, const char *id, struct entry **out, char *err, si
 }
 
 /* Ends a running task; call with mu held. Persisting is the caller's. */
+static void unwatch_log(kc_tasks *m, struct entry *e)
+{
+	if (e->wd > 0 && m->ino_fd >= 0)
+		inotify_rm_watch(m->ino_fd, e->wd);
+	e->wd = 0;
+	e->dirty = false;
+}
+
 static void finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, const char *error)
 {
 	double now = now_s();
+	unwatch_log(m, e);
 	if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && m->running > 0)
 		m->running--;
 	e->t.status = status;
@@ -491,14 +542,136 @@ static void finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, cons
 	e->version++;
 }
 
+/* Pokes the supervisor out of poll(2). */
+static void wake(kc_tasks *m)
+{
+	uint64_t one = 1;
+	ssize_t r = write(m->wake_fd, &one, sizeof one);
+	(void)r; /* EAGAIN: the counter is already non-zero, it will wake */
+}
+
+/* Watches the task's output.log (creating it empty when missing, so the
+ * watch exists before the agent's first byte). Without inotify, or when
+ * this fails, the task is polled instead. Call without mu on an entry the
+ * supervisor cannot see yet, or with mu held. */
+static void watch_log(kc_tasks *m, struct entry *e)
+{
+	char path[4200];
+	int fd;
+	if (m->ino_fd < 0)
+		return;
+	snprintf(path, sizeof path, "%s/%s/output.log", m->cfg->tasks_dir, e->t.task_id);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
+	e->wd = inotify_add_watch(m->ino_fd, path, IN_MODIFY);
+	if (e->wd < 0) {
+		kc_log(KC_LOG_WARN, "cannot watch output.log; polling instead", "task_id", e->t.task_id, "error",
+		       strerror(errno), NULL);
+		e->wd = 0;
+	}
+	e->dirty = true;
+}
+
+static bool any_queued(const kc_task *t)
+{
+	for (size_t i = 0; i < t->n_followups; i++)
+		if (t->followups[i].sent_at <= 0)
+			return true;
+	return false;
+}
+
+/* Bytes in the first PROMPT_HEAD_CHARS code points of s. */
+static size_t prompt_head_len(const char *s)
+{
+	size_t n = 0;
+	for (size_t chars = 0; s[n] && chars < PROMPT_HEAD_CHARS; chars++) {
+		n++;
+		while ((s[n] & 0xC0) == 0x80)
+			n++;
+	}
+	return n;
+}
+
+/* Keeps only the prompt's head in the index; call with mu held, or on an
+ * entry no other thread sees. */
+static void cut_prompt(struct entry *e)
+{
+	size_t n = prompt_head_len(e->t.prompt);
+	char *head;
+	if (e->t.prompt[n] == '\0')
+		return;
+	if (!(head = malloc(n + 1)))
+		return; /* keep it whole */
+	memcpy(head, e->t.prompt, n);
+	head[n] = '\0';
+	free(e->t.prompt);
+	e->t.prompt = head;
+	e->prompt_cut = true;
+}
+
+/* The whole prompt of a task whose index entry holds only its head, from
+ * its task.json (the record it was loaded from and every save writes in
+ * full). NULL when it cannot be read. */
+static char *read_full_prompt(kc_tasks *m, const char *id)
+{
+	char path[4200], *buf = NULL, *full = NULL;
+	size_t len = 0;
+	kc_task t;
+	snprintf(path, sizeof path, "%s/%s/task.json", m->cfg->tasks_dir, id);
+	if (kc_read_file(path, 128u * 1024 * 1024, &buf, &len) == 0 && kc_task_from_json(buf, len, &t) == 0) {
+		full = t.prompt;
+		t.prompt = NULL;
+		kc_task_release(&t);
+	}
+	free(buf);
+	if (!full)
+		kc_log(KC_LOG_ERROR, "cannot read the task's prompt", "task_id", id, NULL);
+	return full;
+}
+
+/* task_pb with the whole prompt. Takes mu; reads task.json (without mu)
+ * when the index holds only the prompt's head. */
+static Kc__V1__Task *task_pb_full(kc_tasks *m, struct entry *e)
+{
+	Kc__V1__Task *p;
+	bool cut;
+	char id[KC_TASK_ID_MAX];
+	pthread_mutex_lock(&m->mu);
+	p = task_pb(e);
+	cut = e->prompt_cut;
+	snprintf(id, sizeof id, "%s", e->t.task_id);
+	pthread_mutex_unlock(&m->mu);
+	if (p && cut) {
+		char *full = read_full_prompt(m, id);
+		if (full) {
+			free(p->prompt);
+			p->prompt = full;
+		}
+	}
+	return p;
+}
+
 /* Saves a copy of the entry's task; call WITHOUT mu. */
 static void persist(kc_tasks *m, struct entry *e)
 {
 	kc_task copy;
 	int rc;
+	bool cut;
 	pthread_mutex_lock(&m->mu);
 	rc = kc_task_copy(&copy, &e->t);
+	cut = e->prompt_cut;
 	pthread_mutex_unlock(&m->mu);
+	if (rc == 0 && cut) {
+		/* Never write the head alone over the whole prompt. */
+		char *full = read_full_prompt(m, copy.task_id);
+		if (full) {
+			free(copy.prompt);
+			copy.prompt = full;
+		} else {
+			kc_task_release(&copy);
+			rc = KC_ERR_IO;
+		}
+	}
 	if (rc == 0) {
 		rc = kc_store_save(m->cfg->tasks_dir, &copy);
 		kc_task_release(&copy);
@@ -520,7 +693,7 @@ static void random_hex(char *out, size_t nbytes)
 	unsigned char b[16];
 	if (nbytes > sizeof b)
 		nbytes = sizeof b;
-	if (RAND_bytes(b, (int)nbytes) != 1)
+	if (kc_random_bytes(b, nbytes) != 0)
 		for (size_t i = 0; i < nbytes; i++)
 			b[i] = (unsigned char)rand();
 	for (size_t i = 0; i < nbytes; i++)
@@ -530,7 +703,7 @@ static void random_hex(char *out, size_t nbytes)
 static void uuid4(char out[37])
 {
 	unsigned char b[16];
-	if (RAND_bytes(b, 16) != 1)
+	if (kc_random_bytes(b, 16) != 0)
 		for (size_t i = 0; i < 16; i++)
 			b[i] = (unsigned char)rand();
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
@@ -558,6 +731,8 @@ static void load_one(kc_task *t, void *ud)
 	e->t = *t;
 	e->agent_idx = agent_index(c->m->cfg, e->t.agent);
 	e->version = 1;
+	cut_prompt(e);
+	e->has_queued = e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && any_queued(&e->t);
 	/* Appended unsorted; sorted once after loading. */
 	c->m->by_time[c->m->n++] = e;
 	{
@@ -582,8 +757,16 @@ int kc_tasks_new(const kc_config *cfg, kc_tasks **out, char *err, size_t errlen)
 	m->cfg = cfg;
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->wmu, NULL);
-	pthread_cond_init(&m->cv, NULL);
 	m->next_wid = 1;
+	m->ino_fd = -1;
+	if ((m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		kc_tasks_free(m);
+		return KC_ERR_IO;
+	}
+	if ((m->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		kc_log(KC_LOG_WARN, "inotify unavailable; prompts are delivered by polling", "error", strerror(errno),
+		       NULL);
 	for (size_t i = 0; i < cfg->n_agents; i++) {
 		int r = regcomp(&m->regexes[i], cfg->agents[i].ready_pattern, REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
 		if (r != 0) {
@@ -603,6 +786,9 @@ int kc_tasks_new(const kc_config *cfg, kc_tasks **out, char *err, size_t errlen)
 		return rc;
 	}
 	qsort(m->by_time, m->n, sizeof *m->by_time, cmp_entry_p);
+	/* Loading interleaved the index's strings with every task.json's
+	 * parse tree; return the pages the freed trees left behind. */
+	malloc_trim(0);
 	/* The tmux socket's directory, private to the workspace user. */
 	if (cfg->tmux_socket && *cfg->tmux_socket) {
 		char dir[4096];
@@ -689,6 +875,8 @@ static void reconcile(kc_tasks *m, bool at_start)
 			if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 				continue;
 			e->starting = e->t.prompt_delivered_at <= 0;
+			if (e->starting)
+				watch_log(m, e);
 			e->start_ms = mono_ms();
 			e->last_change_ms = mono_ms();
 			e->t.activity = e->starting ? KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_STARTING
@@ -720,27 +908,115 @@ struct todo {
 	long timeout_ms;
 };
 
-/* Delivers prompts to starting tasks whose pane shows the ready pattern. */
-static void check_starting(kc_tasks *m)
+/* Marks the starting tasks whose output.log grew. */
+static void drain_inotify(kc_tasks *m)
+{
+	/* Aligned for struct inotify_event, as inotify(7) asks. */
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t len;
+	while ((len = read(m->ino_fd, buf, sizeof buf)) > 0) {
+		pthread_mutex_lock(&m->mu);
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			p += sizeof *ev + ev->len;
+			if (!(ev->mask & IN_MODIFY))
+				continue;
+			/* Starting tasks are among the newest running ones. */
+			for (size_t i = m->n, seen = 0; i > 0 && seen < m->running; i--) {
+				struct entry *e = m->by_time[i - 1];
+				if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+					continue;
+				seen++;
+				if (e->wd == ev->wd) {
+					e->dirty = true;
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+}
+
+/* Pastes the messages queued while the prompt was not yet delivered, one
+ * at a time and in order. Stops at the first failure (the session is going
+ * away; reconciliation ends the task and the rest stay unsent). */
+static void flush_queued(kc_tasks *m, struct entry *e)
+{
+	char id[KC_TASK_ID_MAX];
+	for (;;) {
+		size_t i;
+		char *text = NULL;
+		int rc;
+		pthread_mutex_lock(&m->mu);
+		if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING || e->starting || !e->has_queued) {
+			pthread_mutex_unlock(&m->mu);
+			return;
+		}
+		for (i = 0; i < e->t.n_followups && e->t.followups[i].sent_at > 0; i++)
+			;
+		if (i == e->t.n_followups) {
+			e->has_queued = false;
+			pthread_mutex_unlock(&m->mu);
+			return;
+		}
+		snprintf(id, sizeof id, "%s", e->t.task_id);
+		text = strdup(e->t.followups[i].prompt);
+		pthread_mutex_unlock(&m->mu);
+		if (!text)
+			return;
+		rc = paste(m, id, NULL, text);
+		free(text);
+		if (rc != 0) {
+			kc_log(KC_LOG_WARN, "queued message not delivered", "task_id", id, NULL);
+			return;
+		}
+		pthread_mutex_lock(&m->mu);
+		e->t.followups[i].sent_at = now_s();
+		e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+		e->last_change_ms = mono_ms();
+		e->version++;
+		pthread_mutex_unlock(&m->mu);
+		kc_log(KC_LOG_INFO, "queued message delivered", "task_id", id, NULL);
+		persist(m, e);
+	}
+}
+
+/* Delivers prompts to starting tasks whose pane shows the ready pattern,
+ * and fails those past their ready timeout. Returns the milliseconds until
+ * a task that is due a re-check may be captured again, or -1. */
+static long check_starting(kc_tasks *m)
 {
 	struct todo todo[64];
 	size_t n = 0;
 	long long now = mono_ms();
+	long next = -1;
 
 	pthread_mutex_lock(&m->mu);
 	/* Newest tasks are at the end; starting ones are among the newest
 	 * running, so scan backwards and stop after `running` hits. */
 	for (size_t i = m->n, seen = 0; i > 0 && seen < m->running && n < 64; i--) {
 		struct entry *e = m->by_time[i - 1];
-		long timeout;
+		long timeout, since = (long)(now - e->ready_checked_ms);
+		bool timed_out, due;
 		if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 			continue;
 		seen++;
 		if (!e->starting)
 			continue;
 		timeout = e->agent_idx >= 0 ? m->cfg->agents[e->agent_idx].ready_timeout_ms : 60000;
+		timed_out = now - e->start_ms > timeout;
+		due = timed_out || since >= (e->wd > 0 ? FALLBACK_MS : POLL_MS) ||
+		      (e->dirty && since >= RECHECK_MS);
+		if (!due) {
+			if (e->dirty && (next < 0 || RECHECK_MS - since < next))
+				next = RECHECK_MS - since;
+			continue;
+		}
+		/* Output from now on marks it dirty again. */
+		e->dirty = false;
+		e->ready_checked_ms = now;
 		todo[n] = (struct todo){.e = e, .agent_idx = e->agent_idx, .timeout_ms = timeout,
-					.timed_out = now - e->start_ms > timeout};
+					.timed_out = timed_out};
 		snprintf(todo[n].id, sizeof todo[n].id, "%s", e->t.task_id);
 		n++;
 	}
@@ -770,6 +1046,7 @@ static void check_starting(kc_tasks *m)
 			pthread_mutex_lock(&m->mu);
 			if (e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && e->starting) {
 				e->starting = false;
+				unwatch_log(m, e);
 				if (rc == 0) {
 					e->t.prompt_delivered_at = now_s();
 					e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
@@ -783,10 +1060,34 @@ static void check_starting(kc_tasks *m)
 			pthread_mutex_unlock(&m->mu);
 			kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR,
 			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id, NULL);
+			/* Messages sent meanwhile follow right behind the prompt. */
+			if (rc == 0)
+				flush_queued(m, e);
 			persist(m, e);
 		}
 		free(pane);
 	}
+	return next;
+}
+
+/* flush_queued for every running task with queued messages (those whose
+ * prompt was delivered before a restart, or whose first try failed). */
+static void check_queued(kc_tasks *m)
+{
+	struct entry *todo[64];
+	size_t n = 0;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = m->n, seen = 0; i > 0 && seen < m->running && n < 64; i--) {
+		struct entry *e = m->by_time[i - 1];
+		if (e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+			continue;
+		seen++;
+		if (e->has_queued && !e->starting)
+			todo[n++] = e;
+	}
+	pthread_mutex_unlock(&m->mu);
+	for (size_t i = 0; i < n; i++)
+		flush_queued(m, todo[i]);
 }
 
 /* working vs waiting_for_input, from output.log's growth and, once a pane
@@ -883,14 +1184,15 @@ static void check_watchers(kc_tasks *m)
 	for (pw = &m->watchers; *pw;) {
 		struct watcher *w = *pw;
 		Kc__V1__Task *t = NULL;
-		bool ended = false;
+		bool ended = false, changed;
 		pthread_mutex_lock(&m->mu);
-		if (!w->sent_first || w->seen_version != w->e->version) {
-			t = task_pb(w->e);
-			w->seen_version = w->e->version;
-		}
+		changed = !w->sent_first || w->seen_version != w->e->version;
+		w->seen_version = w->e->version;
 		ended = w->e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
 		pthread_mutex_unlock(&m->mu);
+		/* A change after this point is seen (and sent) next time. */
+		if (changed)
+			t = task_pb_full(m, w->e);
 		/* The task first (the first event is always the task as it is),
 		 * then new output, and the final task event after all output. */
 		if (t && !ended) {
@@ -906,11 +1208,8 @@ static void check_watchers(kc_tasks *m)
 			emit_output(m, w, ended);
 		if (ended) {
 			Kc__V1__TaskEvent ev = KC__V1__TASK_EVENT__INIT;
-			if (!t) {
-				pthread_mutex_lock(&m->mu);
-				t = task_pb(w->e);
-				pthread_mutex_unlock(&m->mu);
-			}
+			if (!t)
+				t = task_pb_full(m, w->e);
 			if (t) {
 				ev.event_case = KC__V1__TASK_EVENT__EVENT_TASK;
 				ev.task = t;
@@ -933,30 +1232,58 @@ static void check_watchers(kc_tasks *m)
 static void *supervisor(void *arg)
 {
 	kc_tasks *m = arg;
-	long long last_reconcile = mono_ms();
-	pthread_mutex_lock(&m->mu);
-	while (!m->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += POLL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+	long long last_tick = 0, last_reconcile = mono_ms();
+	int timeout = 0;
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = m->wake_fd, .events = POLLIN}, {.fd = m->ino_fd, .events = POLLIN}};
+		bool poked = false, busy;
+		long long now;
+		long next;
+		if (poll(pfd, m->ino_fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+			pfd[0].revents = pfd[1].revents = 0;
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+			poked = read(m->wake_fd, &v, sizeof v) > 0;
 		}
-		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-		if (m->stop)
-			break;
-		pthread_mutex_unlock(&m->mu);
-		check_starting(m);
-		check_activity(m);
-		if (mono_ms() - last_reconcile >= RECONCILE_MS) {
-			reconcile(m, false);
-			last_reconcile = mono_ms();
-		}
-		check_watchers(m);
+		if (m->ino_fd >= 0 && (pfd[1].revents & POLLIN))
+			drain_inotify(m);
 		pthread_mutex_lock(&m->mu);
+		if (m->stop) {
+			pthread_mutex_unlock(&m->mu);
+			break;
+		}
+		pthread_mutex_unlock(&m->mu);
+
+		next = check_starting(m);
+		now = mono_ms();
+		if (poked || now - last_tick >= POLL_MS) {
+			last_tick = now;
+			check_queued(m);
+			check_activity(m);
+			pthread_mutex_lock(&m->mu);
+			busy = m->running > 0;
+			pthread_mutex_unlock(&m->mu);
+			/* Nothing running: no session to reconcile. */
+			if (busy && now - last_reconcile >= RECONCILE_MS) {
+				reconcile(m, false);
+				last_reconcile = mono_ms();
+			}
+			check_watchers(m);
+		}
+		pthread_mutex_lock(&m->mu);
+		busy = m->running > 0;
+		pthread_mutex_unlock(&m->mu);
+		pthread_mutex_lock(&m->wmu);
+		busy = busy || m->watchers;
+		pthread_mutex_unlock(&m->wmu);
+		/* Idle (nothing running, nobody watching): sleep until poked. */
+		now = mono_ms();
+		timeout = busy ? (int)(POLL_MS - (now - last_tick)) : -1;
+		if (busy && timeout < 0)
+			timeout = 0;
+		if (next >= 0 && (timeout < 0 || next < timeout))
+			timeout = (int)next;
 	}
-	pthread_mutex_unlock(&m->mu);
 	return NULL;
 }
 
@@ -975,8 +1302,8 @@ void kc_tasks_free(kc_tasks *m)
 	if (m->thread_started) {
 		pthread_mutex_lock(&m->mu);
 		m->stop = true;
-		pthread_cond_broadcast(&m->cv);
 		pthread_mutex_unlock(&m->mu);
+		wake(m);
 		pthread_join(m->thread, NULL);
 	}
 	pthread_mutex_lock(&m->wmu);
@@ -996,9 +1323,12 @@ void kc_tasks_free(kc_tasks *m)
 			regfree(&m->regexes[i]);
 	free(m->by_time);
 	free(m->buckets);
+	if (m->ino_fd >= 0)
+		close(m->ino_fd);
+	if (m->wake_fd >= 0)
+		close(m->wake_fd);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->wmu);
-	pthread_cond_destroy(&m->cv);
 	free(m);
 }
 
@@ -1083,18 +1413,22 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 	e->start_ms = mono_ms();
 	e->starting = true;
 	e->version = 1;
+	/* Before the session exists, so no byte of the agent's is missed. */
+	watch_log(m, e);
 	if ((rc = start_session(m, t, a)) != 0) {
 		t->status = KC__V1__TASK_STATUS__TASK_STATUS_ERROR;
 		t->error = strdup("could not start the agent's tmux session");
 		t->finished_at = now_s();
 		t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
 		e->starting = false;
+		unwatch_log(m, e);
 		kc_log(KC_LOG_ERROR, "tmux new-session failed", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
 		kc_store_save(cfg->tasks_dir, t);
 	}
 	pthread_mutex_lock(&m->mu);
 	m->reserved--;
 	if (grow(m) != 0) {
+		unwatch_log(m, e);
 		pthread_mutex_unlock(&m->mu);
 		kill_session(m, t->task_id);
 		kc_task_release(t);
@@ -1104,8 +1438,9 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 	}
 	insert(m, e, m->n == 0 || cmp_entry(m->by_time[m->n - 1], e) < 0);
 	*out = task_pb(e);
-	pthread_cond_broadcast(&m->cv);
+	cut_prompt(e);
 	pthread_mutex_unlock(&m->mu);
+	wake(m);
 	kc_log(KC_LOG_INFO, "task created", "task_id", t->task_id, "agent", a->name, "workdir", t->workdir, NULL);
 	if (!*out) {
 		snprintf(err, errlen, "out of memory");
@@ -1143,12 +1478,7 @@ static Kc__V1__TaskSummary *summary_pb(const struct entry *e)
 	kc__v1__task_summary__init(s);
 	s->task_id = xstrdup(e->t.task_id, &oom);
 	/* The first 120 characters (code points, not bytes). */
-	plen = 0;
-	for (size_t chars = 0; e->t.prompt[plen] && chars < 120; chars++) {
-		plen++;
-		while ((e->t.prompt[plen] & 0xC0) == 0x80)
-			plen++;
-	}
+	plen = prompt_head_len(e->t.prompt);
 	if ((s->prompt = malloc(plen + 1)) != NULL) {
 		memcpy(s->prompt, e->t.prompt, plen);
 		s->prompt[plen] = '\0';
@@ -1282,9 +1612,7 @@ int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, siz
 		return rc;
 	if (running)
 		pane = capture(m, id, "-50", &len);
-	pthread_mutex_lock(&m->mu);
-	*out = task_pb(e);
-	pthread_mutex_unlock(&m->mu);
+	*out = task_pb_full(m, e);
 	if (!*out) {
 		free(pane);
 		snprintf(err, errlen, "out of memory");
@@ -1354,12 +1682,26 @@ int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_
 	return 0;
 }
 
+/* Appends a followup; call with mu held. sent_at 0 means queued. */
+static int add_followup(struct entry *e, const char *prompt, double sent_at)
+{
+	kc_followup *nf = realloc(e->t.followups, (e->t.n_followups + 1) * sizeof *nf);
+	if (!nf)
+		return KC_ERR_NOMEM;
+	e->t.followups = nf;
+	if (!(nf[e->t.n_followups].prompt = strdup(prompt)))
+		return KC_ERR_NOMEM;
+	nf[e->t.n_followups].sent_at = sent_at;
+	e->t.n_followups++;
+	e->version++;
+	return 0;
+}
+
 int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task **out, char *err, size_t errlen)
 {
 	struct entry *e;
-	kc_followup *nf;
 	int rc;
-	bool running, starting;
+	bool queued = false;
 
 	if (!prompt || blank(prompt)) {
 		snprintf(err, errlen, "prompt is required");
@@ -1371,42 +1713,50 @@ int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task 
 	}
 	pthread_mutex_lock(&m->mu);
 	rc = lookup(m, id, &e, err, errlen);
-	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
-	starting = rc == 0 && e->starting;
-	pthread_mutex_unlock(&m->mu);
-	if (rc != 0)
-		return rc;
-	if (!running) {
+	if (rc == 0 && e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING) {
 		snprintf(err, errlen, "Session is no longer running");
-		return KC_ERR_PRECONDITION;
+		rc = KC_ERR_PRECONDITION;
 	}
-	if (starting) {
-		snprintf(err, errlen, "the agent is not ready yet; send the message after the prompt was delivered");
-		return KC_ERR_PRECONDITION;
-	}
-	if ((rc = paste(m, id, NULL, prompt)) != 0) {
-		/* The session went away between the check and the paste. */
-		snprintf(err, errlen, "Session is no longer running");
-		return KC_ERR_PRECONDITION;
-	}
-	pthread_mutex_lock(&m->mu);
-	nf = realloc(e->t.followups, (e->t.n_followups + 1) * sizeof *nf);
-	if (nf) {
-		e->t.followups = nf;
-		if ((nf[e->t.n_followups].prompt = strdup(prompt)) != NULL) {
-			nf[e->t.n_followups].sent_at = now_s();
-			e->t.n_followups++;
+	/* Before the prompt was delivered (or while earlier queued messages
+	 * still wait) the message joins the queue, so the agent gets the
+	 * prompt first and the messages in the order they were sent. */
+	if (rc == 0 && (e->starting || e->has_queued)) {
+		size_t waiting = 0;
+		for (size_t i = 0; i < e->t.n_followups; i++)
+			waiting += e->t.followups[i].sent_at <= 0;
+		if (waiting >= QUEUED_MAX) {
+			snprintf(err, errlen, "too many messages wait for the agent to become ready (the limit is %d)",
+				 QUEUED_MAX);
+			rc = KC_ERR_LIMIT;
+		} else if ((rc = add_followup(e, prompt, 0)) == 0) {
+			e->has_queued = true;
+			queued = true;
 		}
 	}
-	e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
-	e->last_change_ms = mono_ms();
-	e->version++;
 	pthread_mutex_unlock(&m->mu);
-	persist(m, e);
-	kc_log(KC_LOG_INFO, "follow-up sent", "task_id", id, NULL);
-	pthread_mutex_lock(&m->mu);
-	*out = task_pb(e);
-	pthread_mutex_unlock(&m->mu);
+	if (rc == KC_ERR_NOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (rc != 0)
+		return rc;
+	if (queued) {
+		persist(m, e);
+		wake(m);
+		kc_log(KC_LOG_INFO, "follow-up queued until the prompt is delivered", "task_id", id, NULL);
+	} else {
+		if ((rc = paste(m, id, NULL, prompt)) != 0) {
+			/* The session went away between the check and the paste. */
+			snprintf(err, errlen, "Session is no longer running");
+			return KC_ERR_PRECONDITION;
+		}
+		pthread_mutex_lock(&m->mu);
+		add_followup(e, prompt, now_s());
+		e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+		e->last_change_ms = mono_ms();
+		pthread_mutex_unlock(&m->mu);
+		persist(m, e);
+		kc_log(KC_LOG_INFO, "follow-up sent", "task_id", id, NULL);
+	}
+	*out = task_pb_full(m, e);
 	if (!*out) {
 		snprintf(err, errlen, "out of memory");
 		return KC_ERR_NOMEM;
@@ -1496,14 +1846,14 @@ int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task
 	w->sink = sink;
 	w->ud = ud;
 	pthread_mutex_lock(&m->wmu);
-	w->id = m->next_wid++;
+	/* Keep the id: once wmu is released the supervisor may end the
+	 * watch (the task may already be over) and free w. */
+	int64_t watch_id = w->id = m->next_wid++;
 	w->next = m->watchers;
 	m->watchers = w;
 	pthread_mutex_unlock(&m->wmu);
-	pthread_mutex_lock(&m->mu);
-	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-	return w->id;
+	wake(m);
+	return watch_id;
 }
 
 bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id)

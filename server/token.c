@@ -1,12 +1,13 @@
 /* token.c - see token.h. */
 #include "server/token.h"
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <errno.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/kc_error.h"
 #include "server/store.h"
@@ -20,6 +21,38 @@ struct kc_token {
 	char value[TOKEN_MAX];
 	size_t len;
 };
+
+/*
+ * The kernel's CSPRNG (getrandom(2)) and a constant-time compare rather
+ * than OpenSSL's RAND_bytes and CRYPTO_memcmp: the first call of RAND_bytes
+ * initialises OpenSSL's providers and DRBGs, about 2 MiB of resident memory
+ * that an idle kc-server does not otherwise need (it only speaks TLS-free
+ * gRPC on a unix socket; the GitHub App signs with OpenSSL when configured).
+ */
+int kc_random_bytes(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	while (len > 0) {
+		ssize_t r = getrandom(p, len, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return KC_ERR_INTERNAL;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+bool kc_ct_equal(const void *a, const void *b, size_t len)
+{
+	const volatile unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+	for (size_t i = 0; i < len; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
 
 static void b64url(const unsigned char *in, size_t n, char *out)
 {
@@ -44,10 +77,10 @@ static int fresh(kc_token *t)
 	unsigned char raw[TOKEN_BYTES];
 	char v[TOKEN_MAX];
 	int rc;
-	if (RAND_bytes(raw, sizeof raw) != 1)
+	if (kc_random_bytes(raw, sizeof raw) != 0)
 		return KC_ERR_INTERNAL;
 	b64url(raw, sizeof raw, v);
-	OPENSSL_cleanse(raw, sizeof raw);
+	explicit_bzero(raw, sizeof raw);
 	if ((rc = kc_write_file_atomic(t->path, v, strlen(v), 0600)) != 0)
 		return rc;
 	memcpy(t->value, v, sizeof v);
@@ -90,7 +123,7 @@ void kc_token_free(kc_token *t)
 {
 	if (!t)
 		return;
-	OPENSSL_cleanse(t->value, sizeof t->value);
+	explicit_bzero(t->value, sizeof t->value);
 	pthread_mutex_destroy(&t->mu);
 	free(t->path);
 	free(t);
@@ -120,7 +153,7 @@ bool kc_token_check(kc_token *t, const char *candidate, size_t len)
 	bool ok;
 	pthread_mutex_lock(&t->mu);
 	/* The length is not secret (it is fixed); the bytes are. */
-	ok = len == t->len && t->len > 0 && CRYPTO_memcmp(candidate, t->value, len) == 0;
+	ok = len == t->len && t->len > 0 && kc_ct_equal(candidate, t->value, len);
 	pthread_mutex_unlock(&t->mu);
 	return ok;
 }

@@ -1,7 +1,7 @@
 /*
  * token.h - the workspace API token.
  *
- * At least 36 random bytes (RAND_bytes), URL-safe base64 without padding,
+ * At least 36 random bytes (getrandom(2)), URL-safe base64 without padding,
  * kept in <tasks_dir>/.api-token with mode 0600 and in memory. Created on
  * first need; regenerating replaces the file and the in-memory copy at
  * once, so the old token stops working for the very next call.
@@ -25,7 +25,14 @@ int kc_token_get(kc_token *t, char *buf, size_t len);
 int kc_token_regenerate(kc_token *t, char *buf, size_t len);
 
 /* True when `candidate` (len bytes) equals the token; constant time in the
- * token's length (CRYPTO_memcmp). */
+ * token's length. */
 bool kc_token_check(kc_token *t, const char *candidate, size_t len);
+
+/* Fills buf with len bytes from the kernel's CSPRNG. Returns 0 or
+ * KC_ERR_INTERNAL. */
+int kc_random_bytes(void *buf, size_t len);
+
+/* Compares len bytes in time that depends only on len. */
+bool kc_ct_equal(const void *a, const void *b, size_t len);
 
 #endif /* KC_SERVER_TOKEN_H */

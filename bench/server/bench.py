@@ -4,7 +4,9 @@ beside its DESIGN §6 target. Loopback/unix sockets only; bounded in time."""
 import json
 import os
 import shutil
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,11 @@ def make_store(tasks_dir, n):
         d = os.path.join(tasks_dir, tid)
         os.mkdir(d)
         t = {"task_id": tid, "session_id": "00000000-0000-4000-8000-%012x" % i,
-             "prompt": "Benchmark task %d: refactor the module and add tests for the edge cases" % i,
+             # Prompts of 75 bytes to 1.6 KB (0.8 KB on average): real
+             # prompts are paragraphs, and the index holds every task.
+             "prompt": ("Benchmark task %d: refactor the module and add tests for the edge cases" % i
+                        + " Context: the service keeps its state in files; keep every write atomic."
+                        * (i % 21)),
              "workdir": "/home/coder", "status": "completed", "created_at": base + i + 0.5,
              "finished_at": base + i + 60.0, "tmux_session": "claude-" + tid, "followups": []}
         with open(os.path.join(d, "task.json"), "w") as f:
@@ -53,6 +59,60 @@ def mem_kib(pid):
             if line.startswith("Pss:"):
                 out["Pss"] = int(line.split()[1])
     return out
+
+
+def pfns(pid):
+    """Physical frames of every resident page of a process (pagemap; PFNs
+    need root, else None)."""
+    frames = set()
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/pagemap" % pid, "rb") as pm:
+        for line in maps:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if "[vsyscall]" in line:
+                continue
+            pm.seek(lo // 4096 * 8)
+            data = pm.read((hi - lo) // 4096 * 8)
+            for (v,) in struct.iter_unpack("<Q", data):
+                if v >> 63:
+                    pfn = v & ((1 << 55) - 1)
+                    if pfn == 0:
+                        return None
+                    frames.add(pfn)
+    return frames
+
+
+def uss_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith(("Private_Clean:", "Private_Dirty:")))
+
+
+def with_gateway(sock):
+    """Idle kc-gateway in front of this kc-server: both processes' memory,
+    and the pages they hold together counted once (what the pod pays for
+    them: a shared library's page is one page however many map it)."""
+    gw = os.path.join(root, "bazel-bin", "gateway", "kc-gateway")
+    if not os.path.exists(gw):
+        return None
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = subprocess.Popen([gw, "--listen", "127.0.0.1:%d" % port, "--upstream", "unix:" + sock],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(2)
+        return proc.pid, mem_kib(proc.pid), uss_kib(proc.pid), pfns(proc.pid), proc
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def start(tmp, home):
@@ -130,6 +190,17 @@ def main():
         proc, api, _ = start(tmp, home)
         time.sleep(2)
         rss_empty = mem_kib(proc.pid)
+        uss_empty = uss_kib(proc.pid)
+        gw = with_gateway(os.path.join(tmp, "kc.sock"))
+        pair = None
+        if gw:
+            srv_frames = pfns(proc.pid)
+            rss_empty = mem_kib(proc.pid)
+            uss_empty = uss_kib(proc.pid)
+            if srv_frames is not None and gw[3] is not None:
+                pair = len(srv_frames | gw[3]) * 4
+            gw[4].terminate()
+            gw[4].wait()
         proc.terminate()
         proc.wait()
         api.close()
@@ -137,6 +208,8 @@ def main():
         make_store(os.path.join(home, ".claude-tasks"), N_TASKS)
         os.sync()
         proc, api, startup = start(tmp, home)
+        time.sleep(1)
+        rss_loaded = mem_kib(proc.pid)
         page = []
         for _ in range(300):
             t = time.monotonic()
@@ -169,10 +242,28 @@ def main():
             ("idle VmRSS, empty store", "%.1f MiB" % (rss_empty["VmRSS"] / 1024), "<= 10 MiB (+gw)",
              rss_empty["VmRSS"] / 1024 / 10),
             ("  of which private (RssAnon)", "%.1f MiB" % (rss_empty["RssAnon"] / 1024), "", None),
-            ("  PSS (shared libraries split)", "%.1f MiB" % (rss_empty["Pss"] / 1024), "", None),
-            ("idle VmRSS, %d tasks loaded" % N_TASKS, "%.1f MiB" % (rss_10k["VmRSS"] / 1024), "-", None),
+            ("  USS (pages no other process maps)", "%.1f MiB" % (uss_empty / 1024), "", None),
+            ("  PSS (shared pages split among their users)", "%.1f MiB" % (rss_empty["Pss"] / 1024), "", None),
+            ("idle VmRSS, %d tasks loaded" % N_TASKS, "%.1f MiB" % (rss_loaded["VmRSS"] / 1024), "-", None),
+            ("  of which private (RssAnon)", "%.1f MiB" % (rss_loaded["RssAnon"] / 1024), "", None),
+            ("  VmRSS after the ListTasks runs above", "%.1f MiB" % (rss_10k["VmRSS"] / 1024), "-", None),
             ("  of which private (RssAnon)", "%.1f MiB" % (rss_10k["RssAnon"] / 1024), "", None),
         ]
+        if gw:
+            g = gw[1]
+            rows += [
+                ("idle kc-gateway in front of it: VmRSS", "%.1f MiB" % (g["VmRSS"] / 1024), "", None),
+                ("  USS / PSS", "%.1f / %.1f MiB" % (gw[2] / 1024, g["Pss"] / 1024), "", None),
+                ("server + gateway, sum of VmRSS", "%.1f MiB" % ((g["VmRSS"] + rss_empty["VmRSS"]) / 1024),
+                 "<= 10 MiB", (g["VmRSS"] + rss_empty["VmRSS"]) / 1024 / 10),
+                ("server + gateway, sum of PSS", "%.1f MiB" % ((g["Pss"] + rss_empty["Pss"]) / 1024),
+                 "<= 10 MiB", (g["Pss"] + rss_empty["Pss"]) / 1024 / 10),
+            ]
+            if pair is not None:
+                rows.append(("server + gateway, their pages counted once", "%.1f MiB" % (pair / 1024),
+                             "<= 10 MiB", pair / 1024 / 10))
+        else:
+            rows.append(("(kc-gateway not built: no server + gateway figure)", "", "", None))
         for name, got, target, ratio in rows:
             print("%-52s %14s %16s %8s" % (name, got, target, "%.2f" % ratio if ratio is not None else ""))
     finally:

@@ -13,10 +13,16 @@ each line it reads. Lines are commands:
   fail           exit 3
   anything else  "echo: <line>", then the prompt
 
-Options: --delay-ms N waits N ms before the first prompt; --never-ready
-never shows it (for the ready timeout); --session-id X is printed.
+Options: --delay-ms N (or A-B, uniformly random in [A, B]) waits before
+the first prompt; --never-ready never shows it (for the ready timeout);
+--session-id X is printed; --timing-log FILE appends one line per event with
+CLOCK_MONOTONIC (system-wide, so comparable with other processes) in
+nanoseconds: "ready <ns>" right after the prompt marker is written, and
+"line <ns>" when a complete input line arrives (the prompt benchmark
+measures delivery latency from these).
 """
 import os
+import random
 import sys
 import time
 
@@ -29,19 +35,33 @@ def out(text):
     sys.stdout.flush()
 
 
+timing = None
+
+
+def stamp(what):
+    if timing is not None:
+        timing.write("%s %d\n" % (what, time.clock_gettime_ns(time.CLOCK_MONOTONIC)))
+        timing.flush()
+
+
 def prompt():
     out("> ")
 
 
 def main():
     args = sys.argv[1:]
+    global timing
     delay_ms = 0
     never_ready = False
     session = ""
     i = 0
     while i < len(args):
         if args[i] == "--delay-ms":
-            delay_ms = int(args[i + 1])
+            lo, _, hi = args[i + 1].partition("-")
+            delay_ms = random.randint(int(lo), int(hi)) if hi else int(lo)
+            i += 1
+        elif args[i] == "--timing-log":
+            timing = open(args[i + 1], "a")
             i += 1
         elif args[i] == "--never-ready":
             never_ready = True
@@ -58,7 +78,12 @@ def main():
     out("\x1b[?2004h")
     out("Fake agent ready\n")
     prompt()
-    for raw in sys.stdin:
+    stamp("ready")
+    while True:
+        raw = sys.stdin.readline()
+        if not raw:
+            break
+        stamp("line")
         line = raw.replace(BRACKET_START, "").replace(BRACKET_END, "").rstrip("\r\n")
         cmd = line.strip()
         if cmd == "":

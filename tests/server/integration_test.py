@@ -156,6 +156,48 @@ class Lifecycle(Base):
         self.assertIn("did not become ready", t.error.value)
         self.assertNotIn("claude-" + tid, self.tmux_sessions())
 
+    def test_messages_before_delivery_are_queued(self):
+        t = self.create("the prompt", agent="slow")
+        tid = t.task_id
+        self.assertFalse(t.HasField("prompt_delivered_at"))
+        r1 = self.api.task("SendMessage", task_id=tid, prompt="first follow-up")
+        r2 = self.api.task("SendMessage", task_id=tid, prompt="second follow-up")
+        # Accepted and queued (sent_at 0 until pasted), in order.
+        self.assertEqual([f.prompt for f in r2.followups], ["first follow-up", "second follow-up"])
+        self.assertEqual([f.sent_at for f in r2.followups], [0, 0])
+        self.assertEqual(len(r1.followups), 1)
+        # Persisted, so a restart does not lose them.
+        j = json.load(open(os.path.join(self.srv.tasks_dir, tid, "task.json")))
+        self.assertEqual([f["prompt"] for f in j["followups"]], ["first follow-up", "second follow-up"])
+        # The agent gets the prompt first, then the messages in order.
+        want = [b"echo: the prompt", b"echo: first follow-up", b"echo: second follow-up"]
+        data = wait_for(lambda: (lambda d: d if all(w in d for w in want) else None)(
+            self.api.task("GetTaskOutput", task_id=tid).data), 30, what="prompt and queued messages")
+        pos = [data.index(w) for w in want]
+        self.assertEqual(pos, sorted(pos), data)
+        g = wait_for(lambda: (lambda x: x if all(f.sent_at > 0 for f in x.followups) else None)(self.get(tid)),
+                     20, what="sent_at of queued messages")
+        self.assertGreaterEqual(g.followups[0].sent_at, g.prompt_delivered_at.value)
+        self.assertGreaterEqual(g.followups[1].sent_at, g.followups[0].sent_at)
+        # Once everything is out, a message is pasted at once again.
+        r3 = self.api.task("SendMessage", task_id=tid, prompt="third")
+        self.assertGreater(r3.followups[2].sent_at, 0)
+        wait_for(lambda: b"echo: third" in self.api.task("GetTaskOutput", task_id=tid).data, 20,
+                 what="third message")
+
+    def test_queue_is_bounded(self):
+        tid = self.create("p", agent="waiting").task_id
+        for i in range(32):
+            self.api.task("SendMessage", task_id=tid, prompt="m%d" % i)
+        c, msg = code_of(lambda: self.api.task("SendMessage", task_id=tid, prompt="one too many"))
+        self.assertEqual(c, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertIn("limit", msg)
+        self.api.task("KillTask", task_id=tid)
+        c, msg = code_of(lambda: self.api.task("SendMessage", task_id=tid, prompt="late"))
+        self.assertEqual((c, msg), (grpc.StatusCode.FAILED_PRECONDITION, "Session is no longer running"))
+        # Never delivered: still there, still marked unsent.
+        self.assertTrue(all(f.sent_at == 0 for f in self.get(tid).followups))
+
     def test_workdir_relative_and_agent_exit(self):
         os.makedirs(os.path.join(self.srv.home, "proj"))
         t = self.create("fail", workdir="proj")
@@ -328,6 +370,44 @@ class Restart(Base):
         wait_for(lambda: b"echo: still here" in self.api.task("GetTaskOutput", task_id=alive).data, 20,
                  what="echo after restart")
         self.assertEqual(self.api.task("ListTasks").total_size, 2)
+
+    def test_queued_message_survives_restart(self):
+        tid = self.create("before restart", agent="slow").task_id
+        self.api.task("SendMessage", task_id=tid, prompt="queued across restart")
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv.start()
+        self.api = self.srv.api
+        want = [b"echo: before restart", b"echo: queued across restart"]
+        data = wait_for(lambda: (lambda d: d if all(w in d for w in want) else None)(
+            self.api.task("GetTaskOutput", task_id=tid).data), 30, what="delivery after restart")
+        self.assertLess(data.index(want[0]), data.index(want[1]))
+        self.assertEqual(data.count(want[0]), 1, data)
+
+    def test_long_prompts_whole_everywhere_but_lists(self):
+        # The index keeps 120 code points of a prompt; every whole-task
+        # answer and every save must still carry all of it.
+        prompt = "Ünïcödé ✓ 🚀 " + "".join("line %d of a long prompt\n" % i for i in range(300))
+        t = self.create(prompt, agent="waiting")
+        tid = t.task_id
+        self.assertEqual(t.prompt, prompt)
+        self.assertEqual(self.get(tid).prompt, prompt)
+        w = self.api.stream(TS, "WatchTask", task_id=tid, timeout=60)
+        self.assertEqual(next(w).task.prompt, prompt)
+        w.cancel()
+        self.assertEqual(self.api.task("ListTasks").tasks[0].prompt, prompt[:120])
+        r = self.api.task("SendMessage", task_id=tid, prompt="queued")
+        self.assertEqual(r.prompt, prompt)
+        self.api.task("KillTask", task_id=tid)  # saves task.json again
+        path = os.path.join(self.srv.tasks_dir, tid, "task.json")
+        self.assertEqual(json.load(open(path, encoding="utf-8"))["prompt"], prompt)
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv.start()
+        self.api = self.srv.api
+        g = self.get(tid)
+        self.assertEqual(g.prompt, prompt)
+        self.assertEqual(g.status, KILLED)
+        self.assertEqual(self.api.task("ListTasks").tasks[0].prompt, prompt[:120])
+        self.assertEqual(json.load(open(path, encoding="utf-8"))["prompt"], prompt)
 
     def test_graceful_drain_ends_streams(self):
         s = self.api.stream("kc.v1.MetricsService", "WatchMetrics")

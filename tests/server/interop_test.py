@@ -52,7 +52,8 @@ class Interop(unittest.TestCase):
         tid = t.task_id
         wait_for(lambda: call("kc.v1.TaskService", "GetTask", task_id=tid).HasField("prompt_delivered_at"), 30)
         self.assertEqual(call("kc.v1.TaskService", "ListTasks").tasks[0].task_id, tid)
-        self.assertIn(b"interop", call("kc.v1.TaskService", "GetTaskOutput", task_id=tid).data)
+        # Delivered means pasted; the agent's echo reaches the pane a moment later.
+        wait_for(lambda: b"interop" in call("kc.v1.TaskService", "GetTaskOutput", task_id=tid).data, 30)
         self.assertEqual(len(call("kc.v1.TaskService", "SendMessage", task_id=tid, prompt="again").followups), 1)
         self.assertTrue(call("kc.v1.TaskService", "PrepareTerminal", task_id=tid).ok)
         ws = api.stream("kc.v1.TaskService", "WatchTask", task_id=tid, include_output=True)

@@ -138,6 +138,14 @@ agents:
       command: ["/usr/bin/python3", "%(fake)s", "--never-ready"]
       ready_pattern: "^>"
       ready_timeout_ms: 1500
+    - name: slow
+      command: ["/usr/bin/python3", "%(fake)s", "--delay-ms", "1500"]
+      ready_pattern: "^>"
+      ready_timeout_ms: 30000
+    - name: waiting
+      command: ["/usr/bin/python3", "%(fake)s", "--never-ready"]
+      ready_pattern: "^>"
+      ready_timeout_ms: 600000
 """ % {"fake": self.fake}
         listen = '"127.0.0.1:%d"' % grpc_port if grpc_port else '""'
         self.config = os.path.join(self.root, "kc.yaml")

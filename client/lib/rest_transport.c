@@ -1,0 +1,443 @@
+/*
+ * The REST transport: libcurl against kc-gateway's JSON routes. The route,
+ * body and query of each call come from the rpc table (the proto's
+ * google.api.http annotations); messages cross as JSON through json_pb.
+ * HTTP/2 over TLS when the server offers it. One curl handle per client,
+ * so connections are kept alive between calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "client/lib/internal.h"
+#include "client/lib/json_pb.h"
+#include "client/lib/stream.h"
+#include "google/api/httpbody.pb-c.h"
+
+/* The largest response body accepted (task output can be big). */
+#define MAX_BODY_BYTES (64u * 1024 * 1024)
+/* The largest single watch event. */
+#define MAX_EVENT_BYTES (8u * 1024 * 1024)
+
+struct rest_impl {
+	CURL *h;
+};
+
+struct buf {
+	char *data;
+	size_t len, cap, max;
+	bool too_big;
+};
+
+static int buf_add(struct buf *b, const char *p, size_t n)
+{
+	if (b->len + n > b->max) {
+		b->too_big = true;
+		return -1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *nd = realloc(b->data, cap);
+		if (!nd)
+			return -1;
+		b->data = nd;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static int r_open(kc_client *c)
+{
+	struct rest_impl *r = calloc(1, sizeof *r);
+	if (!r)
+		return KC_ERR_NOMEM;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(r);
+		return KC_ERR_INTERNAL;
+	}
+	r->h = curl_easy_init();
+	if (!r->h) {
+		curl_global_cleanup();
+		free(r);
+		return KC_ERR_NOMEM;
+	}
+	c->impl = r;
+	return 0;
+}
+
+static void r_close(kc_client *c)
+{
+	struct rest_impl *r = c->impl;
+	if (!r)
+		return;
+	curl_easy_cleanup(r->h);
+	curl_global_cleanup();
+	free(r);
+	c->impl = NULL;
+}
+
+/* Appends `s` percent-encoded (RFC 3986 unreserved characters stay). */
+static int add_escaped(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		int rc;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		    ch == '_' || ch == '.' || ch == '~') {
+			rc = buf_add(b, (const char *)&ch, 1);
+		} else {
+			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+			rc = buf_add(b, e, 3);
+		}
+		if (rc)
+			return KC_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* A JSON scalar as query-string text; false for defaults, which are left out. */
+static bool query_value(json_t *v, char *tmp, size_t tmplen, const char **out)
+{
+	if (json_is_string(v)) {
+		*out = json_string_value(v);
+		return (*out)[0] != '\0';
+	}
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) == 0)
+			return false;
+		snprintf(tmp, tmplen, "%lld", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		if (json_real_value(v) == 0)
+			return false;
+		snprintf(tmp, tmplen, "%.17g", json_real_value(v));
+	} else if (json_is_true(v)) {
+		snprintf(tmp, tmplen, "true");
+	} else {
+		return false;
+	}
+	*out = tmp;
+	return true;
+}
+
+/* Builds the URL and (for routes with a body) the JSON body of a call. */
+static int build_request(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, char **url, char **body)
+{
+	struct buf u = {.max = 1 << 20};
+	json_t *j = kci_pb_to_json(req);
+	int rc = KC_ERR_NOMEM;
+	if (!j)
+		return KC_ERR_NOMEM;
+	if (buf_add(&u, c->target, strlen(c->target)))
+		goto out;
+	const char *p = rpc->rest_path;
+	const char *var = strchr(p, '{');
+	if (var) {
+		const char *end = strchr(var, '}');
+		char name[64];
+		size_t nlen = (size_t)(end - var - 1);
+		if (nlen >= sizeof name) {
+			rc = KC_ERR_INTERNAL;
+			goto out;
+		}
+		memcpy(name, var + 1, nlen);
+		name[nlen] = '\0';
+		json_t *v = json_object_get(j, name);
+		const char *val = json_is_string(v) ? json_string_value(v) : "";
+		if (!val[0]) {
+			rc = kci_set_error(c, KC_ERR_INVALID, "%s is required", name);
+			goto out;
+		}
+		if (buf_add(&u, p, (size_t)(var - p)) || add_escaped(&u, val))
+			goto out;
+		json_object_del(j, name);
+		p = end + 1;
+	}
+	if (buf_add(&u, p, strlen(p)))
+		goto out;
+	if (rpc->rest_body) {
+		*body = json_dumps(j, JSON_COMPACT);
+		if (!*body)
+			goto out;
+	} else {
+		char sep = '?';
+		const char *key;
+		json_t *v;
+		json_object_foreach(j, key, v)
+		{
+			char tmp[64];
+			const char *val;
+			if (!query_value(v, tmp, sizeof tmp, &val))
+				continue;
+			if (buf_add(&u, &sep, 1) || add_escaped(&u, key) || buf_add(&u, "=", 1) || add_escaped(&u, val))
+				goto out;
+			sep = '&';
+		}
+		*body = NULL;
+	}
+	*url = u.data;
+	u.data = NULL;
+	rc = 0;
+out:
+	free(u.data);
+	json_decref(j);
+	return rc;
+}
+
+struct xfer {
+	kc_client *c;
+	struct buf body;
+	/* streaming */
+	const struct kci_rpc *rpc;
+	kci_msg_cb cb;
+	void *user_data;
+	kci_stream *stream;
+	bool stream_checked; /* status and content type looked at */
+	bool streaming;      /* 2xx: bytes go to the stream parser */
+	bool stopped;        /* the callback asked to stop */
+	int stream_rc;
+};
+
+static int stream_payload(const char *payload, size_t len, void *ud);
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n;
+	if (x->cb && !x->stream_checked) {
+		struct rest_impl *r = x->c->impl;
+		long status = 0;
+		char *ctype = NULL;
+		curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(r->h, CURLINFO_CONTENT_TYPE, &ctype);
+		x->stream_checked = true;
+		if (status >= 200 && status < 300) {
+			bool sse = ctype && strncmp(ctype, "text/event-stream", 17) == 0;
+			x->stream_rc = kci_stream_new(&x->stream, sse, MAX_EVENT_BYTES, stream_payload, x);
+			if (x->stream_rc)
+				return 0;
+			x->streaming = true;
+		}
+	}
+	if (x->streaming) {
+		int rc = kci_stream_feed(x->stream, p, len);
+		if (rc) {
+			if (rc > 0)
+				x->stopped = true;
+			else
+				x->stream_rc = rc;
+			return 0;
+		}
+		return len;
+	}
+	if (buf_add(&x->body, p, len))
+		return 0;
+	return len;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	struct xfer *x = ud;
+	return atomic_load(&x->c->cancelled) ? 1 : 0;
+}
+
+static int error_from_curl(kc_client *c, CURLcode cc, const char *errbuf)
+{
+	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return kci_set_error(c, KC_ERR_UNAVAILABLE, "%s", msg);
+	case CURLE_OPERATION_TIMEDOUT:
+		return kci_set_error(c, KC_ERR_TIMEOUT, "%s", msg);
+	case CURLE_ABORTED_BY_CALLBACK:
+		return kci_set_error(c, KC_ERR_CANCELLED, "cancelled");
+	case CURLE_OUT_OF_MEMORY:
+		return kci_set_error(c, KC_ERR_NOMEM, "%s", msg);
+	default:
+		return kci_set_error(c, KC_ERR_PROTOCOL, "%s", msg);
+	}
+}
+
+/* The error of a >= 400 answer: the code from its status, the text from its
+ * {"error": "..."} body. */
+static int error_from_answer(kc_client *c, long status, const struct buf *body)
+{
+	int err = kci_error_from_http(status);
+	json_t *j = body->data ? json_loadb(body->data, body->len, 0, NULL) : NULL;
+	json_t *e = json_object_get(j, "error");
+	if (json_is_string(e))
+		kci_set_error(c, err, "%s", json_string_value(e));
+	else
+		kci_set_error(c, err, "HTTP %ld", status);
+	json_decref(j);
+	return err;
+}
+
+static int stream_payload(const char *payload, size_t len, void *ud)
+{
+	struct xfer *x = ud;
+	ProtobufCMessage *m = NULL;
+	char err[200];
+	int rc = kci_json_buf_to_pb(payload, len, x->rpc->out, &m, err, sizeof err);
+	if (rc) {
+		kci_set_error(x->c, rc, "bad event from the server: %s", err);
+		return rc;
+	}
+	rc = x->cb(m, x->user_data);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return rc ? 1 : 0;
+}
+
+static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                   kci_msg_cb cb, void *user_data)
+{
+	struct rest_impl *r = c->impl;
+	CURL *h = r->h;
+	char *url = NULL, *body = NULL, *auth = NULL;
+	struct curl_slist *headers = NULL;
+	struct xfer x = {.c = c, .body = {.max = MAX_BODY_BYTES}, .rpc = rpc, .cb = cb, .user_data = user_data};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	int rc = build_request(c, rpc, req, &url, &body);
+	if (rc)
+		return rc;
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "libkcclient/" KC_CLIENT_VERSION);
+	if (!cb && c->timeout_ms > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (strcmp(rpc->rest_method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rpc->rest_method);
+	if (strcmp(rpc->rest_method, "POST") == 0) {
+		const char *b = body ? body : "";
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
+	}
+	if (c->token && c->token[0]) {
+		size_t alen = strlen(c->token) + 32;
+		auth = malloc(alen);
+		if (!auth) {
+			rc = KC_ERR_NOMEM;
+			goto out;
+		}
+		snprintf(auth, alen, "Authorization: Bearer %s", c->token);
+		headers = curl_slist_append(headers, auth);
+	}
+	if (body)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	headers = curl_slist_append(headers, cb ? "Accept: text/event-stream" : "Accept: application/json");
+	/* curl would otherwise wait for "100 Continue" on larger bodies. */
+	headers = curl_slist_append(headers, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+	CURLcode cc = curl_easy_perform(h);
+	long status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (x.stopped) {
+		rc = 0;
+		goto out;
+	}
+	if (x.stream_rc) {
+		rc = x.stream_rc == KC_ERR_TOO_LARGE ? kci_set_error(c, KC_ERR_TOO_LARGE, "watch event too large")
+		                                     : x.stream_rc;
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		if (x.body.too_big)
+			rc = kci_set_error(c, KC_ERR_TOO_LARGE, "answer larger than %u bytes", MAX_BODY_BYTES);
+		else
+			rc = error_from_curl(c, cc, errbuf);
+		goto out;
+	}
+	if (status >= 400 || status < 200) {
+		rc = error_from_answer(c, status, &x.body);
+		goto out;
+	}
+	if (cb) {
+		x.stream_rc = x.stream ? kci_stream_finish(x.stream) : 0;
+		rc = x.stream_rc > 0 ? 0 : x.stream_rc;
+		goto out;
+	}
+	if (rpc->out == &google__api__http_body__descriptor) {
+		/* text/plain output: the body as it is. */
+		Google__Api__HttpBody *hb = malloc(sizeof *hb);
+		if (!hb) {
+			rc = KC_ERR_NOMEM;
+			goto out;
+		}
+		google__api__http_body__init(hb);
+		hb->data.len = x.body.len;
+		hb->data.data = (uint8_t *)(x.body.data ? x.body.data : strdup(""));
+		x.body.data = NULL;
+		if (!hb->data.data) {
+			free(hb);
+			rc = KC_ERR_NOMEM;
+			goto out;
+		}
+		*resp = &hb->base;
+		goto out;
+	}
+	char err[200];
+	ProtobufCMessage *m = NULL;
+	rc = kci_json_buf_to_pb(x.body.data ? x.body.data : "", x.body.len, rpc->out, &m, err, sizeof err);
+	if (rc) {
+		rc = kci_set_error(c, rc, "bad answer from the server: %s", err);
+		goto out;
+	}
+	*resp = m;
+out:
+	if (x.stream)
+		kci_stream_free(x.stream);
+	free(x.body.data);
+	curl_slist_free_all(headers);
+	free(auth);
+	free(url);
+	free(body);
+	return rc;
+}
+
+static int r_unary(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp)
+{
+	return perform(c, rpc, req, resp, NULL, NULL);
+}
+
+static int r_stream(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, kci_msg_cb cb,
+                    void *user_data)
+{
+	return perform(c, rpc, req, NULL, cb, user_data);
+}
+
+const struct kci_transport kci_rest_transport = {
+    .name = "rest",
+    .open = r_open,
+    .close = r_close,
+    .unary = r_unary,
+    .stream = r_stream,
+};
