@@ -1106,17 +1106,30 @@ int kc_json_put_string(kc_buf *out, const char *s, size_t len)
  * the hot spot of a 100-task list, so integers are written by hand. */
 static size_t put_u64(char *out, uint64_t v)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	                            "8081828384858687888990919293949596979899";
 	char tmp[24];
-	size_t n = 0;
-	size_t i;
+	size_t n = sizeof(tmp);
+	size_t len;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
+	/* Two digits per division: a 17-digit timestamp is 9 divisions. */
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+
+		v /= 100;
+		tmp[--n] = pairs[2 * d + 1];
+		tmp[--n] = pairs[2 * d];
+	}
+	if (v >= 10) {
+		tmp[--n] = pairs[2 * v + 1];
+		tmp[--n] = pairs[2 * v];
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	len = sizeof(tmp) - n;
+	memcpy(out, tmp + n, len);
+	return len;
 }
 
 static int put_i64(kc_buf *out, int64_t v)
@@ -1203,8 +1216,17 @@ static bool shortest_fixed(double d, char *text, size_t *len)
 	if (s <= 0 || s > 72 || m == (1ull << 52))
 		return false;
 	/* 17 significant digits always name a double exactly. */
-	for (r = (uint64_t)fabs(d); r; r /= 10)
-		hi--;
+	{
+		uint64_t ip = (uint64_t)fabs(d);
+		uint64_t p10 = 1;
+
+		while (ip >= p10 && hi > 0) {
+			hi--;
+			if (p10 > UINT64_MAX / 10)
+				break;
+			p10 *= 10;
+		}
+	}
 	/* Enough digits always fit once any do (k+1 digits can say 10 r):
 	 * search the least k that does. */
 	if (!fixed_fits(m, s, hi, &r))
