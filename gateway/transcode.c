@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "common/percent.h"
 #include "common/kc_error.h"
 #include "common/utf8.h"
 
@@ -898,56 +899,19 @@ int kc_message_set_text(ProtobufCMessage *msg, const char *path, const char *val
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes a query component into a new string; NULL on a bad escape or NUL. */
 static char *query_decode(const char *s, size_t len, int *rc)
 {
 	char *d = malloc(len + 1);
-	size_t o = 0;
-	size_t i;
 
 	*rc = KC_ERR_NOMEM;
 	if (!d)
 		return NULL;
-	*rc = KC_ERR_INVALID;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int h;
-			int l;
-
-			if (i + 2 >= len) {
-				free(d);
-				return NULL;
-			}
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-				free(d);
-				return NULL;
-			}
-			c = (char)(h * 16 + l);
-			i += 2;
-		} else if (c == '\0') {
-			free(d);
-			return NULL;
-		}
-		d[o++] = c;
+	if (kc_percent_decode(s, len, d, true) < 0) {
+		free(d);
+		*rc = KC_ERR_INVALID;
+		return NULL;
 	}
-	d[o] = '\0';
 	*rc = 0;
 	return d;
 }
