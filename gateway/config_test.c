@@ -44,6 +44,10 @@ static void test_strict(void **state)
 	assert_string_equal(err, "gateway.lisen: line 3: unknown key");
 	assert_int_equal(parse(&c, "gateway:\n  max_connections: lots\n", err), KC_ERR_INVALID);
 	assert_non_null(strstr(err, "gateway.max_connections: line 2"));
+	assert_int_equal(parse(&c, "gateway:\n  max_streams: 0\n", err), KC_ERR_INVALID);
+	assert_non_null(strstr(err, "gateway.max_streams: line 2"));
+	assert_int_equal(parse(&c, "gateway:\n  max_streams: 32\n", err), 0);
+	assert_int_equal(c.max_streams, 32);
 	assert_int_equal(parse(&c, "gateway:\n  tls_cert: /c\n", err), KC_ERR_INVALID);
 }
 

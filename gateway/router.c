@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/kc_error.h"
+#include "common/percent.h"
 #include "common/utf8.h"
 
 #define OAUTH_PREFIX "/oauth"
@@ -22,41 +23,6 @@ struct split {
 	size_t n;
 	char *store; /* all decoded segments, back to back */
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes one segment into dst (room for raw_len + 1). Returns the decoded
- * length, or -1 for a bad escape or a NUL. */
-static long decode(const char *raw, size_t raw_len, char *dst)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < raw_len; i++) {
-		char c = raw[i];
-		if (c == '%') {
-			if (i + 2 >= raw_len)
-				return -1;
-			int hi = hexval(raw[i + 1]), lo = hexval(raw[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (c == '\0')
-			return -1;
-		dst[o++] = c;
-	}
-	dst[o] = '\0';
-	return (long)o;
-}
 
 static void split_release(struct split *s)
 {
@@ -84,7 +50,7 @@ static int split_path(const char *path, size_t len, struct split *s)
 		size_t raw_len = slash ? (size_t)(slash - start) : len - i;
 		if (raw_len == 0 || s->n == MAX_SEGMENTS)
 			goto refuse; /* "//", trailing "/", or absurdly deep */
-		long dlen = decode(start, raw_len, dst);
+		long dlen = kc_percent_decode(start, raw_len, dst, false);
 		if (dlen < 0)
 			goto refuse;
 		if (strcmp(dst, ".") == 0 || strcmp(dst, "..") == 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/kc_error.h"
+#include "common/percent.h"
 
 static const struct {
 	const char *ext;
@@ -50,17 +51,6 @@ const char *kc_static_content_type(const char *name)
 	return "application/octet-stream";
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes and checks the path into `rel` (relative, no leading '/').
  * Returns false for anything refused. */
 static bool clean_path(const char *path, size_t len, char *rel, size_t relcap)
@@ -81,8 +71,8 @@ static bool clean_path(const char *path, size_t len, char *rel, size_t relcap)
 		char c = path[i];
 
 		if (c == '%') {
-			int h = i + 2 < len ? hexval(path[i + 1]) : -1;
-			int l = i + 2 < len ? hexval(path[i + 2]) : -1;
+			int h = i + 2 < len ? kc_hex_digit(path[i + 1]) : -1;
+			int l = i + 2 < len ? kc_hex_digit(path[i + 2]) : -1;
 
 			if (h < 0 || l < 0)
 				return false;

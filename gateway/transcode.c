@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "common/percent.h"
 #include "common/kc_error.h"
 #include "common/utf8.h"
 
@@ -898,56 +899,19 @@ int kc_message_set_text(ProtobufCMessage *msg, const char *path, const char *val
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes a query component into a new string; NULL on a bad escape or NUL. */
 static char *query_decode(const char *s, size_t len, int *rc)
 {
 	char *d = malloc(len + 1);
-	size_t o = 0;
-	size_t i;
 
 	*rc = KC_ERR_NOMEM;
 	if (!d)
 		return NULL;
-	*rc = KC_ERR_INVALID;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int h;
-			int l;
-
-			if (i + 2 >= len) {
-				free(d);
-				return NULL;
-			}
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-				free(d);
-				return NULL;
-			}
-			c = (char)(h * 16 + l);
-			i += 2;
-		} else if (c == '\0') {
-			free(d);
-			return NULL;
-		}
-		d[o++] = c;
+	if (kc_percent_decode(s, len, d, true) < 0) {
+		free(d);
+		*rc = KC_ERR_INVALID;
+		return NULL;
 	}
-	d[o] = '\0';
 	*rc = 0;
 	return d;
 }
@@ -1106,17 +1070,30 @@ int kc_json_put_string(kc_buf *out, const char *s, size_t len)
  * the hot spot of a 100-task list, so integers are written by hand. */
 static size_t put_u64(char *out, uint64_t v)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	                            "8081828384858687888990919293949596979899";
 	char tmp[24];
-	size_t n = 0;
-	size_t i;
+	size_t n = sizeof(tmp);
+	size_t len;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
+	/* Two digits per division: a 17-digit timestamp is 9 divisions. */
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+
+		v /= 100;
+		tmp[--n] = pairs[2 * d + 1];
+		tmp[--n] = pairs[2 * d];
+	}
+	if (v >= 10) {
+		tmp[--n] = pairs[2 * v + 1];
+		tmp[--n] = pairs[2 * v];
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	len = sizeof(tmp) - n;
+	memcpy(out, tmp + n, len);
+	return len;
 }
 
 static int put_i64(kc_buf *out, int64_t v)
@@ -1203,8 +1180,17 @@ static bool shortest_fixed(double d, char *text, size_t *len)
 	if (s <= 0 || s > 72 || m == (1ull << 52))
 		return false;
 	/* 17 significant digits always name a double exactly. */
-	for (r = (uint64_t)fabs(d); r; r /= 10)
-		hi--;
+	{
+		uint64_t ip = (uint64_t)fabs(d);
+		uint64_t p10 = 1;
+
+		while (ip >= p10 && hi > 0) {
+			hi--;
+			if (p10 > UINT64_MAX / 10)
+				break;
+			p10 *= 10;
+		}
+	}
 	/* Enough digits always fit once any do (k+1 digits can say 10 r):
 	 * search the least k that does. */
 	if (!fixed_fits(m, s, hi, &r))
