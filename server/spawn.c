@@ -27,6 +27,8 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 {
 	static const kc_spawn_opts none = {0};
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t mask, defaults;
 	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
 	pid_t pid;
 	int rc = 0, wst = 0;
@@ -58,7 +60,24 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, opts->envp ? opts->envp : environ);
+	/* A child starts with an empty signal mask and SIGPIPE, SIGINT and
+	 * SIGTERM at their defaults. kc-server blocks SIGINT/SIGTERM (it takes
+	 * them with sigwait) and ignores SIGPIPE, and both the mask and ignored
+	 * dispositions survive exec: the tmux server a first new-session forks
+	 * would inherit them, then every agent it starts, so `kill-server` (a
+	 * SIGTERM to itself) did nothing and Ctrl-C never reached an agent or
+	 * anything it ran. */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&mask);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGTERM);
+	posix_spawnattr_setsigmask(&attr, &mask);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, opts->envp ? opts->envp : environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(out_pipe[1]);
 	if (opts->input)

@@ -200,6 +200,24 @@ class Lifecycle(Base):
         # Never delivered: still there, still marked unsent.
         self.assertTrue(all(f.sent_at == 0 for f in self.get(tid).followups))
 
+    def test_agents_start_with_default_signals(self):
+        # kc-server blocks SIGINT/SIGTERM and ignores SIGPIPE for itself;
+        # none of that may leak into tmux (kill-server is a SIGTERM to
+        # itself) or into agents (Ctrl-C must reach them).
+        tid = self.create("signals", agent="sleeper").task_id
+        pid = wait_for(lambda: subprocess.run(
+            ["tmux", "-S", self.srv.tmux_socket, "list-panes", "-t", "=claude-" + tid, "-F", "#{pane_pid}"],
+            capture_output=True, text=True).stdout.strip(), 20, what="pane pid")
+        wait_for(lambda: "sleep" in open("/proc/%s/cmdline" % pid).read(), 20, what="the agent replaces the placeholder")
+        fields = dict(line.split(":", 1) for line in open("/proc/%s/status" % pid).read().splitlines() if ":" in line)
+        self.assertEqual(int(fields["SigBlk"], 16), 0)
+        ignored = int(fields["SigIgn"], 16)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            self.assertFalse(ignored & (1 << (sig - 1)), sig)
+        # And so tmux's kill-server really ends the server and its agents.
+        subprocess.call(["tmux", "-S", self.srv.tmux_socket, "kill-server"])
+        wait_for(lambda: not os.path.exists("/proc/%s" % pid), 20, what="the agent to end with its tmux server")
+
     def test_workdir_relative_and_agent_exit(self):
         os.makedirs(os.path.join(self.srv.home, "proj"))
         t = self.create("fail", workdir="proj")

@@ -142,6 +142,10 @@ agents:
       command: ["/usr/bin/python3", "%(fake)s", "--delay-ms", "1500"]
       ready_pattern: "^>"
       ready_timeout_ms: 30000
+    - name: sleeper
+      command: ["/bin/sleep", "600"]
+      ready_pattern: "^never$"
+      ready_timeout_ms: 600000
     - name: waiting
       command: ["/usr/bin/python3", "%(fake)s", "--never-ready"]
       ready_pattern: "^>"
