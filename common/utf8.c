@@ -4,18 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the well-formed sequence at s (1 to 4), or 0 if ill-formed.
+/* Length of the well-formed sequence at s (1 to 4); 0 if ill-formed; or
+ * -needed when the bytes up to `avail` are a valid but incomplete prefix.
  * Follows the table of well-formed byte sequences in Unicode 15, §3.9. */
-static size_t sequence_len(const unsigned char *s, size_t avail)
+static int sequence_len(const unsigned char *s, size_t avail)
 {
 	unsigned char c = s[0];
 	if (c < 0x80)
 		return 1;
 	if (c < 0xc2 || c > 0xf4)
 		return 0;
-	size_t n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-	if (avail < n)
-		return 0;
+	int n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
 	unsigned char lo = 0x80, hi = 0xbf;
 	if (c == 0xe0)
 		lo = 0xa0; /* overlong */
@@ -25,11 +24,14 @@ static size_t sequence_len(const unsigned char *s, size_t avail)
 		lo = 0x90; /* overlong */
 	else if (c == 0xf4)
 		hi = 0x8f; /* above U+10FFFF */
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
+	for (int i = 1; i < n; i++) {
+		if ((size_t)i >= avail)
+			return -n;
+		if (s[i] < lo || s[i] > hi)
 			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
 	return n;
 }
 
@@ -38,16 +40,18 @@ bool kc_utf8_valid(const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
-		size_t n = sequence_len(p + i, len - i);
-		if (!n)
+		int n = sequence_len(p + i, len - i);
+		if (n <= 0)
 			return false;
-		i += n;
+		i += (size_t)n;
 	}
 	return true;
 }
 
-char *kc_utf8_sanitize(const char *s, size_t len, size_t *out_len)
+static char *sanitize(const char *s, size_t len, bool hold_partial, size_t *held, size_t *out_len)
 {
+	if (held)
+		*held = 0;
 	/* Worst case: every byte becomes the 3-byte U+FFFD. */
 	if (len > (SIZE_MAX - 1) / 3)
 		return NULL;
@@ -57,14 +61,19 @@ char *kc_utf8_sanitize(const char *s, size_t len, size_t *out_len)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, o = 0;
 	while (i < len) {
-		size_t n = sequence_len(p + i, len - i);
-		if (n == 1 && p[i] == 0) {
-			i++;
-		} else if (n) {
-			memcpy(out + o, p + i, n);
-			o += n;
-			i += n;
+		int n = sequence_len(p + i, len - i);
+		if (n < 0 && hold_partial) {
+			if (held)
+				*held = len - i;
+			break;
+		}
+		if (n > 0 && p[i] != 0) {
+			memcpy(out + o, p + i, (size_t)n);
+			o += (size_t)n;
+			i += (size_t)n;
 		} else {
+			/* Ill-formed, cut off, or a NUL (valid UTF-8, but not in a
+			 * C string): one replacement character per byte. */
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			i++;
@@ -74,4 +83,14 @@ char *kc_utf8_sanitize(const char *s, size_t len, size_t *out_len)
 	if (out_len)
 		*out_len = o;
 	return out;
+}
+
+char *kc_utf8_sanitize(const char *s, size_t len, size_t *out_len)
+{
+	return sanitize(s, len, false, NULL, out_len);
+}
+
+char *kc_utf8_sanitize_chunk(const char *s, size_t len, bool hold_partial, size_t *held)
+{
+	return sanitize(s, len, hold_partial, held, NULL);
 }

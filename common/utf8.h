@@ -17,8 +17,15 @@
 bool kc_utf8_valid(const char *s, size_t len);
 
 /* Copies `s[0..len)` into a new NUL-terminated string with every ill-formed
- * sequence replaced by U+FFFD, and NUL bytes dropped. Returns NULL when out
+ * sequence, and every NUL byte, replaced by U+FFFD. Returns NULL when out
  * of memory; *out_len (if not NULL) receives the length. The caller frees. */
 char *kc_utf8_sanitize(const char *s, size_t len, size_t *out_len);
+
+/* The same for one chunk of a stream (terminal output read in pieces).
+ * When `hold_partial`, a sequence that is valid so far but cut off by the
+ * end of the chunk is left out rather than replaced, and its length is
+ * written to *held (0 otherwise), so the caller can prepend those bytes to
+ * the next chunk. */
+char *kc_utf8_sanitize_chunk(const char *s, size_t len, bool hold_partial, size_t *held);
 
 #endif /* KC_UTF8_H */

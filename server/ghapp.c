@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/base64url.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -44,22 +45,9 @@ bool kc_ghapp_configured(const kc_config *cfg)
 
 static char *b64url(const unsigned char *in, size_t n)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	char *out = malloc(n * 4 / 3 + 4);
-	size_t o = 0;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? in[i + 2] : 0);
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = tbl[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = tbl[v & 63];
-	}
-	out[o] = '\0';
+	char *out = malloc(KC_BASE64URL_SIZE(n));
+	if (out)
+		kc_base64url_encode(in, n, out);
 	return out;
 }
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/kc_error.h"
+#include "tests/support/fs.h"
 #include "server/store.h"
 #include "server/tasks.h"
 
@@ -101,27 +102,7 @@ static void test_store_dir(void **state)
 	loaded = 0;
 	assert_int_equal(kc_store_load(dir, count, NULL), 0);
 	assert_int_equal(loaded, 1);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
-}
-
-static void test_utf8(void **state)
-{
-	size_t held = 0;
-	char *s;
-	(void)state;
-	s = kc_utf8_sanitize_chunk("a\xff" "b", 3, false, NULL);
-	assert_string_equal(s, "a\xEF\xBF\xBD" "b");
-	free(s);
-	s = kc_utf8_sanitize_chunk("ok\xe2\x82", 4, true, &held);
-	assert_string_equal(s, "ok");
-	assert_int_equal(held, 2);
-	free(s);
-	s = kc_utf8_sanitize_chunk("\xe2\x82\xac", 3, true, &held);
-	assert_string_equal(s, "\xe2\x82\xac");
-	assert_int_equal(held, 0);
-	free(s);
+	assert_int_equal(kc_test_rmtree(dir), 0);
 }
 
 int main(void)
@@ -130,7 +111,6 @@ int main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_store_dir),
-		cmocka_unit_test(test_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,11 +81,5 @@ bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id);
  * Decode returns 0 and copies the id, or KC_ERR_INVALID. */
 int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX]);
 
-/* Replaces bytes that are not valid UTF-8 with U+FFFD (common/utf8.h's
- * kc_utf8_sanitize, plus holding back a sequence split across chunks). Returns a malloc'd
- * NUL-terminated string (NULL when out of memory). When `hold_partial`,
- * an incomplete sequence at the very end is left out and its length
- * written to *held (so a stream can prepend it to the next chunk). */
-char *kc_utf8_sanitize_chunk(const char *s, size_t len, bool hold_partial, size_t *held);
 
 #endif /* KC_SERVER_TASKS_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/base64url.h"
 #include "common/kc_error.h"
 #include "server/store.h"
 
@@ -54,23 +55,6 @@ bool kc_ct_equal(const void *a, const void *b, size_t len)
 	return d == 0;
 }
 
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? in[i + 2] : 0);
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = tbl[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = tbl[v & 63];
-	}
-	out[o] = '\0';
-}
-
 /* Makes a new token and writes it; call with mu held. */
 static int fresh(kc_token *t)
 {
@@ -79,7 +63,7 @@ static int fresh(kc_token *t)
 	int rc;
 	if (kc_random_bytes(raw, sizeof raw) != 0)
 		return KC_ERR_INTERNAL;
-	b64url(raw, sizeof raw, v);
+	kc_base64url_encode(raw, sizeof raw, v);
 	explicit_bzero(raw, sizeof raw);
 	if ((rc = kc_write_file_atomic(t->path, v, strlen(v), 0600)) != 0)
 		return rc;

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/fs.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "kc/v1/task.pb-c.h"
 
@@ -160,7 +161,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	int status = 0;
-	char cmd[300];
 	(void)state;
 	grpc_channel_destroy(channel);
 	grpc_completion_queue_shutdown(cq);
@@ -168,10 +168,10 @@ static int teardown(void **state)
 	grpc_shutdown();
 	kill(server_pid, SIGTERM);
 	waitpid(server_pid, &status, 0);
-	snprintf(cmd, sizeof cmd, "tmux -S %s kill-server 2>/dev/null; rm -rf %s", tmux_sock, dir);
-	if (system(cmd) != 0) {
-		/* tmux has no server when no task is alive: fine. */
-	}
+	/* tmux has no server when no task is alive: its failure is fine. */
+	char *kill_tmux[] = {"tmux", "-S", tmux_sock, "kill-server", NULL};
+	(void)kc_test_run(kill_tmux);
+	kc_test_rmtree(dir);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	return 0;
 }
