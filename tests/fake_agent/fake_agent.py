@@ -24,6 +24,7 @@ measures delivery latency from these).
 import os
 import random
 import sys
+import termios
 import time
 
 BRACKET_START = "\x1b[200~"
@@ -76,6 +77,12 @@ def main():
     if delay_ms:
         time.sleep(delay_ms / 1000.0)
     out("\x1b[?2004h")
+    # Like a real TUI agent, draw the input ourselves: the terminal's own
+    # echo would show the bracketed-paste markers as "^[[200~".
+    if sys.stdin.isatty():
+        attrs = termios.tcgetattr(sys.stdin)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(sys.stdin, termios.TCSANOW, attrs)
     out("Fake agent ready\n")
     prompt()
     stamp("ready")
@@ -85,6 +92,7 @@ def main():
             break
         stamp("line")
         line = raw.replace(BRACKET_START, "").replace(BRACKET_END, "").rstrip("\r\n")
+        out(line + "\n")
         cmd = line.strip()
         if cmd == "":
             prompt()
