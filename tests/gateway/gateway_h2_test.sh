@@ -17,12 +17,7 @@ cp -rL "$root/gateway/web" "$tmp/web"
 # Larger than HTTP/2's default windows (64 KiB), so the answer only gets
 # through if WINDOW_UPDATEs are honoured.
 head -c 3000000 /dev/urandom >"$tmp/web/big.bin"
-pids=()
-stop_all() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-}
-at_exit stop_all
+at_exit stop_pids
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
 	-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null ||

@@ -18,12 +18,7 @@ check_tmpdir tmp kcgw
 # follow (a file must lie inside the web root): serve a real copy.
 cp -rL "$root/gateway/web" "$tmp/web"
 web=$tmp/web
-pids=()
-stop_all() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-}
-at_exit stop_all
+at_exit stop_pids
 
 cat >"$tmp/kc.yaml" <<YAML
 home: $tmp

@@ -8,6 +8,9 @@
 #   check_tmpdir VAR PREFIX sets VAR to a fresh directory under /tmp (short
 #                          enough for unix socket paths), removed at exit
 #   at_exit CMD            runs CMD at exit, the last registered first
+#   pids+=($!); at_exit stop_pids
+#                          SIGTERMs the background processes a test started
+#                          and waits for them
 #
 # The counters are $passed and $failed.
 passed=0
@@ -54,4 +57,12 @@ check_tmpdir() { # not in $(...): the exit hook must be this shell's
 	d=$(mktemp -d "/tmp/$2.XXXXXX") || return 1
 	at_exit "rm -rf '$d'"
 	printf -v "$1" '%s' "$d"
+}
+
+pids=()
+stop_pids() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	return 0
 }
