@@ -8,84 +8,11 @@
 # on a fixed sleep.
 set -uo pipefail
 
-root=$(pwd)
-server_bin=$root/server/kc-server
-gw_bin=$root/gateway/kc-gateway
-fake=$root/tests/fake_agent/fake_agent.py
-base_tmp=${TEST_TMPDIR:-/tmp}
-tmp=$(mktemp -d "$base_tmp/kcc.XXXXXX")
-# Unix socket paths are limited to 107 bytes; Bazel's test directories can
-# be deeper than that, so the sockets go under /tmp then.
-sock=$tmp/s
-[ ${#sock} -gt 80 ] && sock=$(mktemp -d /tmp/kcc-s.XXXXXX)
-mkdir -p "$sock" "$tmp/home"
-cp -rL "$root/gateway/web" "$tmp/web"
-passed=0
-failed=0
-pids=()
-
-cleanup() {
-	local i
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${pids[i]}" 2>/dev/null
-		wait "${pids[i]}" 2>/dev/null
-	done
-	tmux -S "$sock/tmux" kill-server 2>/dev/null
-	rm -rf "$tmp" "$sock"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
-wait_for() { # deadline seconds, command
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -ge "$deadline" ] && return 1
-		sleep 0.2
-	done
-}
-
-cat >"$tmp/kc.yaml" <<YAML
-home: $tmp/home
-server:
-  socket: $sock/kc.sock
-  tmux_socket: $sock/tmux
-  log_level: debug
-limits:
-  max_running_tasks: 8
-agents:
-  default: fake
-  list:
-    - name: fake
-      command: ["/usr/bin/python3", "$fake", "--session-id", "{session_id}"]
-      ready_pattern: "^>"
-      ready_timeout_ms: 20000
-metrics:
-  interval_ms: 200
-gateway:
-  listen: 127.0.0.1:0
-  upstream: unix:$sock/kc.sock
-  web_root: $tmp/web
-YAML
-
-env -u KC_HOME -u KC_PORT -u KC_GRPC_PORT -u KC_AGENT "$server_bin" --config "$tmp/kc.yaml" >/dev/null 2>"$tmp/server.log" &
-pids+=($!)
-token_file=$tmp/home/.claude-tasks/.api-token
-wait_for 30 test -S "$sock/kc.sock" -a -s "$token_file" || { echo "kc-server did not start"; cat "$tmp/server.log"; exit 1; }
-env -u KC_PORT "$gw_bin" --config "$tmp/kc.yaml" >/dev/null 2>"$tmp/gw.log" &
-pids+=($!)
-wait_for 30 grep -qs '"listening"' "$tmp/gw.log" || { echo "kc-gateway did not start"; cat "$tmp/gw.log"; exit 1; }
-port=$(grep -o '"port":"[0-9]*"' "$tmp/gw.log" | grep -o '[0-9]*')
-BASE=http://127.0.0.1:$port
-healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/healthz")" = 200 ]; }
-wait_for 30 healthy || { echo "the gateway never saw kc-server serving"; exit 1; }
-TOKEN=$(cat "$token_file")
+source "$(pwd)/tests/lib/live_stack.sh"
+live_stack_start --max-running 8
+tmp=$LS_TMP
+BASE=$LS_URL
+TOKEN=$LS_TOKEN
 A=(-H "Authorization: Bearer $TOKEN")
 
 # code METHOD PATH [curl args] -> status; body in $tmp/body, headers in $tmp/headers
@@ -122,13 +49,13 @@ check "POST /api/claude/tasks is 201" \
 	test "$(code POST /api/claude/tasks "${A[@]}" -H 'Content-Type: application/json' -d '{"prompt": "hello there"}')" = 201
 check "create answers JSON" ctype application/json
 check "task object fields" jqb '(.task_id | test("^[0-9]+-[0-9a-f]{8}$")) and (.session_id | test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")) and .prompt == "hello there" and .status == "running" and (.created_at | type == "number") and .tmux_session == ("claude-" + .task_id) and .followups == []'
-check "workdir defaults to the home" jqq --arg h "$tmp/home" '.workdir == $h' "$tmp/body"
+check "workdir defaults to the home" jqq --arg h "$LS_HOME" '.workdir == $h' "$tmp/body"
 T1=$(jq -r .task_id "$tmp/body")
-check "the task runs in real tmux" wait_for 20 tmux -S "$sock/tmux" has-session -t "claude-$T1"
-mkdir -p "$tmp/home/proj"
+check "the task runs in real tmux" wait_for 20 tmux -S "$LS_TMUX" has-session -t "claude-$T1"
+mkdir -p "$LS_HOME/proj"
 check "workdir is honoured" \
-	test "$(code POST /api/claude/tasks "${A[@]}" -d "{\"prompt\": \"$(printf 'x%.0s' $(seq 1 200))\", \"workdir\": \"$tmp/home/proj\"}")" = 201
-check "workdir echoed" jqq --arg w "$tmp/home/proj" '.workdir == $w' "$tmp/body"
+	test "$(code POST /api/claude/tasks "${A[@]}" -d "{\"prompt\": \"$(printf 'x%.0s' $(seq 1 200))\", \"workdir\": \"$LS_HOME/proj\"}")" = 201
+check "workdir echoed" jqq --arg w "$LS_HOME/proj" '.workdir == $w' "$tmp/body"
 T2=$(jq -r .task_id "$tmp/body")
 
 # ---- list ----
@@ -163,7 +90,7 @@ check "prepare-terminal answer" jqq --arg s "claude-$T1" '.ok == true and .sessi
 # ---- delete -> killed ----
 check "DELETE is 200" test "$(code DELETE "/api/claude/tasks/$T2" "${A[@]}")" = 200
 check "DELETE answers killed" jqq --arg t "$T2" '.task_id == $t and .status == "killed" and (.killed_at | type == "number")' "$tmp/body"
-check "the killed task's tmux session is gone" wait_for 20 bash -c "! tmux -S $sock/tmux has-session -t claude-$T2 2>/dev/null"
+check "the killed task's tmux session is gone" wait_for 20 bash -c "! tmux -S $LS_TMUX has-session -t claude-$T2 2>/dev/null"
 check "GET shows killed" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' $BASE/api/claude/tasks/$T2 | jq -e '.status == \"killed\"' >/dev/null"
 check "message to an ended session is refused" \
 	bash -c "[ \"\$(curl -s -o $tmp/b2 -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' -d '{\"prompt\":\"x\"}' $BASE/api/claude/tasks/$T2/message)\" -ge 400 ]"
@@ -260,11 +187,5 @@ check "seed flow: jq -r .task_id gives an id" grep -Eq '^task: [0-9]+-[0-9a-f]{8
 check "seed flow: the status leaves running (completed)" grep -q '^status: completed$' "$tmp/flow.out"
 check "seed flow: the output of the finished task is served from its log" grep -q 'bye' "$tmp/flow.out"
 
-echo "$passed passed, $failed failed"
-if [ "$failed" != 0 ]; then
-	echo "---- kc-server log (tail) ----"
-	tail -30 "$tmp/server.log"
-	echo "---- kc-gateway log (tail) ----"
-	tail -30 "$tmp/gw.log"
-fi
-[ "$failed" = 0 ]
+[ "$failed" = 0 ] || live_stack_logs 30
+check_summary

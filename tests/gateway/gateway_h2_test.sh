@@ -9,39 +9,15 @@
 set -uo pipefail
 
 root=$(pwd)
+source "$root/tests/lib/check.sh"
 gw_bin=$root/gateway/kc-gateway
 stub_bin=$root/tests/gateway/stub_server
-tmp=$(mktemp -d /tmp/kch2.XXXXXX)
+check_tmpdir tmp kch2
 cp -rL "$root/gateway/web" "$tmp/web"
 # Larger than HTTP/2's default windows (64 KiB), so the answer only gets
 # through if WINDOW_UPDATEs are honoured.
 head -c 3000000 /dev/urandom >"$tmp/web/big.bin"
-passed=0
-failed=0
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
+at_exit stop_pids
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
 	-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null ||
@@ -191,5 +167,4 @@ check "exit status 0 after the drain" test $? = 0
 wait "$drain_curl"
 check "the open h2 stream ended cleanly" test "$(cat "$tmp/drain.code")" = 200
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+check_summary

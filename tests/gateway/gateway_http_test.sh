@@ -9,42 +9,16 @@ set -uo pipefail
 trap "" PIPE
 
 root=$(pwd)
+source "$root/tests/lib/check.sh"
 gw_bin=$root/gateway/kc-gateway
 stub_bin=$root/tests/gateway/stub_server
 # Unix socket paths must be short; the test tmpdir is not.
-tmp=$(mktemp -d /tmp/kcgw.XXXXXX)
+check_tmpdir tmp kcgw
 # Runfiles are symlinks out of the tree, which the gateway refuses to
 # follow (a file must lie inside the web root): serve a real copy.
 cp -rL "$root/gateway/web" "$tmp/web"
 web=$tmp/web
-passed=0
-failed=0
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
-check() { # name, then a command that must succeed
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
-
-# Polls until a command succeeds or the deadline (seconds) passes.
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
+at_exit stop_pids
 
 cat >"$tmp/kc.yaml" <<YAML
 home: $tmp
@@ -183,5 +157,4 @@ check "SIGTERM drains and exits" wait_for 20 drained
 wait "$gw_pid"
 check "exit status 0 after the drain" test $? = 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+check_summary

@@ -7,38 +7,21 @@
 set -uo pipefail
 
 root=$(pwd)
-tmp=$(mktemp -d /tmp/kcrl.XXXXXX)
+source "$root/tests/lib/check.sh"
+check_tmpdir tmp kcrl
 bins=$tmp/bin
 mkdir -p "$bins" "$tmp/home"
 cp "$root/server/kc-server" "$root/gateway/kc-gateway" "$bins/"
 cp -rL "$root/gateway/web" "$tmp/web"
-passed=0
-failed=0
 script_pid=
 
-cleanup() {
+stop_script() {
 	[ -n "$script_pid" ] && kill -TERM "$script_pid" 2>/dev/null && wait "$script_pid" 2>/dev/null
 	# Task sessions outlive the server by design (re-adopted at the next
 	# start); this test's private tmux server goes with the test.
 	tmux -S "$tmp/home/.kc-run/tmux/default" kill-server 2>/dev/null
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -ge "$deadline" ] && return 1
-		sleep 0.2
-	done
-}
+at_exit stop_script
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 KC_BIN_DIR=$bins KC_WEB_ROOT=$tmp/web KC_HOME=$tmp/home KC_PORT=$port \
@@ -47,7 +30,7 @@ KC_BIN_DIR=$bins KC_WEB_ROOT=$tmp/web KC_HOME=$tmp/home KC_PORT=$port \
 script_pid=$!
 started() { grep -q 'Ctrl-C stops both' "$tmp/out"; }
 check "run-local starts both and says so" wait_for 60 started
-[ "$failed" = 0 ] || { cat "$tmp/out" "$tmp/err"; exit 1; }
+[ "$failed" = 0 ] || { cat "$tmp/out" "$tmp/err"; check_summary; exit 1; }
 url=$(awk '/dashboard:/ {print $2}' "$tmp/out")
 token=$(awk '/API token:/ {print $3}' "$tmp/out")
 check "the dashboard URL carries the token in its fragment" \
@@ -73,5 +56,4 @@ check "and the gateway is gone" gone "$gw"
 check "and the server is gone" gone "$srv"
 check "the gateway drained" grep -q '"stopped"' "$tmp/home/.kc-run/kc-gateway.log"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+check_summary
