@@ -32,7 +32,7 @@
 #include "gateway/gw.h"
 #include "gateway/router.h"
 #include "gateway/static.h"
-#include "gateway/transcode.h"
+#include "transcode/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 

@@ -7,7 +7,7 @@
  * a list of 100 tasks is the hottest answer the gateway gives, and building
  * a jansson tree only to serialise it would double the work.
  */
-#include "gateway/transcode.h"
+#include "transcode/transcode.h"
 
 #include <ctype.h>
 #include <errno.h>

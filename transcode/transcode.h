@@ -26,15 +26,15 @@
  * message named `<Something>Entry`, nested inside the field's own message,
  * with exactly the fields key = 1 and value = 2.
  */
-#ifndef KC_GW_TRANSCODE_H
-#define KC_GW_TRANSCODE_H
+#ifndef KC_TRANSCODE_TRANSCODE_H
+#define KC_TRANSCODE_TRANSCODE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "gateway/buf.h"
+#include "transcode/buf.h"
 
 /* A new message of type `desc` with its defaults, or NULL when out of
  * memory. Free with kc_message_free. */
@@ -89,4 +89,4 @@ bool kc_is_wrapper(const ProtobufCMessageDescriptor *desc);
  * ill-formed UTF-8 is replaced by U+FFFD. */
 int kc_json_put_string(kc_buf *out, const char *s, size_t len);
 
-#endif /* KC_GW_TRANSCODE_H */
+#endif /* KC_TRANSCODE_TRANSCODE_H */

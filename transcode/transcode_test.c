@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "common/kc_error.h"
-#include "gateway/transcode.h"
+#include "transcode/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "kc/v1/metrics.pb-c.h"

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gateway/transcode.h"
+#include "transcode/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "kc/v1/metrics.pb-c.h"
 #include "kc/v1/task.pb-c.h"
