@@ -36,6 +36,25 @@
 
 #include "transcode/buf.h"
 
+/*
+ * Where a caller bends the mapping (the gateway passes 0; libkcclient, a
+ * reader of answers that newer servers may extend, passes KC_JSON_CLIENT):
+ */
+enum {
+	/* Reading: members that name no field are skipped, not refused. */
+	KC_JSON_IGNORE_UNKNOWN = 1u << 0,
+	/* Reading: enum names in any case, "" for 0, and numbers (or their
+	 * text) this build has no value for are kept as they are. */
+	KC_JSON_LENIENT_ENUMS = 1u << 1,
+	/* Writing: singular enums at 0 are left out (the contract has no name
+	 * for "unspecified"). */
+	KC_JSON_OMIT_ZERO_ENUMS = 1u << 2,
+	/* Writing: doubles (and floats) as the shortest "%.Ng" that reads back,
+	 * integral ones with ".0" so they stay JSON reals, non-finite as null. */
+	KC_JSON_REAL_POINT = 1u << 3,
+};
+#define KC_JSON_CLIENT (KC_JSON_IGNORE_UNKNOWN | KC_JSON_LENIENT_ENUMS | KC_JSON_OMIT_ZERO_ENUMS | KC_JSON_REAL_POINT)
+
 /* A new message of type `desc` with its defaults, or NULL when out of
  * memory. Free with kc_message_free. */
 ProtobufCMessage *kc_message_new(const ProtobufCMessageDescriptor *desc);
@@ -54,6 +73,9 @@ void kc_message_free(ProtobufCMessage *msg);
  */
 int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, char *err,
                        size_t errlen);
+/* The same with KC_JSON_* `flags`. */
+int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
+                          char *err, size_t errlen);
 
 /*
  * Sets the field at `path` (a field name, or dotted names through nested
@@ -77,6 +99,8 @@ int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, c
  * an unknown `field`.
  */
 int kc_message_to_json(const ProtobufCMessage *msg, const char *field, kc_buf *out);
+/* The same with KC_JSON_* `flags`. */
+int kc_message_to_json_ex(const ProtobufCMessage *msg, const char *field, unsigned flags, kc_buf *out);
 
 /* The JSON name of enum value `value`, written to `out` (lower-case, type
  * prefix removed). False when `value` is not one of the enum's values. */
