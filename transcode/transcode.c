@@ -577,6 +577,14 @@ static void scalar_clear(scalar *sc)
 
 static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, unsigned flags, char *err, size_t errlen);
 
+/* Whether d is a whole number no larger than `max` in magnitude (NaN is
+ * not). Without floor(): libm stays off the link line of programs that
+ * link libkcclient.a. */
+static bool is_integral(double d, double max)
+{
+	return fabs(d) <= max && d == (double)(int64_t)d;
+}
+
 /* A scalar of f's type from a JSON value (not null, not object/array). */
 static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar *sc, unsigned flags, char *err,
                             size_t errlen)
@@ -618,8 +626,7 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 				return 0;
 			return fail(err, errlen, "field \"%s\": unknown value \"%.64s\"", f->name, json_string_value(v));
 		}
-		if ((flags & KC_JSON_LENIENT_ENUMS) && json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
-		    fabs(json_real_value(v)) <= INT32_MAX) {
+		if ((flags & KC_JSON_LENIENT_ENUMS) && json_is_real(v) && is_integral(json_real_value(v), INT32_MAX)) {
 			sc->v.i = (int64_t)json_real_value(v);
 			return 0;
 		}
@@ -655,7 +662,7 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 			double d = json_real_value(v);
 			char text[64];
 
-			if (d != floor(d) || fabs(d) > 9.2e18)
+			if (!is_integral(d, 9.2e18))
 				break;
 			snprintf(text, sizeof(text), "%.0f", d);
 			if (scalar_from_text(f, text, sc) == 0)
@@ -857,6 +864,23 @@ int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, c
 	}
 	json_decref(root);
 	return rc;
+}
+
+int kc_json_to_new_message(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, unsigned flags,
+                           ProtobufCMessage **out, char *err, size_t errlen)
+{
+	ProtobufCMessage *m = kc_message_new(desc);
+	int rc;
+
+	if (!m)
+		return KC_ERR_NOMEM;
+	rc = kc_json_to_message_ex(m, json, len, "*", flags, err, errlen);
+	if (rc) {
+		kc_message_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
 }
 
 /* ---- input: text (path variables and query parameters) ---- */
@@ -1564,4 +1588,19 @@ int kc_message_to_json_ex(const ProtobufCMessage *msg, const char *field, unsign
 	}
 	message_to_json(msg, out, 0, flags);
 	return out->err;
+}
+
+int kc_message_to_json_text(const ProtobufCMessage *msg, unsigned flags, char **out)
+{
+	kc_buf b;
+	int rc;
+
+	kc_buf_init(&b, 0);
+	rc = kc_message_to_json_ex(msg, NULL, flags, &b);
+	if (rc) {
+		kc_buf_release(&b);
+		return rc;
+	}
+	*out = kc_buf_steal(&b, NULL);
+	return *out ? 0 : KC_ERR_NOMEM;
 }

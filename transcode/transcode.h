@@ -77,6 +77,12 @@ int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, cons
 int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
                           char *err, size_t errlen);
 
+/* Decodes a JSON object into a new message of type `desc` (free with
+ * kc_message_free). Errors as kc_json_to_message; *out is untouched on
+ * failure. */
+int kc_json_to_new_message(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, unsigned flags,
+                           ProtobufCMessage **out, char *err, size_t errlen);
+
 /*
  * Sets the field at `path` (a field name, or dotted names through nested
  * messages: "task.id") from its text form, as path variables and query
@@ -101,6 +107,10 @@ int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, c
 int kc_message_to_json(const ProtobufCMessage *msg, const char *field, kc_buf *out);
 /* The same with KC_JSON_* `flags`. */
 int kc_message_to_json_ex(const ProtobufCMessage *msg, const char *field, unsigned flags, kc_buf *out);
+
+/* `msg` as JSON text, NUL-terminated, in *out (the caller frees it).
+ * 0 or KC_ERR_NOMEM; *out is untouched on failure. */
+int kc_message_to_json_text(const ProtobufCMessage *msg, unsigned flags, char **out);
 
 /* The JSON name of enum value `value`, written to `out` (lower-case, type
  * prefix removed). False when `value` is not one of the enum's values. */
