@@ -1,11 +1,13 @@
 /*
- * transcode.h - JSON <-> protobuf-c messages, generic over descriptors.
+ * transcode.h - JSON <-> protobuf-c messages, generic over descriptors:
+ * the one implementation of the REST JSON mapping, used by both ends.
  *
- * The gateway never names a message type: the route table hands it an
+ * kc-gateway never names a message type: the route table hands it an
  * input and an output ProtobufCMessageDescriptor and this module fills the
  * one from a request (path variables, query parameters, JSON body) and
- * renders the other as JSON. No I/O: bytes and messages in, bytes out, so
- * it is unit-tested and fuzzed on its own.
+ * renders the other as JSON. libkcclient does the reverse (requests out,
+ * answers in) with the KC_JSON_CLIENT flags below. No I/O: bytes and
+ * messages in, bytes out, so it is unit-tested and fuzzed on its own.
  *
  * The JSON follows proto3's mapping with the field names as written in the
  * proto (snake_case), except where the REST contract (DESIGN §3), which
