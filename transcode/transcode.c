@@ -15,8 +15,8 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +25,8 @@
 
 #include <jansson.h>
 
-#include "common/percent.h"
 #include "common/kc_error.h"
+#include "common/percent.h"
 #include "common/utf8.h"
 
 /* Nesting deeper than this is refused: no API message is nearly this deep,

@@ -11,12 +11,12 @@
 #include <cmocka.h>
 
 #include "common/kc_error.h"
-#include "transcode/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "kc/v1/metrics.pb-c.h"
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
+#include "transcode/transcode.h"
 
 static char *to_json(const ProtobufCMessage *m)
 {

@@ -12,11 +12,11 @@
 
 #include "client/lib/internal.h"
 #include "client/lib/json_pb.h"
-#include "transcode/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "kc/v1/metrics.pb-c.h"
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
+#include "transcode/transcode.h"
 
 #define RPC(var, svc, method, http, path, body, in_t, out_t)                                                           \
 	const struct kci_rpc var = {"/kc.v1." svc "/" method, http, path, body, &in_t##__descriptor,                   \
