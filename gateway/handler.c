@@ -32,9 +32,9 @@
 #include "gateway/gw.h"
 #include "gateway/router.h"
 #include "gateway/static.h"
-#include "gateway/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "transcode/transcode.h"
 
 /* SSE comment lines keep proxies from closing a quiet stream. */
 #define SSE_HEARTBEAT_MS 15000

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/buf.h"
+#include "transcode/buf.h"
 
 typedef struct kc_header {
 	const char *name;

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "gateway/buf.h"
+#include "transcode/buf.h"
 
 /* Request kinds besides API routes (which use their route index). */
 enum {

@@ -16,6 +16,7 @@
 #include "kc/v1/metrics.pb-c.h"
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
+#include "transcode/transcode.h"
 
 #define RPC(var, svc, method, http, path, body, in_t, out_t)                                                           \
 	const struct kci_rpc var = {"/kc.v1." svc "/" method, http, path, body, &in_t##__descriptor,                   \
@@ -360,12 +361,9 @@ void kc_task_free(kc_task *task)
 	free(b);
 }
 
-static int dump(json_t *j, char **out)
+static int dump(const ProtobufCMessage *msg, char **out)
 {
-	if (!j)
-		return KC_ERR_NOMEM;
-	char *s = kci_json_dumps(j);
-	json_decref(j);
+	char *s = kci_pb_to_json_text(msg);
 	if (!s)
 		return KC_ERR_NOMEM;
 	*out = s;
@@ -377,7 +375,7 @@ int kc_task_to_json(const kc_task *task, char **out)
 	if (!task || !out)
 		return KC_ERR_INVALID;
 	const struct task_box *b = (const struct task_box *)task;
-	return dump(kci_pb_to_json(&b->msg->base), out);
+	return dump(&b->msg->base, out);
 }
 
 static int task_call(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, kc_task **out)
@@ -552,7 +550,7 @@ int kc_task_list_to_json(const kc_task_list *list, char **out)
 	if (!list || !out)
 		return KC_ERR_INVALID;
 	const struct list_box *b = (const struct list_box *)list;
-	return dump(kci_pb_to_json(&b->msg->base), out);
+	return dump(&b->msg->base, out);
 }
 
 /* ---- watch ---------------------------------------------------------------- */
@@ -685,7 +683,7 @@ int kc_metrics_to_json(const kc_metrics *metrics, char **out)
 {
 	if (!metrics || !out)
 		return KC_ERR_INVALID;
-	return dump(kci_pb_to_json(&((const struct metrics_box *)metrics)->msg->base), out);
+	return dump(&((const struct metrics_box *)metrics)->msg->base, out);
 }
 
 /* ---- workspace status -------------------------------------------------------- */
@@ -792,15 +790,23 @@ int kc_workspace_status_to_json(const kc_workspace_status *status, char **out)
 	if (!status || !out)
 		return KC_ERR_INVALID;
 	const struct status_box *b = (const struct status_box *)status;
-	json_t *j = json_object();
-	if (!j)
+	kc_buf j;
+	kc_buf_init(&j, 0);
+	kc_buf_puts(&j, "{\"health\":");
+	kc_message_to_json_ex(&b->health->base, NULL, KC_JSON_CLIENT, &j);
+	if (b->github) {
+		kc_buf_puts(&j, ",\"github\":");
+		kc_message_to_json_ex(&b->github->base, NULL, KC_JSON_CLIENT, &j);
+	} else {
+		kc_buf_puts(&j, ",\"github_error\":");
+		kc_json_put_string(&j, b->github_error, strlen(b->github_error));
+	}
+	kc_buf_putc(&j, '}');
+	char *s = kc_buf_steal(&j, NULL);
+	if (!s)
 		return KC_ERR_NOMEM;
-	json_object_set_new(j, "health", kci_pb_to_json(&b->health->base));
-	if (b->github)
-		json_object_set_new(j, "github", kci_pb_to_json(&b->github->base));
-	else
-		json_object_set_new(j, "github_error", json_string(b->github_error));
-	return dump(j, out);
+	*out = s;
+	return 0;
 }
 
 /* ---- token ------------------------------------------------------------------- */

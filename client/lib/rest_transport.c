@@ -132,7 +132,11 @@ static bool query_value(json_t *v, char *tmp, size_t tmplen, const char **out)
 static int build_request(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, char **url, char **body)
 {
 	struct buf u = {.max = 1 << 20};
-	json_t *j = kci_pb_to_json(req);
+	/* The request's JSON as a tree: path variables are taken out of it,
+	 * and what remains is the body or the query string. */
+	char *text = kci_pb_to_json_text(req);
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	free(text);
 	int rc = KC_ERR_NOMEM;
 	if (!j)
 		return KC_ERR_NOMEM;

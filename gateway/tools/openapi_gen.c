@@ -8,7 +8,7 @@
  * Paths and methods come from the google.api.http options (extension
  * 72295728 on MethodOptions, kept by protobuf-c in unknown_fields); schemas
  * from the messages, rendered the way the gateway renders JSON (see
- * gateway/transcode.h): enums as lower-case names without the type prefix,
+ * transcode/transcode.h): enums as lower-case names without the type prefix,
  * wrappers as plain values, maps as objects, 64-bit integers as numbers.
  */
 #include <ctype.h>

@@ -24,16 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ProtobufCMessage *m = NULL;
 		if (kci_json_buf_to_pb((const char *)data, size, types[i], &m, NULL, 0) != 0)
 			continue;
-		json_t *j = kci_pb_to_json(m);
-		KC_FUZZ_CHECK(j != NULL);
-		char *s1 = kci_json_dumps(j);
-		json_decref(j);
+		char *s1 = kci_pb_to_json_text(m);
 		KC_FUZZ_CHECK(s1 != NULL);
 		ProtobufCMessage *m2 = NULL;
 		KC_FUZZ_CHECK(kci_json_buf_to_pb(s1, strlen(s1), types[i], &m2, NULL, 0) == 0);
-		json_t *j2 = kci_pb_to_json(m2);
-		char *s2 = kci_json_dumps(j2);
-		json_decref(j2);
+		char *s2 = kci_pb_to_json_text(m2);
 		KC_FUZZ_CHECK(s2 != NULL && strcmp(s1, s2) == 0);
 		size_t n = protobuf_c_message_get_packed_size(m);
 		uint8_t *buf = malloc(n ? n : 1);

@@ -1,4 +1,4 @@
-/* The descriptor-driven JSON codec against the REST contract's shapes. */
+/* The shared JSON codec, as libkcclient uses it, against the REST contract's shapes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,10 +27,7 @@ static ProtobufCMessage *decode(const char *json, const ProtobufCMessageDescript
 
 static char *encode(const ProtobufCMessage *m)
 {
-	json_t *j = kci_pb_to_json(m);
-	assert_non_null(j);
-	char *s = kci_json_dumps(j);
-	json_decref(j);
+	char *s = kci_pb_to_json_text(m);
 	assert_non_null(s);
 	return s;
 }

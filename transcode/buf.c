@@ -1,4 +1,4 @@
-#include "gateway/buf.h"
+#include "transcode/buf.h"
 
 #include <stdint.h>
 #include <stdio.h>

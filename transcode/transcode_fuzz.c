@@ -5,11 +5,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gateway/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "kc/v1/metrics.pb-c.h"
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
+#include "transcode/transcode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

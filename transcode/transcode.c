@@ -7,7 +7,7 @@
  * a list of 100 tasks is the hottest answer the gateway gives, and building
  * a jansson tree only to serialise it would double the work.
  */
-#include "gateway/transcode.h"
+#include "transcode/transcode.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,17 +15,18 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
-#include "common/percent.h"
 #include "common/kc_error.h"
+#include "common/percent.h"
 #include "common/utf8.h"
 
 /* Nesting deeper than this is refused: no API message is nearly this deep,
@@ -206,14 +207,15 @@ bool kc_enum_json_name(const ProtobufCEnumDescriptor *desc, int value, char *out
 	return true;
 }
 
-static bool enum_from_name(const ProtobufCEnumDescriptor *desc, const char *s, int *out)
+static bool enum_from_name(const ProtobufCEnumDescriptor *desc, const char *s, int *out, bool any_case)
 {
+	int (*cmp)(const char *, const char *) = any_case ? strcasecmp : strcmp;
 	char name[128];
 	unsigned i;
 
 	for (i = 0; i < desc->n_values; i++) {
-		if (strcmp(desc->values[i].name, s) == 0 ||
-		    (kc_enum_json_name(desc, desc->values[i].value, name, sizeof(name)) && strcmp(name, s) == 0)) {
+		if (cmp(desc->values[i].name, s) == 0 ||
+		    (kc_enum_json_name(desc, desc->values[i].value, name, sizeof(name)) && cmp(name, s) == 0)) {
 			*out = desc->values[i].value;
 			return true;
 		}
@@ -435,7 +437,7 @@ static int scalar_from_text(const ProtobufCFieldDescriptor *f, const char *s, sc
 			return KC_ERR_INVALID;
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM:
-		if (enum_from_name(f->descriptor, s, &enum_v)) {
+		if (enum_from_name(f->descriptor, s, &enum_v, false)) {
 			out->v.i = enum_v;
 			return 0;
 		}
@@ -573,11 +575,21 @@ static void scalar_clear(scalar *sc)
 
 /* ---- input: JSON ---- */
 
-static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, char *err, size_t errlen);
+static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, unsigned flags, char *err, size_t errlen);
+
+/* Whether d is a whole number no larger than `max` in magnitude (NaN is
+ * not). Without floor(): libm stays off the link line of programs that
+ * link libkcclient.a. */
+static bool is_integral(double d, double max)
+{
+	return fabs(d) <= max && d == (double)(int64_t)d;
+}
 
 /* A scalar of f's type from a JSON value (not null, not object/array). */
-static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar *sc, char *err, size_t errlen)
+static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar *sc, unsigned flags, char *err,
+                            size_t errlen)
 {
+	int enum_v;
 	int rc;
 
 	memset(sc, 0, sizeof(*sc));
@@ -603,10 +615,24 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 		if (json_is_string(v)) {
 			if (scalar_from_text(f, json_string_value(v), sc) == 0)
 				return 0;
+			if ((flags & KC_JSON_LENIENT_ENUMS) && enum_from_name(f->descriptor, json_string_value(v),
+			                                                       &enum_v, true)) {
+				sc->v.i = enum_v;
+				return 0;
+			}
+			if ((flags & KC_JSON_LENIENT_ENUMS) &&
+			    (!json_string_value(v)[0] ||
+			     parse_int_text(json_string_value(v), INT32_MIN, INT32_MAX, &sc->v.i) == 0))
+				return 0;
 			return fail(err, errlen, "field \"%s\": unknown value \"%.64s\"", f->name, json_string_value(v));
 		}
+		if ((flags & KC_JSON_LENIENT_ENUMS) && json_is_real(v) && is_integral(json_real_value(v), INT32_MAX)) {
+			sc->v.i = (int64_t)json_real_value(v);
+			return 0;
+		}
 		if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN && json_integer_value(v) <= INT32_MAX &&
-		    protobuf_c_enum_descriptor_get_value(f->descriptor, (int)json_integer_value(v))) {
+		    ((flags & KC_JSON_LENIENT_ENUMS) ||
+		     protobuf_c_enum_descriptor_get_value(f->descriptor, (int)json_integer_value(v)))) {
 			sc->v.i = json_integer_value(v);
 			return 0;
 		}
@@ -636,7 +662,7 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 			double d = json_real_value(v);
 			char text[64];
 
-			if (d != floor(d) || fabs(d) > 9.2e18)
+			if (!is_integral(d, 9.2e18))
 				break;
 			snprintf(text, sizeof(text), "%.0f", d);
 			if (scalar_from_text(f, text, sc) == 0)
@@ -658,7 +684,7 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 
 /* Sets singular message field f (wrapper or not) from JSON value v. */
 static int message_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, ProtobufCMessage **slot,
-                             int depth, char *err, size_t errlen)
+                             int depth, unsigned flags, char *err, size_t errlen)
 {
 	const ProtobufCMessageDescriptor *d = f->descriptor;
 	ProtobufCMessage *sub = *slot;
@@ -674,7 +700,7 @@ static int message_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescript
 	if (kc_is_wrapper(d)) {
 		scalar sc;
 
-		rc = scalar_from_json(&d->fields[0], v, &sc, err, errlen);
+		rc = scalar_from_json(&d->fields[0], v, &sc, flags, err, errlen);
 		if (rc == KC_ERR_INVALID)
 			return fail(err, errlen, "field \"%s\": expected %s", f->name, type_word(&d->fields[0]));
 		if (rc)
@@ -685,18 +711,18 @@ static int message_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescript
 	}
 	if (!json_is_object(v))
 		return fail(err, errlen, "field \"%s\": expected an object", f->name);
-	return json_to_fields(sub, v, depth + 1, err, errlen);
+	return json_to_fields(sub, v, depth + 1, flags, err, errlen);
 }
 
 static int element_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, void *slot, int depth,
-                             char *err, size_t errlen)
+                             unsigned flags, char *err, size_t errlen)
 {
 	scalar sc;
 	int rc;
 
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-		return message_from_json(msg, f, v, slot, depth, err, errlen);
-	rc = scalar_from_json(f, v, &sc, err, errlen);
+		return message_from_json(msg, f, v, slot, depth, flags, err, errlen);
+	rc = scalar_from_json(f, v, &sc, flags, err, errlen);
 	if (rc)
 		return rc;
 	scalar_store(f, slot, &sc);
@@ -704,8 +730,8 @@ static int element_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescript
 	return 0;
 }
 
-static int map_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, int depth, char *err,
-                         size_t errlen)
+static int map_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, int depth, unsigned flags,
+                         char *err, size_t errlen)
 {
 	const ProtobufCMessageDescriptor *e = f->descriptor;
 	const char *key;
@@ -740,15 +766,16 @@ static int map_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *
 		scalar_clear(&sc);
 		if (json_is_null(val))
 			continue;
-		rc = element_from_json(entry, &e->fields[1], val, MEMBER(entry, e->fields[1].offset), depth + 1, err, errlen);
+		rc = element_from_json(entry, &e->fields[1], val, MEMBER(entry, e->fields[1].offset), depth + 1, flags, err,
+		                       errlen);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, int depth, char *err,
-                           size_t errlen)
+static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, int depth, unsigned flags,
+                           char *err, size_t errlen)
 {
 	int rc;
 
@@ -756,7 +783,7 @@ static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor
 	if (json_is_null(v))
 		return 0;
 	if (is_map_field(msg->descriptor, f))
-		return map_from_json(msg, f, v, depth, err, errlen);
+		return map_from_json(msg, f, v, depth, flags, err, errlen);
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t i;
 		json_t *item;
@@ -772,7 +799,7 @@ static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor
 			rc = repeated_grow(msg, f, &slot);
 			if (rc)
 				return rc;
-			rc = element_from_json(msg, f, item, slot, depth, err, errlen);
+			rc = element_from_json(msg, f, item, slot, depth, flags, err, errlen);
 			if (rc)
 				return rc;
 		}
@@ -781,10 +808,10 @@ static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor
 	rc = mark_present(msg, f, err, errlen);
 	if (rc)
 		return rc;
-	return element_from_json(msg, f, v, MEMBER(msg, f->offset), depth, err, errlen);
+	return element_from_json(msg, f, v, MEMBER(msg, f->offset), depth, flags, err, errlen);
 }
 
-static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, char *err, size_t errlen)
+static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, unsigned flags, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v;
@@ -796,9 +823,11 @@ static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, char *e
 	{
 		const ProtobufCFieldDescriptor *f = find_field(msg->descriptor, key, strlen(key));
 
+		if (!f && (flags & KC_JSON_IGNORE_UNKNOWN))
+			continue;
 		if (!f)
 			return fail(err, errlen, "unknown field \"%.64s\"", key);
-		rc = field_from_json(msg, f, v, depth, err, errlen);
+		rc = field_from_json(msg, f, v, depth, flags, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -807,6 +836,12 @@ static int json_to_fields(ProtobufCMessage *msg, json_t *obj, int depth, char *e
 
 int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, char *err,
                        size_t errlen)
+{
+	return kc_json_to_message_ex(msg, json, len, body_field, 0, err, errlen);
+}
+
+int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
+                          char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -821,14 +856,31 @@ int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, cons
 		if (!json_is_object(root))
 			rc = fail(err, errlen, "invalid JSON: expected an object");
 		else
-			rc = json_to_fields(msg, root, 0, err, errlen);
+			rc = json_to_fields(msg, root, 0, flags, err, errlen);
 	} else {
 		const ProtobufCFieldDescriptor *f = find_field(msg->descriptor, body_field, strlen(body_field));
 
-		rc = f ? field_from_json(msg, f, root, 0, err, errlen) : KC_ERR_INTERNAL;
+		rc = f ? field_from_json(msg, f, root, 0, flags, err, errlen) : KC_ERR_INTERNAL;
 	}
 	json_decref(root);
 	return rc;
+}
+
+int kc_json_to_new_message(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, unsigned flags,
+                           ProtobufCMessage **out, char *err, size_t errlen)
+{
+	ProtobufCMessage *m = kc_message_new(desc);
+	int rc;
+
+	if (!m)
+		return KC_ERR_NOMEM;
+	rc = kc_json_to_message_ex(m, json, len, "*", flags, err, errlen);
+	if (rc) {
+		kc_message_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
 }
 
 /* ---- input: text (path variables and query parameters) ---- */
@@ -1232,11 +1284,34 @@ static bool shortest_fixed(double d, char *text, size_t *len)
 	return true;
 }
 
-static int put_double(kc_buf *out, double d, bool is_float)
+/* The client's form (KC_JSON_REAL_POINT): the shortest "%.Ng" that reads
+ * back, with ".0" on integral values so they stay JSON reals, and null for
+ * non-finite values. */
+static int put_real_point(kc_buf *out, double d)
+{
+	char text[48];
+	int prec;
+
+	if (!isfinite(d))
+		return kc_buf_puts(out, "null");
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(text, sizeof(text), "%.*g", prec, d);
+		if (strtod(text, NULL) == d)
+			break;
+	}
+	if (!strpbrk(text, ".eEn"))
+		strcat(text, ".0");
+	return kc_buf_puts(out, text);
+}
+
+static int put_double(kc_buf *out, double d, bool is_float, unsigned flags)
 {
 	char text[48];
 	size_t n;
 	int prec;
+
+	if (flags & KC_JSON_REAL_POINT)
+		return put_real_point(out, d);
 
 	if (isnan(d))
 		return kc_buf_puts(out, "\"NaN\"");
@@ -1330,21 +1405,21 @@ out:
 	return names;
 }
 
-static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_buf *out, int depth);
-static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth);
+static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_buf *out, int depth, unsigned flags);
+static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth, unsigned flags);
 
-static int message_to_json(const ProtobufCMessage *m, kc_buf *out, int depth)
+static int message_to_json(const ProtobufCMessage *m, kc_buf *out, int depth, unsigned flags)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 
 	if (depth > MAX_DEPTH)
 		return kc_buf_puts(out, "null");
 	if (kc_is_wrapper(d))
-		return value_to_json(&d->fields[0], CMEMBER(m, d->fields[0].offset), out, depth + 1);
-	return fields_to_json(m, out, depth + 1);
+		return value_to_json(&d->fields[0], CMEMBER(m, d->fields[0].offset), out, depth + 1, flags);
+	return fields_to_json(m, out, depth + 1, flags);
 }
 
-static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_buf *out, int depth)
+static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_buf *out, int depth, unsigned flags)
 {
 	char name[128];
 
@@ -1364,9 +1439,9 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_bu
 	case PROTOBUF_C_TYPE_FIXED64:
 		return kc_buf_printf(out, "%" PRIu64, *(const uint64_t *)p);
 	case PROTOBUF_C_TYPE_FLOAT:
-		return put_double(out, *(const float *)p, true);
+		return put_double(out, *(const float *)p, true, flags);
 	case PROTOBUF_C_TYPE_DOUBLE:
-		return put_double(out, *(const double *)p, false);
+		return put_double(out, *(const double *)p, false, flags);
 	case PROTOBUF_C_TYPE_BOOL:
 		return kc_buf_puts(out, *(const protobuf_c_boolean *)p ? "true" : "false");
 	case PROTOBUF_C_TYPE_ENUM: {
@@ -1396,7 +1471,7 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, kc_bu
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *m = *(ProtobufCMessage *const *)p;
 
-		return m ? message_to_json(m, out, depth) : kc_buf_puts(out, "null");
+		return m ? message_to_json(m, out, depth, flags) : kc_buf_puts(out, "null");
 	}
 	}
 	return kc_buf_puts(out, "null");
@@ -1408,10 +1483,10 @@ static int map_key_to_json(const ProtobufCFieldDescriptor *kf, const void *p, kc
 	int rc;
 
 	if (kf->type == PROTOBUF_C_TYPE_STRING)
-		return value_to_json(kf, p, out, 0);
+		return value_to_json(kf, p, out, 0, 0);
 	/* Map keys are JSON strings whatever their proto type. */
 	kc_buf_init(&tmp, 64);
-	value_to_json(kf, p, &tmp, 0);
+	value_to_json(kf, p, &tmp, 0, 0);
 	kc_buf_putc(out, '"');
 	kc_buf_append(out, tmp.data, tmp.len);
 	rc = kc_buf_putc(out, '"');
@@ -1419,7 +1494,8 @@ static int map_key_to_json(const ProtobufCFieldDescriptor *kf, const void *p, kc
 	return rc;
 }
 
-static int field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, kc_buf *out, int depth)
+static int field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, kc_buf *out, int depth,
+                         unsigned flags)
 {
 	const void *p = CMEMBER(msg, f->offset);
 
@@ -1440,23 +1516,28 @@ static int field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescri
 
 				map_key_to_json(&ed->fields[0], CMEMBER(e, ed->fields[0].offset), out);
 				kc_buf_putc(out, ':');
-				value_to_json(&ed->fields[1], CMEMBER(e, ed->fields[1].offset), out, depth);
+				value_to_json(&ed->fields[1], CMEMBER(e, ed->fields[1].offset), out, depth, flags);
 			} else {
-				value_to_json(f, arr + i * es, out, depth);
+				value_to_json(f, arr + i * es, out, depth, flags);
 			}
 		}
 		return kc_buf_addc(out, map ? '}' : ']');
 	}
-	return value_to_json(f, p, out, depth);
+	return value_to_json(f, p, out, depth, flags);
 }
 
 /* Whether a singular field is written: see the contract notes in
  * transcode.h. */
-static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, unsigned flags)
 {
-	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-		return *(const uint32_t *)CMEMBER(msg, f->quantifier_offset) == f->id;
+	if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)CMEMBER(msg, f->quantifier_offset) != f->id)
+		return false;
 	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return true;
+	if ((flags & KC_JSON_OMIT_ZERO_ENUMS) && f->type == PROTOBUF_C_TYPE_ENUM &&
+	    *(const int32_t *)CMEMBER(msg, f->offset) == 0)
+		return false;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
 		return true;
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
 		return *(ProtobufCMessage *const *)CMEMBER(msg, f->offset) != NULL;
@@ -1465,7 +1546,7 @@ static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
 	return true;
 }
 
-static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth)
+static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth, unsigned flags)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
 	bool first = true;
@@ -1475,7 +1556,7 @@ static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth)
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 
-		if (!field_present(msg, f))
+		if (!field_present(msg, f, flags))
 			continue;
 		if (!first)
 			kc_buf_addc(out, ',');
@@ -1483,23 +1564,43 @@ static int fields_to_json(const ProtobufCMessage *msg, kc_buf *out, int depth)
 		kc_buf_addc(out, '"');
 		kc_buf_add(out, f->name, strlen(f->name));
 		kc_buf_add(out, "\":", 2);
-		field_to_json(msg, f, out, depth);
+		field_to_json(msg, f, out, depth, flags);
 	}
 	return kc_buf_addc(out, '}');
 }
 
 int kc_message_to_json(const ProtobufCMessage *msg, const char *field, kc_buf *out)
 {
+	return kc_message_to_json_ex(msg, field, 0, out);
+}
+
+int kc_message_to_json_ex(const ProtobufCMessage *msg, const char *field, unsigned flags, kc_buf *out)
+{
 	if (field && *field) {
 		const ProtobufCFieldDescriptor *f = find_field(msg->descriptor, field, strlen(field));
 
 		if (!f)
 			return KC_ERR_NOT_FOUND;
-		if (!field_present(msg, f))
+		if (!field_present(msg, f, flags))
 			return kc_buf_puts(out, "null");
-		field_to_json(msg, f, out, 0);
+		field_to_json(msg, f, out, 0, flags);
 		return out->err;
 	}
-	message_to_json(msg, out, 0);
+	message_to_json(msg, out, 0, flags);
 	return out->err;
+}
+
+int kc_message_to_json_text(const ProtobufCMessage *msg, unsigned flags, char **out)
+{
+	kc_buf b;
+	int rc;
+
+	kc_buf_init(&b, 0);
+	rc = kc_message_to_json_ex(msg, NULL, flags, &b);
+	if (rc) {
+		kc_buf_release(&b);
+		return rc;
+	}
+	*out = kc_buf_steal(&b, NULL);
+	return *out ? 0 : KC_ERR_NOMEM;
 }

@@ -1,11 +1,13 @@
 /*
- * transcode.h - JSON <-> protobuf-c messages, generic over descriptors.
+ * transcode.h - JSON <-> protobuf-c messages, generic over descriptors:
+ * the one implementation of the REST JSON mapping, used by both ends.
  *
- * The gateway never names a message type: the route table hands it an
+ * kc-gateway never names a message type: the route table hands it an
  * input and an output ProtobufCMessageDescriptor and this module fills the
  * one from a request (path variables, query parameters, JSON body) and
- * renders the other as JSON. No I/O: bytes and messages in, bytes out, so
- * it is unit-tested and fuzzed on its own.
+ * renders the other as JSON. libkcclient does the reverse (requests out,
+ * answers in) with the KC_JSON_CLIENT flags below. No I/O: bytes and
+ * messages in, bytes out, so it is unit-tested and fuzzed on its own.
  *
  * The JSON follows proto3's mapping with the field names as written in the
  * proto (snake_case), except where the REST contract (DESIGN §3), which
@@ -26,15 +28,34 @@
  * message named `<Something>Entry`, nested inside the field's own message,
  * with exactly the fields key = 1 and value = 2.
  */
-#ifndef KC_GW_TRANSCODE_H
-#define KC_GW_TRANSCODE_H
+#ifndef KC_TRANSCODE_TRANSCODE_H
+#define KC_TRANSCODE_TRANSCODE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "gateway/buf.h"
+#include "transcode/buf.h"
+
+/*
+ * Where a caller bends the mapping (the gateway passes 0; libkcclient, a
+ * reader of answers that newer servers may extend, passes KC_JSON_CLIENT):
+ */
+enum {
+	/* Reading: members that name no field are skipped, not refused. */
+	KC_JSON_IGNORE_UNKNOWN = 1u << 0,
+	/* Reading: enum names in any case, "" for 0, and numbers (or their
+	 * text) this build has no value for are kept as they are. */
+	KC_JSON_LENIENT_ENUMS = 1u << 1,
+	/* Writing: singular enums at 0 are left out (the contract has no name
+	 * for "unspecified"). */
+	KC_JSON_OMIT_ZERO_ENUMS = 1u << 2,
+	/* Writing: doubles (and floats) as the shortest "%.Ng" that reads back,
+	 * integral ones with ".0" so they stay JSON reals, non-finite as null. */
+	KC_JSON_REAL_POINT = 1u << 3,
+};
+#define KC_JSON_CLIENT (KC_JSON_IGNORE_UNKNOWN | KC_JSON_LENIENT_ENUMS | KC_JSON_OMIT_ZERO_ENUMS | KC_JSON_REAL_POINT)
 
 /* A new message of type `desc` with its defaults, or NULL when out of
  * memory. Free with kc_message_free. */
@@ -54,6 +75,15 @@ void kc_message_free(ProtobufCMessage *msg);
  */
 int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, char *err,
                        size_t errlen);
+/* The same with KC_JSON_* `flags`. */
+int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
+                          char *err, size_t errlen);
+
+/* Decodes a JSON object into a new message of type `desc` (free with
+ * kc_message_free). Errors as kc_json_to_message; *out is untouched on
+ * failure. */
+int kc_json_to_new_message(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, unsigned flags,
+                           ProtobufCMessage **out, char *err, size_t errlen);
 
 /*
  * Sets the field at `path` (a field name, or dotted names through nested
@@ -77,6 +107,12 @@ int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, c
  * an unknown `field`.
  */
 int kc_message_to_json(const ProtobufCMessage *msg, const char *field, kc_buf *out);
+/* The same with KC_JSON_* `flags`. */
+int kc_message_to_json_ex(const ProtobufCMessage *msg, const char *field, unsigned flags, kc_buf *out);
+
+/* `msg` as JSON text, NUL-terminated, in *out (the caller frees it).
+ * 0 or KC_ERR_NOMEM; *out is untouched on failure. */
+int kc_message_to_json_text(const ProtobufCMessage *msg, unsigned flags, char **out);
 
 /* The JSON name of enum value `value`, written to `out` (lower-case, type
  * prefix removed). False when `value` is not one of the enum's values. */
@@ -89,4 +125,4 @@ bool kc_is_wrapper(const ProtobufCMessageDescriptor *desc);
  * ill-formed UTF-8 is replaced by U+FFFD. */
 int kc_json_put_string(kc_buf *out, const char *s, size_t len);
 
-#endif /* KC_GW_TRANSCODE_H */
+#endif /* KC_TRANSCODE_TRANSCODE_H */

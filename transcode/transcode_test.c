@@ -11,12 +11,12 @@
 #include <cmocka.h>
 
 #include "common/kc_error.h"
-#include "gateway/transcode.h"
 #include "google/api/httpbody.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "kc/v1/metrics.pb-c.h"
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
+#include "transcode/transcode.h"
 
 static char *to_json(const ProtobufCMessage *m)
 {
@@ -222,6 +222,62 @@ static void test_response_field_and_invalid_utf8_out(void **state)
  * multi-byte character must be caught at every offset inside a word, and
  * ill-formed UTF-8 repaired wherever it starts. Checked against a plain
  * byte-at-a-time reference. */
+/* The client's flags, one at a time, against the gateway's defaults. */
+static void test_client_flags(void **state)
+{
+	const ProtobufCMessageDescriptor *td = &kc__v1__task__descriptor;
+	const char *newer = "{\"task_id\":\"a\",\"added_later\":{\"x\":[1]}}";
+	ProtobufCMessage *m = NULL;
+	Kc__V1__Task *t;
+	char err[256] = "";
+	char *s = NULL;
+
+	(void)state;
+	/* Unknown members: refused by default, skipped when asked. */
+	assert_int_equal(kc_json_to_new_message(td, newer, strlen(newer), 0, &m, err, sizeof(err)), KC_ERR_INVALID);
+	assert_null(m);
+	assert_int_equal(
+	    kc_json_to_new_message(td, newer, strlen(newer), KC_JSON_IGNORE_UNKNOWN, &m, err, sizeof(err)), 0);
+	assert_string_equal(((Kc__V1__Task *)m)->task_id, "a");
+	kc_message_free(m);
+	m = NULL;
+
+	/* Enums: exact names by default; any case, "" and unknown numbers when
+	 * lenient. */
+	expect_invalid(td, "{\"status\":\"Running\"}", "unknown value");
+	expect_invalid(td, "{\"status\":162}", "status");
+	const char *lenient = "{\"status\":\"Running\",\"status_detail\":\"\"}";
+	assert_int_equal(kc_json_to_new_message(td, lenient, strlen(lenient), KC_JSON_LENIENT_ENUMS, &m, err,
+	                                        sizeof(err)),
+	                 0);
+	t = (Kc__V1__Task *)m;
+	assert_int_equal(t->status, KC__V1__TASK_STATUS__TASK_STATUS_RUNNING);
+	assert_int_equal(t->status_detail, 0);
+	kc_message_free(m);
+	m = NULL;
+	const char *num = "{\"status\":\"162\",\"status_detail\":3.0}";
+	assert_int_equal(
+	    kc_json_to_new_message(td, num, strlen(num), KC_JSON_LENIENT_ENUMS, &m, err, sizeof(err)), 0);
+	t = (Kc__V1__Task *)m;
+	assert_int_equal(t->status, 162);
+	assert_int_equal(t->status_detail, 3);
+
+	/* Writing: zero enums out, doubles with a point, unknown enum numbers
+	 * as numbers. */
+	t->status_detail = 0;
+	t->created_at = 4096;
+	assert_int_equal(kc_message_to_json_text(m, KC_JSON_OMIT_ZERO_ENUMS | KC_JSON_REAL_POINT, &s), 0);
+	assert_non_null(strstr(s, "\"status\":162,"));
+	assert_null(strstr(s, "status_detail"));
+	assert_non_null(strstr(s, "\"created_at\":4096.0,"));
+	free(s);
+	assert_int_equal(kc_message_to_json_text(m, 0, &s), 0);
+	assert_non_null(strstr(s, "\"status_detail\":\"unspecified\""));
+	assert_non_null(strstr(s, "\"created_at\":4096,"));
+	free(s);
+	kc_message_free(m);
+}
+
 static void ref_escape(kc_buf *b, const char *s, size_t len)
 {
 	size_t i;
@@ -368,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_oneof_and_int64),
 		cmocka_unit_test(test_response_field_and_invalid_utf8_out),
 		cmocka_unit_test(test_doubles),
+		cmocka_unit_test(test_client_flags),
 		cmocka_unit_test(test_string_escapes_every_position),
 	};
 

@@ -5,8 +5,8 @@
  * fails with KC_ERR_TOO_LARGE and keeps what it had, so nothing a peer
  * sends or a server answers can make the gateway allocate without bound.
  */
-#ifndef KC_GW_BUF_H
-#define KC_GW_BUF_H
+#ifndef KC_TRANSCODE_BUF_H
+#define KC_TRANSCODE_BUF_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,4 +64,4 @@ int kc_buf_printf(kc_buf *b, const char *fmt, ...)
  * is left empty. NULL when the buffer holds an error. */
 char *kc_buf_steal(kc_buf *b, size_t *len);
 
-#endif /* KC_GW_BUF_H */
+#endif /* KC_TRANSCODE_BUF_H */
