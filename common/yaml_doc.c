@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include <yaml.h>
 
+#include "common/file.h"
 #include "common/kc_error.h"
 
 #define MAX_DEPTH 32
@@ -275,39 +275,24 @@ out:
 
 int kc_ydoc_load_file(const char *path, size_t max_bytes, kc_ydoc **out, char *err, size_t errlen)
 {
-	int rc;
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "cannot open: %s", strerror(errno));
-		return errno == ENOENT ? KC_ERR_NOT_FOUND : KC_ERR_IO;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "not a regular file");
-		rc = KC_ERR_IO;
-		goto out;
-	}
-	if ((size_t)st.st_size > max_bytes) {
+	char *buf;
+	size_t n;
+	int rc = kc_file_read(path, max_bytes, &buf, &n);
+	switch (rc) {
+	case KC_OK:
+		break;
+	case KC_ERR_TOO_LARGE:
 		snprintf(err, errlen, "larger than %zu bytes", max_bytes);
-		rc = KC_ERR_TOO_LARGE;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = KC_ERR_NOMEM;
-		goto out;
-	}
-	size_t n = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "read failed");
-		rc = KC_ERR_IO;
-		goto out;
+		return rc;
+	case KC_ERR_NOT_FOUND:
+		snprintf(err, errlen, "no such file");
+		return rc;
+	default:
+		snprintf(err, errlen, "cannot read: %s", kc_strerror(rc));
+		return rc;
 	}
 	rc = kc_ydoc_parse(buf, n, out, err, errlen);
-out:
 	free(buf);
-	fclose(f);
 	return rc;
 }
 

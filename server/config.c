@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/yaml_doc.h"
 
@@ -439,26 +440,17 @@ out:
 
 int kc_config_load_file(kc_config *cfg, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
 	char *buf;
 	size_t n;
-	int rc;
+	int rc = kc_file_read(path, CONFIG_MAX_BYTES, &buf, &n);
 
-	if (!f) {
-		snprintf(err, errlen, "config: cannot open '%s'", path);
-		return KC_ERR_NOT_FOUND;
-	}
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		return KC_ERR_NOMEM;
-	}
-	n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-	fclose(f);
-	if (n > CONFIG_MAX_BYTES) {
-		free(buf);
+	if (rc == KC_ERR_TOO_LARGE) {
 		snprintf(err, errlen, "config: '%s' is larger than 1 MiB", path);
-		return KC_ERR_TOO_LARGE;
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "config: cannot open '%s'", path);
+		return rc;
 	}
 	rc = kc_config_parse(cfg, buf, n, err, errlen);
 	free(buf);

@@ -695,6 +695,27 @@ static bool blank(const char *s)
 	return true;
 }
 
+/* A prompt or follow-up: present, not blank, valid UTF-8 and within the
+ * configured size. protobuf-c does not check strings; every other gRPC
+ * client refuses a message with invalid UTF-8, so such a prompt would make
+ * the task unreadable for them. */
+static int check_prompt(const char *prompt, long max_bytes, char *err, size_t errlen)
+{
+	if (!prompt || blank(prompt)) {
+		snprintf(err, errlen, "prompt is required");
+		return KC_ERR_INVALID;
+	}
+	if (!kc_utf8_valid(prompt, strlen(prompt))) {
+		snprintf(err, errlen, "prompt is not valid UTF-8");
+		return KC_ERR_INVALID;
+	}
+	if ((long)strlen(prompt) > max_bytes) {
+		snprintf(err, errlen, "prompt is larger than %ld bytes", max_bytes);
+		return KC_ERR_TOO_LARGE;
+	}
+	return 0;
+}
+
 static void random_hex(char *out, size_t nbytes)
 {
 	unsigned char b[16];
@@ -1387,21 +1408,8 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 	kc_task *t;
 	int rc;
 
-	if (!prompt || blank(prompt)) {
-		snprintf(err, errlen, "prompt is required");
-		return KC_ERR_INVALID;
-	}
-	/* protobuf-c does not check strings; every other gRPC client refuses
-	 * a message with invalid UTF-8, so such a prompt would make the task
-	 * unreadable for them. */
-	if (!kc_utf8_valid(prompt, strlen(prompt))) {
-		snprintf(err, errlen, "prompt is not valid UTF-8");
-		return KC_ERR_INVALID;
-	}
-	if ((long)strlen(prompt) > cfg->max_prompt_bytes) {
-		snprintf(err, errlen, "prompt is larger than %ld bytes", cfg->max_prompt_bytes);
-		return KC_ERR_TOO_LARGE;
-	}
+	if ((rc = check_prompt(prompt, cfg->max_prompt_bytes, err, errlen)) != 0)
+		return rc;
 	if (!agent || !*agent)
 		agent = cfg->default_agent;
 	if (!(a = kc_config_agent(cfg, agent))) {
@@ -1756,21 +1764,8 @@ int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task 
 	int rc;
 	bool queued = false;
 
-	if (!prompt || blank(prompt)) {
-		snprintf(err, errlen, "prompt is required");
-		return KC_ERR_INVALID;
-	}
-	/* protobuf-c does not check strings; every other gRPC client refuses
-	 * a message with invalid UTF-8, so such a prompt would make the task
-	 * unreadable for them. */
-	if (!kc_utf8_valid(prompt, strlen(prompt))) {
-		snprintf(err, errlen, "prompt is not valid UTF-8");
-		return KC_ERR_INVALID;
-	}
-	if ((long)strlen(prompt) > m->cfg->max_prompt_bytes) {
-		snprintf(err, errlen, "prompt is larger than %ld bytes", m->cfg->max_prompt_bytes);
-		return KC_ERR_TOO_LARGE;
-	}
+	if ((rc = check_prompt(prompt, m->cfg->max_prompt_bytes, err, errlen)) != 0)
+		return rc;
 	pthread_mutex_lock(&m->mu);
 	rc = lookup(m, id, &e, err, errlen);
 	if (rc == 0 && e->t.status != KC__V1__TASK_STATUS__TASK_STATUS_RUNNING) {
