@@ -149,6 +149,10 @@ def t_no_tmux_server():
 
 def t_malformed_marker():
     start_inner(SESSION, "-t")
+    # Each round kills its terminal session; a keeper session stops the outer
+    # server from exiting in between (it exits when empty), so the next
+    # round's new-session never meets a server on its way out.
+    tmux(OUTER, "new-session", "-d", "-s", "keeper", "sleep 600")
     for bad in ("-t", "x; touch " + os.path.join(TMP, "pwned"), "$(touch " + os.path.join(TMP, "pwned") + ")"):
         write_marker(bad)
         open_terminal("m")
