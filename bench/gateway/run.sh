@@ -158,7 +158,7 @@ wait_for curl -sf -o /dev/null "http://127.0.0.1:$nport/api/claude/tasks"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # RSS counts every shared-library page a process touched (libgrpc alone is
-# ~5 MiB of text, mapped by both processes); USS is what the process alone
+# ~5 MiB of text, mapped by kc-server and the stub); USS is what the process alone
 # holds; PSS splits shared pages among the processes that map them, so the
 # two PSS figures add up to what the pair costs the machine.
 uss_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
