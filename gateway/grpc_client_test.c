@@ -2,7 +2,8 @@
  * headers and framing, answers with messages split across DATA frames,
  * trailers-only errors, an HTTP error without grpc-status, cancel as
  * RST_STREAM(CANCEL), pause holding messages and the status back,
- * metadata that cannot be sent. */
+ * metadata that cannot be sent, GOAWAY refusing a later stream while an
+ * earlier one finishes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -150,6 +151,7 @@ static int n_messages;
 static int done_status = -1;
 static char done_message[128];
 static int n_done;
+static bool last_refused;
 static kc_gc_stream *pause_me;
 
 static void on_message(void *call, const uint8_t *d, size_t n, void *ud)
@@ -167,8 +169,8 @@ static void on_message(void *call, const uint8_t *d, size_t n, void *ud)
 static void on_done(void *call, int status, const char *message, bool refused, void *ud)
 {
 	(void)call;
-	(void)refused;
 	(void)ud;
+	last_refused = refused;
 	done_status = status;
 	snprintf(done_message, sizeof(done_message), "%s", message);
 	n_done++;
@@ -347,6 +349,33 @@ static void test_fail(void **state)
 	assert_false(kc_gc_usable(gc));
 }
 
+static void test_goaway(void **state)
+{
+	kc_gc_stream *a;
+	kc_gc_stream *b;
+
+	(void)state;
+	srv.answer = ANSWER_NONE;
+	assert_int_equal(kc_gc_call(gc, "/kc.v1.TaskService/ListTasks", md, 2, "", 0, 0, &a, &a), 0);
+	assert_int_equal(kc_gc_call(gc, "/kc.v1.TaskService/ListTasks", md, 2, "", 0, 0, &b, &b), 0);
+	pump();
+	assert_int_equal(nghttp2_submit_goaway(srv.s, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0), 0);
+	pump();
+	/* Stream 3 was past the server's last stream: refused, not run. */
+	assert_false(kc_gc_usable(gc));
+	assert_int_equal(n_done, 1);
+	assert_int_equal(done_status, KC_GRPC_UNAVAILABLE);
+	assert_true(last_refused);
+	/* Stream 1 still gets its answer. */
+	srv.answer = ANSWER_OK;
+	respond(1);
+	pump();
+	assert_int_equal(n_done, 2);
+	assert_int_equal(done_status, 0);
+	assert_string_equal(got, "0123456789abcdefghij|");
+	assert_int_equal(kc_gc_open_calls(gc), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +386,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pause, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_metadata, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_goaway, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
