@@ -3,10 +3,9 @@
  * and the request handler (handler.c).
  *
  * Concurrency (DESIGN §6): one libevent loop thread owns every socket,
- * connection (HTTP/1.1 and HTTP/2 alike) and exchange; gRPC core's own
- * threads do the upstream I/O and one completion-queue thread passes
- * finished calls back to the loop through an eventfd (see upstream.h).
- * Nothing in the request path takes a lock.
+ * connection (HTTP/1.1 and HTTP/2 alike) and exchange, and the upstream
+ * HTTP/2 connection to kc-server as well (see upstream.h): the gateway
+ * has one thread, and nothing takes a lock.
  *
  * Why one loop, measured on the 2-core target machine with the benchmark
  * (bench/gateway/run.sh: 100-task list, 64 connections): at ~4.7k req/s
@@ -20,8 +19,8 @@
  * unpacking, enum names and JSON strings written without per-byte work,
  * doubles in exact integer arithmetic instead of printf (together
  * ~1.4k -> ~4.7k req/s against kc-server). On a machine with idle cores,
- * SO_REUSEPORT listeners with a loop, channel and cq per thread would be
- * the next step: connections and exchanges are already owned by one loop;
+ * SO_REUSEPORT listeners with a loop and upstream connection per thread
+ * would be the next step: connections and exchanges are already owned by one loop;
  * the metrics, the open-stream list and the request-id counter would need
  * a copy per loop.
  */

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <grpc/grpc.h>
 
 #include "common/kc_error.h"
 #include "common/log.h"
@@ -90,7 +89,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	grpc_init();
 	gw.base = event_base_new();
 	gw.metrics = kc_gw_metrics_new(kc_n_routes);
 	gw.openapi = kc_openapi_json;
@@ -123,6 +121,5 @@ out:
 	kc_gw_metrics_free(gw.metrics);
 	if (gw.base)
 		event_base_free(gw.base);
-	grpc_shutdown();
 	return rc;
 }

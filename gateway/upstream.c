@@ -1,367 +1,619 @@
 /*
- * upstream.c - see upstream.h. A unary call is one batch of six ops (send
- * metadata, message and half-close; receive metadata, message, status):
- * one completion, one hop to the loop. A streaming call sends in one batch,
- * waits for the status in another, and keeps one receive outstanding at a
- * time, so a slow HTTP client can hold the stream back (kc_upcall_pause).
+ * upstream.c - see upstream.h. The sockets, timers and reconnects around
+ * the gRPC-over-HTTP/2 core (grpc_client.h), all on the loop thread.
+ *
+ * One connection carries every call (HTTP/2 multiplexes them; the
+ * server's stream cap is kept by nghttp2). Output is gathered into one
+ * buffer and written once per loop iteration (the "work" event), so the
+ * calls that 64 connections start in one iteration leave in one write.
+ * A connection that got GOAWAY keeps its running calls while a new one
+ * takes the new calls. A lost connection fails its calls with UNAVAILABLE
+ * and is redialled in the background with backoff (100 ms doubling to
+ * 1 s); a call that finds no connection dials at once, so the first call
+ * after kc-server is back does not wait for the timer.
  */
 #include "gateway/upstream.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
-
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
-#include <grpc/support/time.h>
 
 #include "common/kc_error.h"
 #include "common/log.h"
+#include "gateway/grpc_client.h"
 
 #define MAX_MD 8
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 1000
+#define READ_CHUNK (64u << 10)
 
-enum tag_kind { TAG_START, TAG_MSG, TAG_STATUS };
-
-typedef struct tag {
-	kc_upcall *call;
-	enum tag_kind kind;
-} tag;
+typedef struct conn conn;
 
 struct kc_upcall {
 	kc_upstream *u;
 	kc_upcall *prev;
 	kc_upcall *next;
-	grpc_call *call;
 	kc_upcall_callbacks cb;
 	void *ud;
-	bool streaming;
-	bool cancelled;
-	bool done;
+	conn *c;
+	kc_gc_stream *st;
+	struct event *timer;
 	bool paused;
-	bool msg_outstanding;
-	bool msgs_done;
-	bool status_received;
-	/* Inside handle(): a callback that cancels must not free the call
-	 * under handle's feet. */
-	bool in_handle;
-	int refs;
-	tag t_start, t_msg, t_status;
-	grpc_metadata_array initial_md;
-	grpc_metadata_array trailing_md;
-	grpc_byte_buffer *recv_buf;
-	grpc_status_code status;
-	grpc_slice details;
-	/* Copies of the metadata, alive until the call is freed: gRPC may
-	 * read them until the send batch completes. */
-	grpc_slice md_slices[2 * MAX_MD];
-	size_t n_md_slices;
+	/* Resumed by the caller: delivery restarts from the work event, so a
+	 * callback never runs inside the caller's own call. */
+	bool resume;
+	/* Waiting for a connection (c->pending), with its own copies. */
+	kc_upcall *pnext;
+	const char *method;
+	kc_header md[MAX_MD];
+	size_t n_md;
+	uint8_t *req;
+	size_t len;
+	int64_t timeout_ms;
+	/* Failed before it reached a connection; reported by the work event. */
+	bool failed;
+	kc_upcall *fnext;
+	char copy[]; /* method, metadata and request of a pending call */
 };
 
-/* A completion passed from the cq thread to the loop. */
-typedef struct completion {
-	tag *t;
-	int success;
-	struct completion *next;
-} completion;
+struct conn {
+	kc_upstream *u;
+	conn *next; /* draining connections */
+	int fd;
+	struct event *rev;
+	struct event *wev;
+	kc_gc *gc;
+	bool connected;
+	bool dead;
+	kc_upcall *pending;
+	kc_upcall *pending_tail;
+	uint8_t *wbuf;
+	size_t wlen;
+	size_t woff;
+	size_t wcap;
+};
 
 struct kc_upstream {
-	grpc_channel *channel;
-	grpc_completion_queue *cq;
-	pthread_t thread;
-	bool thread_started;
-	int efd;
-	struct event *ev;
-	pthread_mutex_t lock;
-	completion *head;
-	completion *tail;
+	struct event_base *base;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char authority[128];
+	conn *cur;
+	conn *draining;
 	kc_upcall *calls;
 	size_t active;
+	kc_upcall *failed;
+	/* Calls marked `resume`, so the work event scans only when needed. */
+	size_t n_resume;
+	struct event *work;
+	struct event *retry;
+	int backoff_ms;
+	uint8_t *rbuf;
+	/* Set while the work event is queued. */
+	bool work_queued;
+	bool freeing;
 };
 
-static void *cq_thread(void *arg)
+static void conn_close(conn *c, const char *why);
+static void dial(kc_upstream *u);
+
+static void schedule(kc_upstream *u)
 {
-	kc_upstream *u = arg;
-
-	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(u->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-		completion *c;
-		uint64_t one = 1;
-		bool was_empty;
-
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type != GRPC_OP_COMPLETE)
-			continue;
-		c = malloc(sizeof(*c));
-		if (!c) {
-			/* Cannot happen in practice; losing a completion would leak the
-			 * call, so wait and retry rather than drop it. */
-			kc_log(KC_LOG_ERROR, "upstream: out of memory in the completion thread", NULL);
-			abort();
-		}
-		c->t = ev.tag;
-		c->success = ev.success;
-		c->next = NULL;
-		pthread_mutex_lock(&u->lock);
-		was_empty = u->head == NULL;
-		if (u->tail)
-			u->tail->next = c;
-		else
-			u->head = c;
-		u->tail = c;
-		pthread_mutex_unlock(&u->lock);
-		if (was_empty && write(u->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			kc_log(KC_LOG_ERROR, "upstream: eventfd write failed", NULL);
+	if (!u->work_queued && !u->freeing) {
+		u->work_queued = true;
+		event_active(u->work, EV_WRITE, 0);
 	}
-	return NULL;
 }
 
-static void call_free(kc_upcall *c)
+static void call_free(kc_upcall *call)
 {
-	kc_upstream *u = c->u;
+	kc_upstream *u = call->u;
 
-	if (c->prev)
-		c->prev->next = c->next;
+	if (call->prev)
+		call->prev->next = call->next;
 	else
-		u->calls = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+		u->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
 	u->active--;
-	grpc_metadata_array_destroy(&c->initial_md);
-	grpc_metadata_array_destroy(&c->trailing_md);
-	if (c->recv_buf)
-		grpc_byte_buffer_destroy(c->recv_buf);
-	grpc_slice_unref(c->details);
-	while (c->n_md_slices)
-		grpc_slice_unref(c->md_slices[--c->n_md_slices]);
-	if (c->call)
-		grpc_call_unref(c->call);
+	if (call->resume)
+		u->n_resume--;
+	if (call->timer)
+		event_free(call->timer);
+	free(call);
+}
+
+/* Takes a call off whatever it waits in: its stream (reset), the failed
+ * list or its connection's pending queue. */
+static void detach(kc_upcall *call)
+{
+	kc_upstream *u = call->u;
+	kc_upcall **pp;
+
+	if (call->st) {
+		kc_gc_cancel(call->c->gc, call->st);
+		call->st = NULL;
+		schedule(u);
+	} else if (call->failed) {
+		for (pp = &u->failed; *pp; pp = &(*pp)->fnext)
+			if (*pp == call) {
+				*pp = call->fnext;
+				break;
+			}
+	} else if (call->c) {
+		conn *c = call->c;
+
+		for (pp = &c->pending; *pp; pp = &(*pp)->pnext)
+			if (*pp == call) {
+				*pp = call->pnext;
+				break;
+			}
+		c->pending_tail = NULL;
+		for (kc_upcall *p = c->pending; p; p = p->pnext)
+			c->pending_tail = p;
+	}
+}
+
+/* ---- output ---- */
+
+/* Gathers what the session has to send and writes it; what the socket
+ * does not take waits for EV_WRITE. Returns false when c was closed. */
+static bool conn_flush(conn *c)
+{
+	const uint8_t *p;
+	long n;
+	ssize_t w;
+
+	if (!c->connected || c->dead)
+		return true;
+	while ((n = kc_gc_send(c->gc, &p)) > 0) {
+		if (c->wcap - c->wlen < (size_t)n) {
+			size_t cap = c->wcap ? c->wcap : 16384;
+			uint8_t *q;
+
+			if (c->woff) {
+				memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+				c->wlen -= c->woff;
+				c->woff = 0;
+			}
+			while (cap - c->wlen < (size_t)n)
+				cap *= 2;
+			q = cap == c->wcap ? c->wbuf : realloc(c->wbuf, cap);
+			if (!q) {
+				conn_close(c, "out of memory");
+				return false;
+			}
+			c->wbuf = q;
+			c->wcap = cap;
+		}
+		memcpy(c->wbuf + c->wlen, p, (size_t)n);
+		c->wlen += (size_t)n;
+	}
+	if (n < 0) {
+		conn_close(c, "HTTP/2 error towards kc-server");
+		return false;
+	}
+	while (c->woff < c->wlen) {
+		w = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(c->wev, NULL);
+			return true;
+		}
+		if (w <= 0) {
+			conn_close(c, "write to kc-server failed");
+			return false;
+		}
+		c->woff += (size_t)w;
+	}
+	c->woff = c->wlen = 0;
+	return true;
+}
+
+/* ---- callbacks from the core ---- */
+
+static void gc_on_message(void *callp, const uint8_t *data, size_t len, void *ud)
+{
+	kc_upcall *call = callp;
+
+	(void)ud;
+	/* The caller may cancel (and so free) the call inside. */
+	call->cb.on_message(call, data, len, call->ud);
+}
+
+static void gc_on_done(void *callp, int status, const char *message, bool refused, void *ud)
+{
+	kc_upcall *call = callp;
+
+	(void)ud;
+	(void)refused;
+	call->st = NULL;
+	call->cb.on_done(call, status, message, call->ud);
+	call_free(call);
+}
+
+static const kc_gc_callbacks gc_cb = {gc_on_message, gc_on_done};
+
+/* ---- starting calls ---- */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	kc_upcall *call = arg;
+
+	(void)fd;
+	(void)what;
+	/* The server enforces grpc-timeout too; this covers a connection
+	 * that stopped answering. */
+	detach(call);
+	call->cb.on_done(call, 4 /* DEADLINE_EXCEEDED */, "Deadline Exceeded", call->ud);
+	call_free(call);
+}
+
+static int submit(conn *c, kc_upcall *call, const char *method, const kc_header *md, size_t n_md, const void *req,
+                  size_t len, int64_t timeout_ms)
+{
+	int rc = kc_gc_call(c->gc, method, md, n_md, req, len, timeout_ms, call, &call->st);
+
+	if (rc == 0) {
+		call->c = c;
+		if (call->paused)
+			kc_gc_pause(c->gc, call->st, true);
+	}
+	return rc;
+}
+
+static void fail_later(kc_upcall *call)
+{
+	kc_upstream *u = call->u;
+
+	call->failed = true;
+	call->fnext = u->failed;
+	u->failed = call;
+	schedule(u);
+}
+
+/* ---- connections ---- */
+
+static void conn_free(conn *c)
+{
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->fd >= 0)
+		close(c->fd);
+	kc_gc_free(c->gc);
+	free(c->wbuf);
 	free(c);
 }
 
-static void maybe_free(kc_upcall *c)
+static void arm_retry(kc_upstream *u)
 {
-	if (c->refs == 0 && (c->done || c->cancelled))
-		call_free(c);
+	struct timeval tv;
+
+	if (u->freeing || evtimer_pending(u->retry, NULL))
+		return;
+	tv.tv_sec = u->backoff_ms / 1000;
+	tv.tv_usec = (u->backoff_ms % 1000) * 1000;
+	evtimer_add(u->retry, &tv);
+	u->backoff_ms = u->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : u->backoff_ms * 2;
 }
 
-static void deliver_message(kc_upcall *c)
+/* The connection is gone: its calls end with UNAVAILABLE (those still
+ * waiting for it through the work event, as they were started inside a
+ * caller's call). */
+static void conn_close(conn *c, const char *why)
 {
-	grpc_byte_buffer_reader r;
-	grpc_slice s;
+	kc_upstream *u = c->u;
+	char msg[160];
+	conn **pp;
 
-	if (!c->recv_buf)
+	if (c->dead)
 		return;
-	if (grpc_byte_buffer_reader_init(&r, c->recv_buf)) {
-		s = grpc_byte_buffer_reader_readall(&r);
-		grpc_byte_buffer_reader_destroy(&r);
-		if (!c->cancelled)
-			c->cb.on_message(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), c->ud);
-		grpc_slice_unref(s);
+	c->dead = true;
+	snprintf(msg, sizeof(msg), "kc-server connection: %s", why);
+	if (u->cur == c) {
+		u->cur = NULL;
+		/* Only a connection that was up is news; failed dials while
+		 * kc-server is down would repeat every second. */
+		if (!u->freeing && c->connected)
+			kc_log(KC_LOG_WARN, "upstream connection lost", "error", why, NULL);
+		arm_retry(u);
 	}
-	grpc_byte_buffer_destroy(c->recv_buf);
-	c->recv_buf = NULL;
-}
-
-static void finish(kc_upcall *c)
-{
-	char *msg;
-
-	if (c->done || c->cancelled)
-		return;
-	c->done = true;
-	msg = grpc_slice_to_c_string(c->details);
-	c->cb.on_done(c, (int)c->status, msg ? msg : "", c->ud);
-	gpr_free(msg);
-}
-
-static void request_message(kc_upcall *c)
-{
-	grpc_op op;
-
-	if (c->msg_outstanding || c->msgs_done || c->paused || c->cancelled)
-		return;
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_MESSAGE;
-	op.data.recv_message.recv_message = &c->recv_buf;
-	if (grpc_call_start_batch(c->call, &op, 1, &c->t_msg, NULL) != GRPC_CALL_OK) {
-		c->msgs_done = true;
-		return;
-	}
-	c->msg_outstanding = true;
-	c->refs++;
-}
-
-static void handle(tag *t, int success)
-{
-	kc_upcall *c = t->call;
-
-	c->refs--;
-	c->in_handle = true;
-	switch (t->kind) {
-	case TAG_START:
-		if (!c->streaming) {
-			if (!success && c->status == GRPC_STATUS_OK)
-				c->status = GRPC_STATUS_UNAVAILABLE;
-			/* All six ops in one batch: the status is in. */
-			if (c->status == GRPC_STATUS_OK && !c->cancelled)
-				deliver_message(c);
-			finish(c);
+	for (pp = &u->draining; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
 			break;
 		}
-		if (!success)
-			c->msgs_done = true;
-		request_message(c);
-		if (c->msgs_done && c->status_received)
-			finish(c);
-		break;
-	case TAG_MSG:
-		c->msg_outstanding = false;
-		if (!success || !c->recv_buf) {
-			c->msgs_done = true;
-		} else {
-			deliver_message(c);
-			request_message(c);
-		}
-		if (c->msgs_done && c->status_received)
-			finish(c);
-		break;
-	case TAG_STATUS:
-		c->status_received = true;
-		if (c->status != GRPC_STATUS_OK)
-			c->msgs_done = c->msgs_done || !c->msg_outstanding;
-		if (c->msgs_done)
-			finish(c);
-		break;
+	while (c->pending) {
+		kc_upcall *call = c->pending;
+
+		c->pending = call->pnext;
+		call->c = NULL;
+		fail_later(call);
 	}
-	c->in_handle = false;
-	maybe_free(c);
+	c->pending_tail = NULL;
+	event_del(c->rev);
+	event_del(c->wev);
+	kc_gc_fail(c->gc, 14 /* UNAVAILABLE */, msg);
+	conn_free(c);
 }
 
-static void on_event(evutil_socket_t fd, short what, void *arg)
+/* A connection whose session takes no new calls (GOAWAY) leaves u->cur
+ * and stays until its calls are done. */
+static void conn_check(conn *c)
 {
-	kc_upstream *u = arg;
-	uint64_t n;
-	completion *list;
+	kc_upstream *u = c->u;
+
+	if (c->dead || !c->connected)
+		return;
+	if (u->cur == c && !kc_gc_usable(c->gc)) {
+		u->cur = NULL;
+		c->next = u->draining;
+		u->draining = c;
+	}
+	if (u->cur != c && kc_gc_open_calls(c->gc) == 0)
+		conn_close(c, "drained");
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+	kc_upstream *u = c->u;
+	ssize_t n;
+	int i;
 
 	(void)what;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		kc_log(KC_LOG_ERROR, "upstream: eventfd read failed", NULL);
-	pthread_mutex_lock(&u->lock);
-	list = u->head;
-	u->head = u->tail = NULL;
-	pthread_mutex_unlock(&u->lock);
-	while (list) {
-		completion *c = list;
-
-		list = c->next;
-		handle(c->t, c->success);
-		free(c);
+	/* A few reads per wake-up: a burst of answers is read at once
+	 * without starving the HTTP side. */
+	for (i = 0; i < 4; i++) {
+		n = recv(fd, u->rbuf, READ_CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			conn_close(c, n == 0 ? "closed by kc-server" : "read failed");
+			return;
+		}
+		if (kc_gc_recv(c->gc, u->rbuf, (size_t)n)) {
+			/* Let the session's GOAWAY out before closing. */
+			conn_flush(c);
+			if (!c->dead)
+				conn_close(c, "HTTP/2 protocol error from kc-server");
+			return;
+		}
+		if ((size_t)n < READ_CHUNK)
+			break;
 	}
+	if (conn_flush(c))
+		conn_check(c);
+}
+
+static void on_connected(conn *c)
+{
+	kc_upstream *u = c->u;
+
+	c->connected = true;
+	u->backoff_ms = BACKOFF_MIN_MS;
+	event_add(c->rev, NULL);
+	while (c->pending) {
+		kc_upcall *call = c->pending;
+
+		c->pending = call->pnext;
+		if (submit(c, call, call->method, call->md, call->n_md, call->req, call->len, call->timeout_ms)) {
+			call->c = NULL;
+			fail_later(call);
+		}
+	}
+	c->pending_tail = NULL;
+	/* Written from the work event: dial() may run inside a caller's
+	 * kc_upcall_start, where a failing write must not call back. */
+	schedule(u);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+
+	(void)what;
+	if (!c->connected) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) || err) {
+			conn_close(c, strerror(err ? err : errno));
+			return;
+		}
+		on_connected(c);
+		return;
+	}
+	if (conn_flush(c))
+		conn_check(c);
+}
+
+/* Opens a connection as u->cur. A connect that fails at once closes it
+ * again (its pending calls fail through the work event). */
+static void dial(kc_upstream *u)
+{
+	conn *c;
+
+	if (u->cur || u->freeing)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->u = u;
+	c->fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || kc_gc_new(&c->gc, u->authority, &gc_cb, c)) {
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		arm_retry(u);
+		return;
+	}
+	c->rev = event_new(u->base, c->fd, EV_READ | EV_PERSIST, on_read, c);
+	c->wev = event_new(u->base, c->fd, EV_WRITE, on_write, c);
+	u->cur = c;
+	if (!c->rev || !c->wev) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (connect(c->fd, (struct sockaddr *)&u->addr, u->addr_len) == 0) {
+		on_connected(c);
+		return;
+	}
+	if (errno == EINPROGRESS || errno == EAGAIN) {
+		event_add(c->wev, NULL);
+		return;
+	}
+	{
+		char why[96];
+
+		snprintf(why, sizeof(why), "connect: %s", strerror(errno));
+		conn_close(c, why);
+	}
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	kc_upstream *u = arg;
+
+	(void)fd;
+	(void)what;
+	dial(u);
+}
+
+static void on_work(evutil_socket_t fd, short what, void *arg)
+{
+	kc_upstream *u = arg;
+	kc_upcall *call;
+	conn *c;
+	conn *next;
+
+	(void)fd;
+	(void)what;
+	u->work_queued = false;
+	/* Resumed streams first: their window updates go out below. */
+	for (call = u->n_resume ? u->calls : NULL; call;) {
+		kc_upcall *nx = call->next;
+
+		if (call->resume) {
+			call->resume = false;
+			u->n_resume--;
+			if (call->st)
+				kc_gc_pause(call->c->gc, call->st, false);
+			/* call may be gone now: only nx is used. */
+		}
+		call = nx;
+	}
+	while (u->failed) {
+		call = u->failed;
+		u->failed = call->fnext;
+		call->cb.on_done(call, 14 /* UNAVAILABLE */, "kc-server is not reachable", call->ud);
+		call_free(call);
+	}
+	if (u->cur && conn_flush(u->cur))
+		conn_check(u->cur);
+	for (c = u->draining; c; c = next) {
+		next = c->next;
+		if (conn_flush(c))
+			conn_check(c);
+	}
+}
+
+/* ---- API ---- */
+
+static int parse_target(kc_upstream *u, const char *target)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&u->addr;
+	const char *path;
+
+	memset(&u->addr, 0, sizeof(u->addr));
+	if (strncmp(target, "unix://", 7) == 0)
+		path = target + 7;
+	else if (strncmp(target, "unix:", 5) == 0)
+		path = target + 5;
+	else {
+		/* host:port with a numeric address (gRPC's "ipv4:" / "ipv6:"
+		 * prefixes accepted). */
+		int len = (int)sizeof(u->addr);
+		const char *t = target;
+
+		if (strncmp(t, "ipv4:", 5) == 0 || strncmp(t, "ipv6:", 5) == 0)
+			t += 5;
+		if (evutil_parse_sockaddr_port(t, (struct sockaddr *)&u->addr, &len))
+			return KC_ERR_INVALID;
+		u->addr_len = (socklen_t)len;
+		snprintf(u->authority, sizeof(u->authority), "%s", t);
+		return 0;
+	}
+	if (!*path || strlen(path) >= sizeof(sun->sun_path))
+		return KC_ERR_INVALID;
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	u->addr_len = (socklen_t)sizeof(*sun);
+	/* What gRPC core sends for a unix target. */
+	snprintf(u->authority, sizeof(u->authority), "localhost");
+	return 0;
 }
 
 int kc_upstream_new(kc_upstream **out, struct event_base *base, const char *target)
 {
 	kc_upstream *u = calloc(1, sizeof(*u));
-	grpc_channel_credentials *creds;
-	grpc_arg args[3];
-	grpc_channel_args cargs;
-	int rc = KC_ERR_IO;
 
 	if (!u)
 		return KC_ERR_NOMEM;
-	pthread_mutex_init(&u->lock, NULL);
-	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (u->efd < 0)
-		goto out_free;
-	u->ev = event_new(base, u->efd, EV_READ | EV_PERSIST, on_event, u);
-	if (!u->ev || event_add(u->ev, NULL))
-		goto out_efd;
-	/* Task output can be large; the gateway's own caps apply later. */
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = 64 << 20;
-	/* No retries: a retried call is buffered and tracked per call by the
-	 * retry filter, and the gateway's answer to a failed upstream call is
-	 * the error itself (the client retries if it wants). No channelz: its
-	 * per-call counters serve a debugging service nobody runs here. */
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = GRPC_ARG_ENABLE_RETRIES;
-	args[1].value.integer = 0;
-	args[2].type = GRPC_ARG_INTEGER;
-	args[2].key = GRPC_ARG_ENABLE_CHANNELZ;
-	args[2].value.integer = 0;
-	cargs.num_args = 3;
-	cargs.args = args;
-	creds = grpc_insecure_credentials_create();
-	u->channel = grpc_channel_create(target, creds, &cargs);
-	grpc_channel_credentials_release(creds);
-	if (!u->channel)
-		goto out_ev;
-	u->cq = grpc_completion_queue_create_for_next(NULL);
-	if (pthread_create(&u->thread, NULL, cq_thread, u))
-		goto out_cq;
-	u->thread_started = true;
+	u->base = base;
+	u->backoff_ms = BACKOFF_MIN_MS;
+	if (parse_target(u, target)) {
+		free(u);
+		return KC_ERR_IO;
+	}
+	u->rbuf = malloc(READ_CHUNK);
+	u->work = event_new(base, -1, 0, on_work, u);
+	u->retry = evtimer_new(base, on_retry, u);
+	if (!u->rbuf || !u->work || !u->retry) {
+		if (u->work)
+			event_free(u->work);
+		if (u->retry)
+			event_free(u->retry);
+		free(u->rbuf);
+		free(u);
+		return KC_ERR_NOMEM;
+	}
+	/* Dial now so the first request finds the connection ready; if
+	 * kc-server is not up yet, the retry timer keeps trying. */
+	dial(u);
 	*out = u;
 	return 0;
-
-out_cq:
-	grpc_completion_queue_shutdown(u->cq);
-	grpc_completion_queue_destroy(u->cq);
-	grpc_channel_destroy(u->channel);
-out_ev:
-	if (u->ev)
-		event_free(u->ev);
-out_efd:
-	close(u->efd);
-out_free:
-	pthread_mutex_destroy(&u->lock);
-	free(u);
-	return rc;
 }
 
 void kc_upstream_free(kc_upstream *u)
 {
-	kc_upcall *c;
-	completion *list;
-
 	if (!u)
 		return;
-	for (c = u->calls; c; c = c->next) {
-		c->cancelled = true;
-		grpc_call_cancel(c->call, NULL);
-	}
-	/* Let every outstanding batch complete so each call can be freed. */
+	u->freeing = true;
+	/* Calls still running end without callbacks, as before. */
 	while (u->calls) {
-		struct timespec ts = {0, 1000000};
+		kc_upcall *call = u->calls;
 
-		pthread_mutex_lock(&u->lock);
-		list = u->head;
-		u->head = u->tail = NULL;
-		pthread_mutex_unlock(&u->lock);
-		if (!list)
-			nanosleep(&ts, NULL);
-		while (list) {
-			completion *x = list;
-
-			list = x->next;
-			handle(x->t, x->success);
-			free(x);
-		}
+		detach(call);
+		call_free(call);
 	}
-	grpc_completion_queue_shutdown(u->cq);
-	if (u->thread_started)
-		pthread_join(u->thread, NULL);
-	grpc_completion_queue_destroy(u->cq);
-	grpc_channel_destroy(u->channel);
-	event_free(u->ev);
-	close(u->efd);
-	pthread_mutex_destroy(&u->lock);
+	if (u->cur)
+		conn_close(u->cur, "shutting down");
+	while (u->draining)
+		conn_close(u->draining, "shutting down");
+	event_free(u->work);
+	event_free(u->retry);
+	free(u->rbuf);
 	free(u);
 }
 
@@ -369,123 +621,107 @@ int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, siz
                     bool streaming, int64_t timeout_ms, const kc_upcall_callbacks *cb, void *user_data,
                     kc_upcall **out)
 {
-	kc_upcall *c;
-	grpc_metadata gmd[MAX_MD];
-	grpc_op ops[6];
-	grpc_slice s;
-	grpc_byte_buffer *send;
-	gpr_timespec deadline;
-	grpc_slice method_slice;
-	grpc_call_error err;
+	kc_upcall *call;
 	size_t i;
-	size_t n = 0;
+	int rc;
 
+	(void)streaming; /* every call reads all messages until the status */
 	if (n_md > MAX_MD)
 		return KC_ERR_INVALID;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return KC_ERR_NOMEM;
-	c->u = u;
-	c->cb = *cb;
-	c->ud = user_data;
-	c->streaming = streaming;
-	c->t_start = (tag){c, TAG_START};
-	c->t_msg = (tag){c, TAG_MSG};
-	c->t_status = (tag){c, TAG_STATUS};
-	c->details = grpc_empty_slice();
-	grpc_metadata_array_init(&c->initial_md);
-	grpc_metadata_array_init(&c->trailing_md);
-	deadline = timeout_ms > 0 ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-	                                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN))
-	                          : gpr_inf_future(GPR_CLOCK_REALTIME);
-	method_slice = grpc_slice_from_static_string(method);
-	c->call = grpc_channel_create_call(u->channel, NULL, GRPC_PROPAGATE_DEFAULTS, u->cq, method_slice, NULL, deadline,
-	                                   NULL);
-	if (!c->call) {
-		grpc_metadata_array_destroy(&c->initial_md);
-		grpc_metadata_array_destroy(&c->trailing_md);
-		free(c);
-		return KC_ERR_NOMEM;
+	/* A connection that got GOAWAY moves aside; a new one takes over. */
+	if (u->cur && u->cur->connected)
+		conn_check(u->cur);
+	if (!u->cur)
+		dial(u);
+	if (u->cur && u->cur->connected) {
+		call = calloc(1, sizeof(*call));
+		if (!call)
+			return KC_ERR_NOMEM;
+		call->u = u;
+		rc = submit(u->cur, call, method, md, n_md, req, len, timeout_ms);
+		if (rc) {
+			free(call);
+			return rc == KC_ERR_UNAVAILABLE ? KC_ERR_INTERNAL : rc;
+		}
+	} else {
+		/* Dialling (or down): keep copies until the connection is up. */
+		size_t need = strlen(method) + 1 + len;
+		char *p;
+
+		for (i = 0; i < n_md; i++)
+			need += strlen(md[i].name) + strlen(md[i].value) + 2;
+		call = calloc(1, sizeof(*call) + need);
+		if (!call)
+			return KC_ERR_NOMEM;
+		call->u = u;
+		p = call->copy;
+		call->method = strcpy(p, method);
+		p += strlen(method) + 1;
+		for (i = 0; i < n_md; i++) {
+			call->md[i].name = strcpy(p, md[i].name);
+			p += strlen(md[i].name) + 1;
+			call->md[i].value = strcpy(p, md[i].value);
+			p += strlen(md[i].value) + 1;
+		}
+		call->n_md = n_md;
+		call->req = (uint8_t *)p;
+		if (len)
+			memcpy(p, req, len);
+		call->len = len;
+		call->timeout_ms = timeout_ms;
+		if (u->cur) {
+			call->c = u->cur;
+			if (u->cur->pending_tail)
+				u->cur->pending_tail->pnext = call;
+			else
+				u->cur->pending = call;
+			u->cur->pending_tail = call;
+		} else {
+			fail_later(call);
+		}
 	}
-	/* Link first, so call_free can unlink on every path below. */
-	c->next = u->calls;
+	call->cb = *cb;
+	call->ud = user_data;
+	call->next = u->calls;
 	if (u->calls)
-		u->calls->prev = c;
-	u->calls = c;
+		u->calls->prev = call;
+	u->calls = call;
 	u->active++;
+	if (timeout_ms > 0) {
+		struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
 
-	memset(gmd, 0, sizeof(gmd));
-	for (i = 0; i < n_md; i++) {
-		gmd[i].key = c->md_slices[c->n_md_slices++] = grpc_slice_from_copied_string(md[i].name);
-		gmd[i].value = c->md_slices[c->n_md_slices++] = grpc_slice_from_copied_string(md[i].value);
+		call->timer = evtimer_new(u->base, on_deadline, call);
+		if (call->timer)
+			evtimer_add(call->timer, &tv);
 	}
-	s = grpc_slice_from_copied_buffer(req, len);
-	send = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-
-	memset(ops, 0, sizeof(ops));
-	ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[n].data.send_initial_metadata.count = n_md;
-	ops[n].data.send_initial_metadata.metadata = gmd;
-	n++;
-	ops[n].op = GRPC_OP_SEND_MESSAGE;
-	ops[n].data.send_message.send_message = send;
-	n++;
-	ops[n].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	n++;
-	ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[n].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
-	n++;
-	if (!streaming) {
-		ops[n].op = GRPC_OP_RECV_MESSAGE;
-		ops[n].data.recv_message.recv_message = &c->recv_buf;
-		n++;
-		ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-		ops[n].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
-		ops[n].data.recv_status_on_client.status = &c->status;
-		ops[n].data.recv_status_on_client.status_details = &c->details;
-		n++;
-	}
-	err = grpc_call_start_batch(c->call, ops, n, &c->t_start, NULL);
-	grpc_byte_buffer_destroy(send);
-	if (err != GRPC_CALL_OK) {
-		c->cancelled = true;
-		grpc_call_cancel(c->call, NULL);
-		call_free(c);
-		return err == GRPC_CALL_ERROR_INVALID_METADATA ? KC_ERR_INVALID : KC_ERR_INTERNAL;
-	}
-	c->refs++;
-	if (streaming) {
-		memset(ops, 0, sizeof(ops));
-		ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-		ops[0].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
-		ops[0].data.recv_status_on_client.status = &c->status;
-		ops[0].data.recv_status_on_client.status_details = &c->details;
-		if (grpc_call_start_batch(c->call, ops, 1, &c->t_status, NULL) == GRPC_CALL_OK)
-			c->refs++;
-		else
-			c->status_received = true;
-	}
-	*out = c;
+	schedule(u);
+	*out = call;
 	return 0;
 }
 
 void kc_upcall_cancel(kc_upcall *call)
 {
-	if (!call || call->cancelled)
+	if (!call)
 		return;
-	call->cancelled = true;
-	if (!call->done)
-		grpc_call_cancel(call->call, NULL);
-	if (!call->in_handle)
-		maybe_free(call);
+	detach(call);
+	call_free(call);
 }
 
 void kc_upcall_pause(kc_upcall *call, bool paused)
 {
 	call->paused = paused;
-	if (!paused)
-		request_message(call);
+	if (!call->st)
+		return;
+	if (paused) {
+		if (call->resume)
+			call->u->n_resume--;
+		call->resume = false;
+		kc_gc_pause(call->c->gc, call->st, true);
+	} else if (!call->resume) {
+		call->resume = true;
+		call->u->n_resume++;
+		schedule(call->u);
+	}
 }
 
 size_t kc_upstream_active(const kc_upstream *u)

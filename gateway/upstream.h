@@ -1,12 +1,16 @@
 /*
- * upstream.h - calls to kc-server over gRPC core, delivered on the event
- * loop.
+ * upstream.h - calls to kc-server, gRPC over HTTP/2, run in the libevent
+ * loop itself.
  *
- * gRPC core runs its own I/O threads. One more thread (the "cq thread")
- * waits on the completion queue and hands each completion to the libevent
- * loop through an eventfd; every callback below therefore runs on the loop
- * thread, the only thread that touches connections and exchanges. The
- * gateway holds no other lock.
+ * One HTTP/2 connection (nghttp2, through grpc_client.h) on kc-server's
+ * unix socket carries every call; its reads, writes and timers are events
+ * of the gateway's loop, so every callback below runs on the loop thread,
+ * the only thread there is. Callbacks never run inside the call that
+ * caused them (kc_upcall_start, _cancel, _pause): failures found there
+ * and resumed deliveries are reported from a later event.
+ *
+ * (Until 2026-11-27 this was gRPC core with a completion-queue thread and
+ * an eventfd hop; gateway/README.md has the measured comparison.)
  */
 #ifndef KC_GW_UPSTREAM_H
 #define KC_GW_UPSTREAM_H
@@ -31,14 +35,15 @@ typedef struct kc_upcall_callbacks {
 	void (*on_done)(kc_upcall *call, int status, const char *message, void *user_data);
 } kc_upcall_callbacks;
 
-/* A channel to `target` (such as "unix:/run/kc/kc-server.sock") whose
- * completions are delivered on `base`. 0, KC_ERR_NOMEM or KC_ERR_IO;
- * *out untouched on failure. */
+/* A client of `target` ("unix:/run/kc/kc-server.sock", "unix:///path", or
+ * a numeric "host:port") on `base`; dials at once and keeps redialling
+ * with backoff while kc-server is away. 0, KC_ERR_NOMEM or KC_ERR_IO (a
+ * target it cannot parse); *out untouched on failure. */
 int kc_upstream_new(kc_upstream **out, struct event_base *base, const char *target);
 
-/* Cancels every call still running (without callbacks), stops the cq
- * thread and frees everything. NULL is a no-op. Call from the loop thread
- * after the loop stopped dispatching. */
+/* Cancels every call still running (without callbacks), closes the
+ * connection and frees everything. NULL is a no-op. Call from the loop
+ * thread after the loop stopped dispatching. */
 void kc_upstream_free(kc_upstream *u);
 
 /*
@@ -46,7 +51,8 @@ void kc_upstream_free(kc_upstream *u);
  * serialized request, metadata pairs (lower-case keys) and a deadline
  * (`timeout_ms` <= 0: none). `streaming` reads every response message.
  * Returns 0 and sets *out, or KC_ERR_INVALID (metadata gRPC refuses) or
- * KC_ERR_NOMEM; no callback is called on failure.
+ * KC_ERR_NOMEM; no callback is called on failure. kc-server being
+ * unreachable is not a failure here: on_done reports UNAVAILABLE (14).
  */
 int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, size_t n_md, const void *req, size_t len,
                     bool streaming, int64_t timeout_ms, const kc_upcall_callbacks *cb, void *user_data,

@@ -15,7 +15,12 @@
 # instead. The script says which it used.
 #
 #   bench/gateway/run.sh [--stub] [duration, default 10s]
-# Installs wrk and nginx-light from Debian when missing.
+# Installs wrk and nginx-light from Debian when missing. KC_GW_BIN runs
+# another kc-gateway binary (A/B runs of two builds on the same load).
+#
+# Besides req/s the run prints CPU time per request of the gateway and of
+# the upstream (from /proc, over the wrk run): on a shared machine req/s
+# moves with whatever else runs, CPU per request much less.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,7 +45,7 @@ bazel build -c opt //gateway:kc-gateway //tests/gateway:stub_server >/dev/null 2
 if [ $use_stub = 0 ] && ! bazel build -c opt //server:kc-server >/dev/null 2>&1; then
 	use_stub=1
 fi
-gw=$here/bazel-bin/gateway/kc-gateway
+gw=${KC_GW_BIN:-$here/bazel-bin/gateway/kc-gateway}
 stub=$here/bazel-bin/tests/gateway/stub_server
 server=$here/bazel-bin/server/kc-server
 fake=$here/tests/fake_agent/fake_agent.py
@@ -153,7 +158,7 @@ wait_for curl -sf -o /dev/null "http://127.0.0.1:$nport/api/claude/tasks"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # RSS counts every shared-library page a process touched (libgrpc alone is
-# ~5 MiB of text, mapped by both processes); USS is what the process alone
+# ~5 MiB of text, mapped by kc-server and the stub); USS is what the process alone
 # holds; PSS splits shared pages among the processes that map them, so the
 # two PSS figures add up to what the pair costs the machine.
 uss_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
@@ -181,9 +186,20 @@ run_wrk() { # url -> "rps p50 p99 errors"
 	echo "$rps $p50 $p99 ${errs:-none}"
 }
 
-echo "kc-gateway benchmark ($(nproc) cores, wrk -t2 -c64 -d$dur, $bytes-byte answer, upstream: $upstream_kind)"
+# utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat; the
+# command name in field 2 has no spaces here).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+served() { curl -s "http://127.0.0.1:$gport/metrics/prometheus" | awk '/^kc_gateway_requests_total/ && /GET \/api\/claude\/tasks"/ && /code="200"/ {s += $NF} END {print s + 0}'; }
+echo "kc-gateway benchmark ($(nproc) cores, wrk -t2 -c64 -d$dur, $bytes-byte answer, upstream: $upstream_kind, gateway: $gw)"
 read -r n_rps n_p50 n_p99 n_err < <(run_wrk "http://127.0.0.1:$nport/api/claude/tasks")
+gw_t0=$(cpu_ticks "$gw_pid")
+up_t0=$(cpu_ticks "$up_pid")
+req0=$(served)
 read -r g_rps g_p50 g_p99 g_err < <(run_wrk "http://127.0.0.1:$gport/api/claude/tasks")
+req1=$(served)
+gw_t1=$(cpu_ticks "$gw_pid")
+up_t1=$(cpu_ticks "$up_pid")
+hz=$(getconf CLK_TCK)
 printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
 printf '%-28s %12s %10s %10s\n' "nginx (static file)" "$n_rps" "$n_p50" "$n_p99"
 printf '%-28s %12s %10s %10s\n' "kc-gateway + upstream" "$g_rps" "$g_p50" "$g_p99"
@@ -192,6 +208,11 @@ p99r=$(awk -v g="$g_p99" -v n="$n_p99" 'BEGIN {printf "%.2f", g/n}')
 echo "req/s ratio: ${ratio}% of nginx (target >= 40%): $(awk -v r="$ratio" 'BEGIN {print (r>=40)?"MET":"NOT MET"}')"
 echo "p99 ratio:   ${p99r}x nginx (target <= 2x):     $(awk -v r="$p99r" 'BEGIN {print (r<=2)?"MET":"NOT MET"}')"
 echo "errors: nginx ${n_err}; gateway ${g_err}"
+n_req=$((req1 - req0))
+if [ "$n_req" -gt 0 ]; then
+	awk -v g=$((gw_t1 - gw_t0)) -v u=$((up_t1 - up_t0)) -v n="$n_req" -v hz="$hz" \
+		'BEGIN {printf "CPU per request (%d requests): kc-gateway %.0f us, upstream %.0f us\n", n, g / hz / n * 1e6, u / hz / n * 1e6}'
+fi
 
 # /metrics through the gateway, one request at a time.
 for i in $(seq 1 200); do
