@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/yaml_doc.h"
 
@@ -121,29 +122,20 @@ out:
 
 int kc_gw_config_load(kc_gw_config *c, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
 	char *buf;
 	size_t n;
-	int rc;
+	int rc = kc_file_read(path, 1 << 20, &buf, &n);
 
-	if (!f) {
+	if (rc == KC_ERR_TOO_LARGE) {
+		snprintf(err, errlen, "%s: larger than 1 MiB", path);
+		return rc;
+	}
+	if (rc) {
 		snprintf(err, errlen, "%s: cannot open", path);
-		return KC_ERR_NOT_FOUND;
+		return rc;
 	}
-	buf = malloc(1 << 20);
-	if (!buf) {
-		fclose(f);
-		return KC_ERR_NOMEM;
-	}
-	n = fread(buf, 1, 1 << 20, f);
-	if (ferror(f) || n == 1 << 20) {
-		snprintf(err, errlen, "%s: unreadable or larger than 1 MiB", path);
-		rc = KC_ERR_IO;
-	} else {
-		rc = kc_gw_config_parse(c, buf, n, err, errlen);
-	}
+	rc = kc_gw_config_parse(c, buf, n, err, errlen);
 	free(buf);
-	fclose(f);
 	return rc;
 }
 
