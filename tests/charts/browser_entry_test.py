@@ -16,15 +16,10 @@ import sys
 import tempfile
 import time
 
-
-def root():
-    srcdir = os.environ.get("TEST_SRCDIR")
-    if srcdir:
-        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "kube_coder"))
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import Failed, check, source_root
 
 
-SCRIPT = os.path.join(root(), "charts/workspace/files/browser-entry.sh")
+SCRIPT = os.path.join(source_root(), "charts/workspace/files/browser-entry.sh")
 TMP = tempfile.mkdtemp(prefix="kc-browser.", dir=os.environ.get("TEST_TMPDIR"))
 BIN = os.path.join(TMP, "bin")
 LOG = os.path.join(TMP, "log")
@@ -39,15 +34,6 @@ FAKES = {
     # Firefox "closed by the person" after a moment, every time.
     "firefox-esr": 'echo "firefox-esr $* DISPLAY=$DISPLAY" >> "$LOG"; sleep 0.2',
 }
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
 
 
 def log():

@@ -17,7 +17,8 @@ import tempfile
 
 import yaml
 
-HELM = os.path.join(os.environ.get("KC_TOOLS_DIR", "/opt/kube-coder-tools"), "bin", "helm")
+from testlib import Failed, HELM, check, source_root
+
 
 # Containers whose root filesystem is read-only: they write only to mounted
 # volumes. The IDE, terminal and browser are a person's tools and keep a
@@ -31,15 +32,6 @@ STD_LABELS = (
     "app.kubernetes.io/part-of",
     "helm.sh/chart",
 )
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
 
 
 class Suite:
@@ -67,13 +59,6 @@ class Suite:
 
 
 # --- workspace tree and helm -------------------------------------------------
-
-
-def source_root():
-    srcdir = os.environ.get("TEST_SRCDIR")
-    if srcdir:
-        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "kube_coder"))
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def make_tree():

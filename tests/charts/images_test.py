@@ -17,26 +17,10 @@ import shutil
 
 import yaml
 
-HELM = os.path.join(os.environ.get("KC_TOOLS_DIR", "/opt/kube-coder-tools"), "bin", "helm")
+from testlib import Failed, HELM, check, source_root
 
 
-def root():
-    srcdir = os.environ.get("TEST_SRCDIR")
-    if srcdir:
-        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "kube_coder"))
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-ROOT = root()
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
+ROOT = source_root()
 
 
 def parse_dockerfile(path):

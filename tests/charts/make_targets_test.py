@@ -13,23 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-HELM = os.path.join(os.environ.get("KC_TOOLS_DIR", "/opt/kube-coder-tools"), "bin", "helm")
-
-
-def root():
-    srcdir = os.environ.get("TEST_SRCDIR")
-    if srcdir:
-        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "kube_coder"))
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
+from testlib import Failed, HELM, check, source_root
 
 
 BASE = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp()
@@ -39,7 +23,7 @@ FAKE = os.path.join(BASE, "fakebin")
 
 
 def setup():
-    src = root()
+    src = source_root()
     for d in ("charts", "deployments", "templates", "mk"):
         shutil.copytree(os.path.join(src, d), os.path.join(TREE, d),
                         ignore=shutil.ignore_patterns("BUILD"))

@@ -17,12 +17,7 @@ import sys
 import tempfile
 import time
 
-
-def source_root():
-    srcdir = os.environ.get("TEST_SRCDIR")
-    if srcdir:
-        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "kube_coder"))
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import Failed, source_root
 
 
 SCRIPT = os.path.join(source_root(), "charts/workspace/files/terminal-entry.sh")
@@ -35,10 +30,6 @@ TASKS = os.path.join(TMP, "tasks")
 MARKER = os.path.join(TASKS, ".terminal-session")
 SHELL = os.path.join(TMP, "fake-shell")
 SESSION = "claude-1700000000-abcdef12"
-
-
-class Failed(Exception):
-    pass
 
 
 def tmux(sock, *args, check=True):
