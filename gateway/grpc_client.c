@@ -12,6 +12,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "common/kc_error.h"
+#include "common/percent.h"
 
 #define MAX_MD 8
 /* The connection window: bytes are handed on (or parked by a paused
@@ -210,17 +211,6 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* grpc-message is percent-encoded; a bad escape is kept as it is. */
 static char *percent_decode(const uint8_t *v, size_t n)
 {
@@ -231,8 +221,8 @@ static char *percent_decode(const uint8_t *v, size_t n)
 	if (!out)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		if (v[i] == '%' && i + 2 < n && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
-			out[o++] = (char)(hexval(v[i + 1]) << 4 | hexval(v[i + 2]));
+		if (v[i] == '%' && i + 2 < n && kc_hex_digit((char)v[i + 1]) >= 0 && kc_hex_digit((char)v[i + 2]) >= 0) {
+			out[o++] = (char)(kc_hex_digit((char)v[i + 1]) << 4 | kc_hex_digit((char)v[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = (char)v[i];

@@ -22,8 +22,8 @@
 
 #include "google/api/http.pb-c.h"
 #include "google/protobuf/descriptor.pb-c.h"
+#include "tools/protodesc/http_rule.h"
 
-#define HTTP_RULE_EXTENSION 72295728u
 
 typedef Google__Protobuf__DescriptorProto MessageProto;
 typedef Google__Protobuf__FieldDescriptorProto FieldProto;
@@ -233,33 +233,11 @@ static void add_schema(const char *type_name, json_t *schemas)
 
 static Google__Api__HttpRule *http_rule(const Google__Protobuf__MethodDescriptorProto *rpc)
 {
-	const ProtobufCMessage *opts;
-	unsigned u;
+	Google__Api__HttpRule *rule;
 
-	if (!rpc->options)
-		return NULL;
-	opts = &rpc->options->base;
-	for (u = 0; u < opts->n_unknown_fields; u++) {
-		const ProtobufCMessageUnknownField *uf = &opts->unknown_fields[u];
-		size_t prefix = 0;
-		size_t value = 0;
-		unsigned shift = 0;
-
-		if (uf->tag != HTTP_RULE_EXTENSION || uf->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
-			continue;
-		while (prefix < uf->len && prefix < 10) {
-			uint8_t b = uf->data[prefix++];
-
-			value |= (size_t)(b & 0x7f) << shift;
-			shift += 7;
-			if (!(b & 0x80))
-				break;
-		}
-		if (prefix + value != uf->len)
-			die("bad http option length");
-		return google__api__http_rule__unpack(NULL, value, uf->data + prefix);
-	}
-	return NULL;
+	if (kc_http_rule_of(rpc, &rule) != 0)
+		die("bad google.api.http option");
+	return rule;
 }
 
 int main(int argc, char **argv)

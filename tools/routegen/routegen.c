@@ -24,9 +24,8 @@
 
 #include "google/api/http.pb-c.h"
 #include "google/protobuf/descriptor.pb-c.h"
+#include "tools/protodesc/http_rule.h"
 
-/* google.api.http's extension number on MethodOptions. */
-#define HTTP_RULE_EXTENSION 72295728u
 
 typedef Google__Protobuf__FileDescriptorSet FileSet;
 typedef Google__Protobuf__FileDescriptorProto FileProto;
@@ -346,45 +345,21 @@ static void add_rule(const Google__Api__HttpRule *rule, const FileProto *file, c
 		add_rule(rule->additional_bindings[i], file, svc, mi, true);
 }
 
-/* The http option sits in MethodOptions' unknown fields: protobuf-c knows
- * nothing of extensions. */
 static void collect_rules(const FileProto *file, const ServiceProto *svc, size_t mi)
 {
-	const MethodProto *rpc = svc->method[mi];
-	if (!rpc->options)
+	Google__Api__HttpRule *rule;
+	if (kc_http_rule_of(svc->method[mi], &rule) != 0)
+		die("google.api.http option is malformed");
+	if (!rule)
 		return;
-	const ProtobufCMessage *opts = &rpc->options->base;
-	for (unsigned u = 0; u < opts->n_unknown_fields; u++) {
-		const ProtobufCMessageUnknownField *uf = &opts->unknown_fields[u];
-		if (uf->tag != HTTP_RULE_EXTENSION)
-			continue;
-		if (uf->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
-			die("google.api.http option has the wrong wire type");
-		/* protobuf-c keeps a length-prefixed unknown field with its
-		 * varint length in front; the message follows it. */
-		size_t prefix = 0, value = 0;
-		unsigned shift = 0;
-		while (prefix < uf->len && prefix < 10) {
-			uint8_t b = uf->data[prefix++];
-			value |= (size_t)(b & 0x7f) << shift;
-			shift += 7;
-			if (!(b & 0x80))
-				break;
-		}
-		if (prefix + value != uf->len)
-			die("google.api.http option has a bad length");
-		Google__Api__HttpRule *rule = google__api__http_rule__unpack(NULL, value, uf->data + prefix);
-		if (!rule)
-			die("google.api.http option does not parse");
-		if (n_rules == cap_rules) {
-			cap_rules = cap_rules ? cap_rules * 2 : 32;
-			rules = realloc(rules, cap_rules * sizeof *rules);
-			if (!rules)
-				die("out of memory");
-		}
-		rules[n_rules++] = rule;
-		add_rule(rule, file, svc, mi, false);
+	if (n_rules == cap_rules) {
+		cap_rules = cap_rules ? cap_rules * 2 : 32;
+		rules = realloc(rules, cap_rules * sizeof *rules);
+		if (!rules)
+			die("out of memory");
 	}
+	rules[n_rules++] = rule;
+	add_rule(rule, file, svc, mi, false);
 }
 
 static unsigned char *read_file(const char *path, size_t *len)
