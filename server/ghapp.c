@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
 #include "server/store.h"
+#include "server/wrappers.h"
 
 #define REFRESH_S 3000 /* 50 minutes */
 #define BACKOFF_MIN_S 1
@@ -405,16 +406,6 @@ void kc_ghapp_free(kc_ghapp *g)
 	free(g);
 }
 
-static Google__Protobuf__DoubleValue *dv(double v)
-{
-	Google__Protobuf__DoubleValue *d = malloc(sizeof *d);
-	if (d) {
-		google__protobuf__double_value__init(d);
-		d->value = v;
-	}
-	return d;
-}
-
 Kc__V1__GitHubAppStatus *kc_ghapp_status(kc_ghapp *g, const kc_config *cfg)
 {
 	Kc__V1__GitHubAppStatus *s = malloc(sizeof *s);
@@ -427,9 +418,9 @@ Kc__V1__GitHubAppStatus *kc_ghapp_status(kc_ghapp *g, const kc_config *cfg)
 		pthread_mutex_lock(&g->mu);
 		s->token_valid = g->token_valid && g->expires_at > (double)time(NULL);
 		if (g->expires_at > 0)
-			s->expires_at = dv(g->expires_at);
+			s->expires_at = kc_double_value_new(g->expires_at);
 		if (g->refreshed_at > 0)
-			s->refreshed_at = dv(g->refreshed_at);
+			s->refreshed_at = kc_double_value_new(g->refreshed_at);
 		s->last_error = strdup(g->last_error);
 		pthread_mutex_unlock(&g->mu);
 	}

@@ -12,6 +12,7 @@
 
 #include "common/kc_error.h"
 #include "google/protobuf/wrappers.pb-c.h"
+#include "server/wrappers.h"
 
 struct sample {
 	double cpu_percent;
@@ -231,10 +232,8 @@ static Kc__V1__Metrics *build(kc_metrics *m, const struct sample *s)
 	r->disk = disk;
 	cpu->usage_percent = round(s->cpu_percent * 10) / 10;
 	cpu->cores = s->cores;
-	if (s->limit_cores > 0 && (cpu->limit_cores = malloc(sizeof *cpu->limit_cores)) != NULL) {
-		google__protobuf__double_value__init(cpu->limit_cores);
-		cpu->limit_cores->value = s->limit_cores;
-	}
+	if (s->limit_cores > 0)
+		cpu->limit_cores = kc_double_value_new(s->limit_cores);
 	mem->total_mb = round(s->mem_total * 10) / 10;
 	mem->used_mb = round(s->mem_used * 10) / 10;
 	mem->available_mb = round(s->mem_avail * 10) / 10;

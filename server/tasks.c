@@ -63,6 +63,7 @@
 #include "google/protobuf/wrappers.pb-c.h"
 #include "server/spawn.h"
 #include "server/token.h"
+#include "server/wrappers.h"
 
 #define POLL_MS 50
 /* A starting task whose output keeps changing is captured at most this
@@ -427,16 +428,6 @@ static void kill_session(const kc_tasks *m, const char *id)
 
 /* ---- protobuf ------------------------------------------------------------ */
 
-static Google__Protobuf__DoubleValue *dv(double v)
-{
-	Google__Protobuf__DoubleValue *d = malloc(sizeof *d);
-	if (d) {
-		google__protobuf__double_value__init(d);
-		d->value = v;
-	}
-	return d;
-}
-
 static char *xstrdup(const char *s, bool *oom)
 {
 	char *d = strdup(s ? s : "");
@@ -468,11 +459,11 @@ static Kc__V1__Task *task_pb(const struct entry *e)
 	p->recent_output = xstrdup("", &oom);
 	p->status_detail = t->status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING ? t->activity
 										  : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
-	if (t->finished_at > 0 && !(p->finished_at = dv(t->finished_at)))
+	if (t->finished_at > 0 && !(p->finished_at = kc_double_value_new(t->finished_at)))
 		oom = true;
-	if (t->killed_at > 0 && !(p->killed_at = dv(t->killed_at)))
+	if (t->killed_at > 0 && !(p->killed_at = kc_double_value_new(t->killed_at)))
 		oom = true;
-	if (t->prompt_delivered_at > 0 && !(p->prompt_delivered_at = dv(t->prompt_delivered_at)))
+	if (t->prompt_delivered_at > 0 && !(p->prompt_delivered_at = kc_double_value_new(t->prompt_delivered_at)))
 		oom = true;
 	if (t->error && t->status == KC__V1__TASK_STATUS__TASK_STATUS_ERROR) {
 		if ((p->error = malloc(sizeof *p->error)) != NULL) {
@@ -1551,7 +1542,7 @@ static Kc__V1__TaskSummary *summary_pb(const struct entry *e)
 	s->status_detail = e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING
 				   ? e->t.activity
 				   : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
-	if (e->t.finished_at > 0 && !(s->finished_at = dv(e->t.finished_at)))
+	if (e->t.finished_at > 0 && !(s->finished_at = kc_double_value_new(e->t.finished_at)))
 		oom = true;
 	if (oom) {
 		protobuf_c_message_free_unpacked(&s->base, NULL);

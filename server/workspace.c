@@ -19,6 +19,7 @@
 #include "google/protobuf/wrappers.pb-c.h"
 #include "server/spawn.h"
 #include "server/store.h"
+#include "server/wrappers.h"
 
 #define PROBE_TIMEOUT_MS 300
 
@@ -134,10 +135,8 @@ static Kc__V1__ServiceHealth *service_health(int port)
 	ms = probe(port);
 	h->checked_at = now_s();
 	h->status = ms >= 0 ? KC__V1__SERVICE_STATE__SERVICE_STATE_UP : KC__V1__SERVICE_STATE__SERVICE_STATE_DOWN;
-	if (ms >= 0 && (h->latency_ms = malloc(sizeof *h->latency_ms)) != NULL) {
-		google__protobuf__double_value__init(h->latency_ms);
-		h->latency_ms->value = ms;
-	}
+	if (ms >= 0)
+		h->latency_ms = kc_double_value_new(ms);
 	return h;
 }
 
