@@ -8,6 +8,9 @@
 #   check_tmpdir VAR PREFIX sets VAR to a fresh directory under /tmp (short
 #                          enough for unix socket paths), removed at exit
 #   at_exit CMD            runs CMD at exit, the last registered first
+#   fail_at_exit WHY       makes the test fail even if every check passed
+#                          (for what only shows when processes stop, such
+#                          as a sanitizer's leak report)
 #   pids+=($!); at_exit stop_pids
 #                          SIGTERMs the background processes a test started
 #                          and waits for them
@@ -41,11 +44,18 @@ check_summary() {
 }
 
 _at_exit=()
+_fail_at_exit=
 _run_at_exit() {
 	local i
 	for ((i = ${#_at_exit[@]} - 1; i >= 0; i--)); do
 		eval "${_at_exit[i]}" || true
 	done
+	# exit inside the EXIT trap sets the script's status.
+	[ -z "$_fail_at_exit" ] || exit 1
+}
+fail_at_exit() {
+	echo "FAIL $1"
+	_fail_at_exit=1
 }
 at_exit() {
 	_at_exit+=("$1")

@@ -184,11 +184,19 @@ live_stack_logs() {
 }
 
 live_stack_stop() {
-	local p
+	local p log
 	for p in "$LS_GATEWAY_PID" "$LS_SERVER_PID"; do
 		[ -n "$p" ] || continue
 		kill -TERM "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
+	done
+	# Under --config=asan a leak is only reported as a process exits, after
+	# every check ran: look for reports in both logs.
+	for log in "$LS_GATEWAY_LOG" "$LS_SERVER_LOG"; do
+		if [ -n "$LS_GATEWAY_PID$LS_SERVER_PID" ] && grep -qs 'Sanitizer' "$log"; then
+			grep -A40 -m1 'Sanitizer' "$log" >&2
+			fail_at_exit "sanitizer report in $(basename "$log")"
+		fi
 	done
 	LS_GATEWAY_PID= LS_SERVER_PID=
 	# Task sessions outlive the server by design (re-adopted at the next
