@@ -10,6 +10,7 @@
 #ifndef KC_GW_CONFIG_H
 #define KC_GW_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct kc_gw_config {
@@ -25,6 +26,9 @@ typedef struct kc_gw_config {
 	long max_streams;
 	long idle_timeout_ms;
 	long request_timeout_ms;
+	/* Identical GETs that arrive together share one call to kc-server
+	 * (handler.c says when that is safe). On by default. */
+	bool coalesce_reads;
 } kc_gw_config;
 
 /* The defaults of config/kc.example.yaml. */

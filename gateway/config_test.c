@@ -49,6 +49,11 @@ static void test_strict(void **state)
 	assert_int_equal(parse(&c, "gateway:\n  max_streams: 32\n", err), 0);
 	assert_int_equal(c.max_streams, 32);
 	assert_int_equal(parse(&c, "gateway:\n  tls_cert: /c\n", err), KC_ERR_INVALID);
+	assert_true(c.coalesce_reads);
+	assert_int_equal(parse(&c, "gateway:\n  coalesce_reads: false\n", err), 0);
+	assert_false(c.coalesce_reads);
+	assert_int_equal(parse(&c, "gateway:\n  coalesce_reads: sometimes\n", err), KC_ERR_INVALID);
+	assert_string_equal(err, "gateway.coalesce_reads: line 2: expected true or false");
 }
 
 static void test_listen_and_env(void **state)

@@ -234,6 +234,13 @@ static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t
 	return rc;
 }
 
+/* HTTP/2 frames the body itself (DATA frames as flow control allows), so
+ * it keeps a copy per stream as for any answer. */
+static int op_respond_shared(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, kc_shared_body *body)
+{
+	return op_respond(ex, status, hdrs, n, kc_shared_body_data(body), kc_shared_body_len(body));
+}
+
 static int op_start(kc_exchange *ex, int status, const kc_header *hdrs, size_t n)
 {
 	h2_stream *st = (h2_stream *)ex;
@@ -301,6 +308,7 @@ static size_t op_backlog(kc_exchange *ex)
 
 static const kc_exchange_ops h2_ops = {
 	.respond = op_respond,
+	.respond_shared = op_respond_shared,
 	.start = op_start,
 	.write = op_write,
 	.end = op_end,

@@ -43,6 +43,8 @@
 #define STREAM_BACKLOG_MAX (1u << 20)
 #define STATIC_MAX_BYTES (16u << 20)
 
+typedef struct upcall_batch upcall_batch;
+
 typedef struct gw_req {
 	kc_gw *gw;
 	kc_exchange *ex;
@@ -58,16 +60,48 @@ typedef struct gw_req {
 	bool paused;
 	struct gw_req *prev;
 	struct gw_req *next;
-	/* Unary answers: the rendered body. */
-	kc_buf body;
-	const char *content_type;
-	bool have_message;
-	int render_err;
+	/* Unary API calls: the batch whose answer this request waits for,
+	 * and its neighbours among the batch's waiters. */
+	upcall_batch *batch;
+	struct gw_req *wprev;
+	struct gw_req *wnext;
 	/* The health check behind /healthz. */
 	bool healthz;
+	bool have_message;
+	int render_err;
 } gw_req;
 
+/*
+ * A unary call to kc-server and the requests waiting for its answer: one,
+ * or several identical reads (see "identical reads share one call" below).
+ * The batch owns the call and the rendered answer; each waiter is answered
+ * from it and then freed.
+ */
+struct upcall_batch {
+	kc_gw *gw;
+	const kc_route *route;
+	kc_upcall *call;
+	gw_req *waiters;
+	/* Joinable: listed in open_batches, with kc_upstream_flushes() as
+	 * it was when the call started. */
+	bool open;
+	uint64_t flush_mark;
+	upcall_batch *next_open;
+	/* What makes two requests identical; NULL for calls never shared. */
+	char *key;
+	size_t key_len;
+	/* Set while the answer goes out, so an abort among the waiters does
+	 * not free the batch under the loop. */
+	bool delivering;
+	/* The answer: the rendered body, HttpBody's own content type. */
+	kc_buf body;
+	char *content_type;
+	bool have_message;
+	int render_err;
+};
+
 static gw_req *streams;
+static upcall_batch *open_batches;
 
 static double since(const struct timespec *t0)
 {
@@ -100,15 +134,15 @@ static void req_free(gw_req *r)
 		streams = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	kc_buf_release(&r->body);
 	if (r->ex)
 		r->ex->app = NULL;
 	free(r);
 }
 
-/* Sends a whole answer and ends the request. Takes nothing. */
-static void finish(gw_req *r, int status, const char *content_type, const void *body, size_t len,
-                   const kc_header *extra, size_t n_extra)
+/* Sends a whole answer, `shared` or body[0..len), and ends the request.
+ * Takes nothing. */
+static void finish_answer(gw_req *r, int status, const char *content_type, const void *body, size_t len,
+                          kc_shared_body *shared, const kc_header *extra, size_t n_extra)
 {
 	kc_header h[16];
 	size_t n = 0;
@@ -122,9 +156,18 @@ static void finish(gw_req *r, int status, const char *content_type, const void *
 		h[n++] = extra[i];
 	log_request(r, status);
 	kc_gw_metrics_request(r->gw->metrics, r->metric_row, status, since(&r->t0));
-	r->ex->ops->respond(r->ex, status, h, n, body, len);
+	if (shared)
+		r->ex->ops->respond_shared(r->ex, status, h, n, shared);
+	else
+		r->ex->ops->respond(r->ex, status, h, n, body, len);
 	r->ex = NULL;
 	req_free(r);
+}
+
+static void finish(gw_req *r, int status, const char *content_type, const void *body, size_t len,
+                   const kc_header *extra, size_t n_extra)
+{
+	finish_answer(r, status, content_type, body, len, NULL, extra, n_extra);
 }
 
 static void finish_error(gw_req *r, int status, const char *message, const kc_header *extra, size_t n_extra)
@@ -145,14 +188,19 @@ static bool server_side(int grpc_status)
 	return grpc_status == 2 || grpc_status == 4 || grpc_status == 13 || grpc_status == 14 || grpc_status == 15;
 }
 
+/* Counts and logs a failed call once, however many requests it answers. */
+static void note_call_failure(kc_gw *gw, const char *request_id, int status, const char *message)
+{
+	if (server_side(status))
+		kc_gw_metrics_upstream_error(gw->metrics);
+	if (status == 14)
+		kc_log(KC_LOG_WARN, "kc-server unavailable", "request_id", request_id, "error", message, NULL);
+}
+
 static void finish_grpc_error(gw_req *r, int status, const char *message)
 {
 	int err = kc_error_from_grpc_status(status);
 
-	if (server_side(status))
-		kc_gw_metrics_upstream_error(r->gw->metrics);
-	if (status == 14)
-		kc_log(KC_LOG_WARN, "kc-server unavailable", "request_id", r->id, "error", message, NULL);
 	finish_error(r, kc_error_to_http_status(err), *message ? message : kc_strerror(err), NULL, 0);
 }
 
@@ -282,23 +330,38 @@ static void arena_release(arena *a)
 	}
 }
 
+/* Unpacks an answer into an arena; NULL when it is not a valid message. */
+static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, arena *a,
+                                ProtobufCAllocator *alloc)
+{
+	a->head = NULL;
+	a->next_cap = 2 * len + 1024;
+	*alloc = (ProtobufCAllocator){arena_alloc, arena_free_one, a};
+	return protobuf_c_message_unpack(d, alloc, len, data);
+}
+
+/* Streams and /healthz: each request has its own call. */
 static void on_message(kc_upcall *call, const uint8_t *data, size_t len, void *ud)
 {
 	gw_req *r = ud;
 	ProtobufCMessage *m;
-	arena a = {NULL, 2 * len + 1024};
-	ProtobufCAllocator alloc = {arena_alloc, arena_free_one, &a};
+	arena a;
+	ProtobufCAllocator alloc;
 
 	(void)call;
-	m = protobuf_c_message_unpack(r->route ? r->route->output : &grpc__health__v1__health_check_response__descriptor,
-	                              &alloc, len, data);
+	m = unpack(r->healthz ? &grpc__health__v1__health_check_response__descriptor : r->route->output, data, len, &a,
+	           &alloc);
 	if (!m) {
 		arena_release(&a);
 		r->render_err = KC_ERR_PROTOCOL;
 		return;
 	}
 	r->have_message = true;
-	if (r->route && r->route->server_streaming) {
+	if (r->healthz) {
+		Grpc__Health__V1__HealthCheckResponse *h = (void *)m;
+
+		r->render_err = h->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING ? 0 : -1;
+	} else {
 		kc_buf b;
 
 		kc_buf_init(&b, 64u << 20);
@@ -317,22 +380,6 @@ static void on_message(kc_upcall *call, const uint8_t *data, size_t len, void *u
 			event_del(r->timer);
 			event_add(r->timer, &tv);
 		}
-	} else if (r->healthz) {
-		Grpc__Health__V1__HealthCheckResponse *h = (void *)m;
-
-		r->render_err = h->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING ? 0 : -1;
-	} else if (r->route->output == &google__api__http_body__descriptor) {
-		Google__Api__HttpBody *hb = (void *)m;
-
-		/* HttpBody: the bytes as they are, with their own type. */
-		kc_buf_append(&r->body, hb->data.data, hb->data.len);
-		r->content_type = hb->content_type && *hb->content_type ? strdup(hb->content_type) : NULL;
-		r->render_err = r->body.err;
-	} else {
-		/* JSON runs about 1.5x the wire size (names, quotes): one
-		 * allocation instead of a chain of doublings. */
-		kc_buf_reserve(&r->body, len + len / 2 + 256);
-		r->render_err = kc_message_to_json(m, r->route->response_body_field, &r->body);
 	}
 	arena_release(&a);
 }
@@ -340,7 +387,6 @@ static void on_message(kc_upcall *call, const uint8_t *data, size_t len, void *u
 static void on_done(kc_upcall *call, int status, const char *message, void *ud)
 {
 	gw_req *r = ud;
-	char *ct;
 
 	(void)call;
 	r->call = NULL;
@@ -354,61 +400,297 @@ static void on_done(kc_upcall *call, int status, const char *message, void *ud)
 		}
 		return;
 	}
-	if (r->route->server_streaming) {
-		if (r->started) {
-			if (status != 0) {
-				kc_buf b;
+	if (status != 0)
+		note_call_failure(r->gw, r->id, status, message);
+	if (r->started) {
+		if (status != 0) {
+			kc_buf b;
 
-				kc_buf_init(&b, 0);
-				kc_buf_puts(&b, "{\"error\":");
-				kc_json_put_string(&b, message, strlen(message));
-				kc_buf_putc(&b, '}');
-				if (r->sse)
-					r->ex->ops->write(r->ex, "event: error\n", 13);
-				if (!b.err)
-					stream_frame(r, b.data, b.len);
-				kc_buf_release(&b);
-			}
-			stream_end(r, 200);
-		} else if (status != 0) {
-			finish_grpc_error(r, status, message);
-		} else {
-			/* A stream that ended before its first message. */
-			stream_start(r);
-			stream_end(r, 200);
+			kc_buf_init(&b, 0);
+			kc_buf_puts(&b, "{\"error\":");
+			kc_json_put_string(&b, message, strlen(message));
+			kc_buf_putc(&b, '}');
+			if (r->sse)
+				r->ex->ops->write(r->ex, "event: error\n", 13);
+			if (!b.err)
+				stream_frame(r, b.data, b.len);
+			kc_buf_release(&b);
 		}
+		stream_end(r, 200);
+	} else if (status != 0) {
+		finish_grpc_error(r, status, message);
+	} else {
+		/* A stream that ended before its first message. */
+		stream_start(r);
+		stream_end(r, 200);
+	}
+}
+
+static const kc_upcall_callbacks upcall_cb = {on_message, on_done};
+
+/* ---- unary calls: identical reads share one call ---- */
+
+/*
+ * A GET that arrives while an identical GET (same route, same request
+ * message, same credentials and identity) has a call that has not left
+ * for kc-server yet joins that call: the answer is rendered once and sent
+ * to each. "Not left yet" is kc_upstream_flushes() unchanged since the
+ * call started, so kc-server computes every answer after each of its
+ * requests arrived: a client that wrote something and then reads gets
+ * its write, exactly as with a call of its own. In practice the window is
+ * one pass of the event loop, the requests read from one batch of ready
+ * sockets: under load (dashboards in several tabs, scripts polling, the
+ * benchmark's 64 connections) that is many, alone a request goes out at
+ * once as before. Only GETs join: they are safe to answer from one
+ * computation (RFC 9110 9.2.1); any other method has its own call.
+ * kc-server sees the first request's x-request-id; every request keeps
+ * its own id in the gateway's log and answer.
+ */
+static void batch_close(upcall_batch *b)
+{
+	upcall_batch **pp;
+
+	if (!b->open)
+		return;
+	for (pp = &open_batches; *pp; pp = &(*pp)->next_open) {
+		if (*pp == b) {
+			*pp = b->next_open;
+			break;
+		}
+	}
+	b->open = false;
+}
+
+static void batch_free(upcall_batch *b)
+{
+	batch_close(b);
+	kc_buf_release(&b->body);
+	free(b->content_type);
+	free(b->key);
+	free(b);
+}
+
+static void batch_add(upcall_batch *b, gw_req *r)
+{
+	r->batch = b;
+	r->wprev = NULL;
+	r->wnext = b->waiters;
+	if (b->waiters)
+		b->waiters->wprev = r;
+	b->waiters = r;
+}
+
+static void batch_remove(upcall_batch *b, gw_req *r)
+{
+	if (r->wprev)
+		r->wprev->wnext = r->wnext;
+	else
+		b->waiters = r->wnext;
+	if (r->wnext)
+		r->wnext->wprev = r->wprev;
+	r->batch = NULL;
+	r->wprev = r->wnext = NULL;
+}
+
+/* The open batch with this key, closing those whose call has gone out. */
+static upcall_batch *batch_find(kc_gw *gw, const char *key, size_t len)
+{
+	uint64_t mark = kc_upstream_flushes(gw->up);
+	upcall_batch **pp = &open_batches;
+
+	while (*pp) {
+		upcall_batch *b = *pp;
+
+		if (b->flush_mark != mark) {
+			*pp = b->next_open;
+			b->open = false;
+			continue;
+		}
+		if (b->key_len == len && memcmp(b->key, key, len) == 0)
+			return b;
+		pp = &b->next_open;
+	}
+	return NULL;
+}
+
+static void unary_message(kc_upcall *call, const uint8_t *data, size_t len, void *ud)
+{
+	upcall_batch *b = ud;
+	ProtobufCMessage *m;
+	arena a;
+	ProtobufCAllocator alloc;
+
+	(void)call;
+	m = unpack(b->route->output, data, len, &a, &alloc);
+	if (!m) {
+		arena_release(&a);
+		b->render_err = KC_ERR_PROTOCOL;
 		return;
 	}
+	b->have_message = true;
+	if (b->route->output == &google__api__http_body__descriptor) {
+		Google__Api__HttpBody *hb = (void *)m;
+
+		/* HttpBody: the bytes as they are, with their own type. */
+		kc_buf_append(&b->body, hb->data.data, hb->data.len);
+		free(b->content_type);
+		b->content_type = hb->content_type && *hb->content_type ? strdup(hb->content_type) : NULL;
+		b->render_err = b->body.err;
+	} else {
+		/* JSON runs about 1.5x the wire size (names, quotes): one
+		 * allocation instead of a chain of doublings. */
+		kc_buf_reserve(&b->body, len + len / 2 + 256);
+		b->render_err = kc_message_to_json(m, b->route->response_body_field, &b->body);
+	}
+	arena_release(&a);
+}
+
+/* Answers one waiter from the batch's result. */
+static void unary_answer(gw_req *r, const upcall_batch *b, kc_shared_body *body, int status, const char *message)
+{
 	if (status != 0) {
 		finish_grpc_error(r, status, message);
 		return;
 	}
-	if (!r->have_message || r->render_err) {
-		kc_gw_metrics_upstream_error(r->gw->metrics);
-		finish_error(r, 502, r->render_err == KC_ERR_TOO_LARGE ? "answer too large" : "bad answer from kc-server",
+	if (!b->have_message || b->render_err) {
+		finish_error(r, 502, b->render_err == KC_ERR_TOO_LARGE ? "answer too large" : "bad answer from kc-server",
 		             NULL, 0);
 		return;
 	}
-	ct = (char *)r->content_type;
-	if (ct) {
-		finish(r, 200, ct, r->body.data ? r->body.data : "", r->body.len, NULL, 0);
-		free(ct);
-		return;
-	}
-	if (r->route->output == &google__api__http_body__descriptor) {
-		finish(r, 200, "application/octet-stream", r->body.data ? r->body.data : "", r->body.len, NULL, 0);
+	if (b->route->output == &google__api__http_body__descriptor) {
+		finish_answer(r, 200, b->content_type ? b->content_type : "application/octet-stream", NULL, 0, body, NULL,
+		              0);
 		return;
 	}
 	/* The contract answers a create with 201: an rpc named Create* bound
 	 * to POST creates a resource (AIP-133), so the rule stays generic. */
-	finish(r, strcmp(r->ex->req.method, "POST") == 0 &&
-	                  strncmp(r->route->service->methods[r->route->method_index].name, "Create", 6) == 0
-	              ? 201
-	              : 200,
-	       "application/json", r->body.data ? r->body.data : "{}", r->body.len, NULL, 0);
+	finish_answer(r, strcmp(r->ex->req.method, "POST") == 0 &&
+	                         strncmp(b->route->service->methods[b->route->method_index].name, "Create", 6) == 0
+	                     ? 201
+	                     : 200,
+	              "application/json", NULL, 0, body, NULL, 0);
 }
 
-static const kc_upcall_callbacks upcall_cb = {on_message, on_done};
+static void unary_done(kc_upcall *call, int status, const char *message, void *ud)
+{
+	upcall_batch *b = ud;
+	gw_req *r;
+	bool bad_answer = status == 0 && (!b->have_message || b->render_err);
+	kc_shared_body *body = NULL;
+	size_t len = 0;
+
+	(void)call;
+	b->call = NULL;
+	batch_close(b);
+	if (status != 0)
+		note_call_failure(b->gw, b->waiters ? b->waiters->id : "", status, message);
+	if (bad_answer)
+		kc_gw_metrics_upstream_error(b->gw->metrics);
+	if (status == 0 && !bad_answer) {
+		char *data;
+
+		/* An empty JSON answer is still an object. */
+		if (!b->body.len && b->route->output != &google__api__http_body__descriptor)
+			kc_buf_puts(&b->body, "{}");
+		data = kc_buf_steal(&b->body, &len);
+		body = data ? kc_shared_body_new(data, len) : NULL;
+	}
+	b->delivering = true;
+	while ((r = b->waiters) != NULL) {
+		batch_remove(b, r);
+		if (status == 0 && !bad_answer && !body)
+			finish_error(r, 500, "out of memory", NULL, 0);
+		else
+			unary_answer(r, b, body, status, message);
+	}
+	kc_shared_body_unref(body);
+	batch_free(b);
+}
+
+static const kc_upcall_callbacks unary_cb = {unary_message, unary_done};
+
+/* What makes two reads identical: the rpc, what goes up as metadata
+ * besides the request id, and the request message. NUL separates the
+ * text parts (header values cannot hold one); the message comes last. */
+static char *batch_key(const kc_route *route, const kc_header *md, size_t n_md, const uint8_t *packed, size_t plen,
+                       size_t *len)
+{
+	kc_buf k;
+	size_t i;
+
+	kc_buf_init(&k, 0);
+	kc_buf_add(&k, route->grpc_path, strlen(route->grpc_path) + 1);
+	for (i = 0; i < n_md; i++) {
+		if (strcmp(md[i].name, "x-request-id") == 0)
+			continue;
+		kc_buf_add(&k, md[i].name, strlen(md[i].name) + 1);
+		kc_buf_add(&k, md[i].value, strlen(md[i].value) + 1);
+	}
+	kc_buf_add(&k, packed, plen);
+	if (k.err) {
+		kc_buf_release(&k);
+		return NULL;
+	}
+	return kc_buf_steal(&k, len);
+}
+
+/* Starts r's unary call, or joins r to an identical one not sent yet. */
+static int unary_start(gw_req *r, const kc_header *md, size_t n_md, const uint8_t *packed, size_t plen)
+{
+	kc_gw *gw = r->gw;
+	const kc_route *route = r->route;
+	upcall_batch *b;
+	char *key = NULL;
+	size_t key_len = 0;
+	int rc;
+
+	if (gw->cfg.coalesce_reads && strcmp(route->http_method, "GET") == 0) {
+		key = batch_key(route, md, n_md, packed, plen, &key_len);
+		b = key ? batch_find(gw, key, key_len) : NULL;
+		if (b) {
+			free(key);
+			batch_add(b, r);
+			kc_gw_metrics_shared_answer(gw->metrics);
+			return 0;
+		}
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		free(key);
+		return KC_ERR_NOMEM;
+	}
+	b->gw = gw;
+	b->route = route;
+	b->key = key;
+	b->key_len = key_len;
+	kc_buf_init(&b->body, 64u << 20);
+	rc = kc_upcall_start(gw->up, route->grpc_path, md, n_md, packed, plen, false, gw->cfg.request_timeout_ms,
+	                     &unary_cb, b, &b->call);
+	if (rc) {
+		batch_free(b);
+		return rc;
+	}
+	batch_add(b, r);
+	if (key) {
+		b->open = true;
+		b->flush_mark = kc_upstream_flushes(gw->up);
+		b->next_open = open_batches;
+		open_batches = b;
+	}
+	return 0;
+}
+
+/* r is gone before its answer: the call goes on for the others, if any. */
+static void unary_abort(gw_req *r)
+{
+	upcall_batch *b = r->batch;
+
+	batch_remove(b, r);
+	if (b->waiters || b->delivering)
+		return;
+	kc_upcall_cancel(b->call);
+	batch_free(b);
+}
 
 /* ---- the request ---- */
 
@@ -497,8 +779,11 @@ static void call_api(gw_req *r, kc_route_match *m)
 		accept = kc_http_header(req, "accept");
 		r->sse = accept && strstr(accept, "text/event-stream");
 	}
-	rc = kc_upcall_start(r->gw->up, route->grpc_path, md, n_md, packed, plen, route->server_streaming,
-	                     route->server_streaming ? 0 : r->gw->cfg.request_timeout_ms, &upcall_cb, r, &r->call);
+	if (route->server_streaming)
+		rc = kc_upcall_start(r->gw->up, route->grpc_path, md, n_md, packed, plen, true, 0, &upcall_cb, r,
+		                     &r->call);
+	else
+		rc = unary_start(r, md, n_md, packed, plen);
 	free(packed);
 	if (rc)
 		finish_error(r, rc == KC_ERR_INVALID ? 400 : 500,
@@ -614,7 +899,6 @@ void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 	r->ex = ex;
 	ex->app = r;
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
-	kc_buf_init(&r->body, 64u << 20);
 	r->metric_row = kc_n_routes + KC_GW_KIND_UNMATCHED;
 	request_id(r, req);
 
@@ -676,10 +960,10 @@ void kc_gw_abort(kc_gw *gw, kc_exchange *ex)
 		kc_gw_metrics_streams(r->gw->metrics, -1);
 	if (r->call)
 		kc_upcall_cancel(r->call);
+	if (r->batch)
+		unary_abort(r);
 	log_request(r, 499);
 	r->ex = NULL;
-	if (r->content_type)
-		free((char *)r->content_type);
 	req_free(r);
 }
 

@@ -131,3 +131,48 @@ const char *kc_http_reason(int status)
 	default: return "Unknown";
 	}
 }
+
+struct kc_shared_body {
+	/* The loop thread is the only user: a plain count. */
+	unsigned long refs;
+	size_t len;
+	char *data;
+};
+
+kc_shared_body *kc_shared_body_new(char *data, size_t len)
+{
+	kc_shared_body *b = malloc(sizeof(*b));
+
+	if (!b) {
+		free(data);
+		return NULL;
+	}
+	b->refs = 1;
+	b->len = len;
+	b->data = data;
+	return b;
+}
+
+kc_shared_body *kc_shared_body_ref(kc_shared_body *b)
+{
+	b->refs++;
+	return b;
+}
+
+void kc_shared_body_unref(kc_shared_body *b)
+{
+	if (b && --b->refs == 0) {
+		free(b->data);
+		free(b);
+	}
+}
+
+const char *kc_shared_body_data(const kc_shared_body *b)
+{
+	return b->data ? b->data : "";
+}
+
+size_t kc_shared_body_len(const kc_shared_body *b)
+{
+	return b->len;
+}

@@ -62,6 +62,23 @@ int kc_http_request_set_line(kc_http_request *req, const char *method, size_t ml
 /* The reason phrase for a status code. */
 const char *kc_http_reason(int status);
 
+/*
+ * An answer body several exchanges send at once (identical reads answered
+ * from one upstream call, see handler.c): immutable once made, freed when
+ * its last holder lets go. The HTTP/1.1 front hands it to the socket's
+ * output by reference instead of copying it for each client.
+ */
+typedef struct kc_shared_body kc_shared_body;
+
+/* Takes `data` (malloc'd, may be NULL when len is 0). NULL when out of
+ * memory, and then `data` is freed. */
+kc_shared_body *kc_shared_body_new(char *data, size_t len);
+kc_shared_body *kc_shared_body_ref(kc_shared_body *b);
+/* NULL is a no-op. */
+void kc_shared_body_unref(kc_shared_body *b);
+const char *kc_shared_body_data(const kc_shared_body *b);
+size_t kc_shared_body_len(const kc_shared_body *b);
+
 typedef struct kc_exchange kc_exchange;
 
 typedef struct kc_exchange_ops {
@@ -69,6 +86,10 @@ typedef struct kc_exchange_ops {
 	 * Transfer-Encoding or Connection: the protocol layer sets those. */
 	int (*respond)(kc_exchange *ex, int status, const kc_header *headers, size_t n_headers, const void *body,
 	               size_t len);
+	/* The same with a shared body: the exchange takes a reference for as
+	 * long as it needs the bytes. */
+	int (*respond_shared)(kc_exchange *ex, int status, const kc_header *headers, size_t n_headers,
+	                      kc_shared_body *body);
 	/* A streamed answer: headers now, then write()s, then end(). */
 	int (*start)(kc_exchange *ex, int status, const kc_header *headers, size_t n_headers);
 	int (*write)(kc_exchange *ex, const void *data, size_t len);

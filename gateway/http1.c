@@ -175,6 +175,28 @@ static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t
 	return rc;
 }
 
+static int op_respond_shared(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, kc_shared_body *body)
+{
+	h1_ex *e = (h1_ex *)ex;
+	kc_h1 *h = e->h;
+	size_t len = kc_shared_body_len(body);
+	int rc;
+
+	/* Only an answer that goes out now can go by reference; one queued
+	 * behind a pipelined request is copied like any other. */
+	if (!(e == h->head && !h->dead && h->cb.send_shared))
+		return op_respond(ex, status, hdrs, n, kc_shared_body_data(body), len);
+	if (e->started || e->ended)
+		return KC_ERR_INTERNAL;
+	e->started = true;
+	rc = write_head(e, status, hdrs, n, (long long)len);
+	if (!rc && len && !ex->req.head && status != 304 && status != 204)
+		rc = h->cb.send_shared(body, h->ud);
+	e->ended = true;
+	advance(h);
+	return rc;
+}
+
 static int op_start(kc_exchange *ex, int status, const kc_header *hdrs, size_t n)
 {
 	h1_ex *e = (h1_ex *)ex;
@@ -238,6 +260,7 @@ static size_t op_backlog(kc_exchange *ex)
 
 static const kc_exchange_ops h1_ops = {
 	.respond = op_respond,
+	.respond_shared = op_respond_shared,
 	.start = op_start,
 	.write = op_write,
 	.end = op_end,

@@ -43,6 +43,9 @@ typedef struct kc_h1_callbacks {
 	void (*on_abort)(kc_exchange *ex, void *user_data);
 	/* Output bytes, in order. Returns 0 or a negative code. */
 	int (*send)(const void *data, size_t len, void *user_data);
+	/* The same for a shared body, by reference (the callee takes its own
+	 * reference while it needs the bytes). May be NULL: `send` copies. */
+	int (*send_shared)(kc_shared_body *body, void *user_data);
 	/* An exchange ended: the caller may feed unconsumed input again and
 	 * check kc_h1_want_close. May be NULL. */
 	void (*wake)(void *user_data);

@@ -22,6 +22,7 @@ struct kc_gw_metrics {
 	uint64_t connections_total;
 	uint64_t upstream_errors;
 	int64_t open_streams;
+	uint64_t shared_answers;
 };
 
 kc_gw_metrics *kc_gw_metrics_new(size_t n_routes)
@@ -81,6 +82,11 @@ void kc_gw_metrics_streams(kc_gw_metrics *m, int delta)
 	m->open_streams += delta;
 }
 
+void kc_gw_metrics_shared_answer(kc_gw_metrics *m)
+{
+	m->shared_answers++;
+}
+
 int kc_gw_metrics_render(const kc_gw_metrics *m, const char *(*label)(size_t i, void *ud), void *ud, kc_buf *out)
 {
 	size_t r;
@@ -115,8 +121,13 @@ int kc_gw_metrics_render(const kc_gw_metrics *m, const char *(*label)(size_t i, 
 	              "kc_gateway_open_streams %lld\n"
 	              "# HELP kc_gateway_upstream_errors_total Calls to kc-server that failed for a server-side reason.\n"
 	              "# TYPE kc_gateway_upstream_errors_total counter\n"
-	              "kc_gateway_upstream_errors_total %llu\n",
+	              "kc_gateway_upstream_errors_total %llu\n"
+	              "# HELP kc_gateway_shared_answers_total API reads answered by the call of an identical read "
+	              "that arrived with them.\n"
+	              "# TYPE kc_gateway_shared_answers_total counter\n"
+	              "kc_gateway_shared_answers_total %llu\n",
 	              (long long)m->open_connections, (unsigned long long)m->connections_total,
-	              (long long)m->open_streams, (unsigned long long)m->upstream_errors);
+	              (long long)m->open_streams, (unsigned long long)m->upstream_errors,
+	              (unsigned long long)m->shared_answers);
 	return out->err;
 }

@@ -33,6 +33,8 @@ void kc_gw_metrics_request(kc_gw_metrics *m, size_t route, int status, double se
 void kc_gw_metrics_connections(kc_gw_metrics *m, int delta);
 void kc_gw_metrics_upstream_error(kc_gw_metrics *m);
 void kc_gw_metrics_streams(kc_gw_metrics *m, int delta);
+/* A request answered from a call started for an identical one. */
+void kc_gw_metrics_shared_answer(kc_gw_metrics *m);
 
 /* Appends the exposition text. `label` names route i (method and path). */
 int kc_gw_metrics_render(const kc_gw_metrics *m, const char *(*label)(size_t i, void *ud), void *ud, kc_buf *out);

@@ -199,6 +199,29 @@ static int conn_send(const void *data, size_t len, void *ud)
 	return bufferevent_write(c->bev, data, len) ? KC_ERR_NOMEM : 0;
 }
 
+static void release_shared(const void *data, size_t len, void *extra)
+{
+	(void)data;
+	(void)len;
+	kc_shared_body_unref(extra);
+}
+
+/* The body joins the output by reference: 64 clients of one list answer
+ * cost one rendering and no copies (a copy each was a 28 KB malloc, memcpy
+ * and page faults per request). */
+static int conn_send_shared(kc_shared_body *body, void *ud)
+{
+	kc_gw_conn *c = ud;
+
+	kc_shared_body_ref(body);
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), kc_shared_body_data(body), kc_shared_body_len(body),
+	                           release_shared, body)) {
+		kc_shared_body_unref(body);
+		return KC_ERR_NOMEM;
+	}
+	return 0;
+}
+
 static void conn_wake(void *ud)
 {
 	kc_gw_conn *c = ud;
@@ -218,7 +241,7 @@ static size_t conn_backlog(void *ud)
 static int start_h1(kc_gw_conn *c)
 {
 	kc_h1_limits lim;
-	kc_h1_callbacks cb = {conn_request, conn_abort, conn_send, conn_wake, conn_backlog};
+	kc_h1_callbacks cb = {conn_request, conn_abort, conn_send, conn_send_shared, conn_wake, conn_backlog};
 
 	lim.max_header_bytes = c->gw->cfg.max_header_bytes;
 	lim.max_body_bytes = c->gw->cfg.max_body_bytes;

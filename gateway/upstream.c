@@ -97,6 +97,9 @@ struct kc_upstream {
 	/* Set while the work event is queued. */
 	bool work_queued;
 	bool freeing;
+	/* Times bytes were taken from a session to go out: see
+	 * kc_upstream_flushes. */
+	uint64_t flushes;
 };
 
 static void conn_close(conn *c, const char *why);
@@ -193,6 +196,7 @@ static bool conn_flush(conn *c)
 		}
 		memcpy(c->wbuf + c->wlen, p, (size_t)n);
 		c->wlen += (size_t)n;
+		c->u->flushes++;
 	}
 	if (n < 0) {
 		conn_close(c, "HTTP/2 error towards kc-server");
@@ -727,4 +731,9 @@ void kc_upcall_pause(kc_upcall *call, bool paused)
 size_t kc_upstream_active(const kc_upstream *u)
 {
 	return u->active;
+}
+
+uint64_t kc_upstream_flushes(const kc_upstream *u)
+{
+	return u->flushes;
 }

@@ -16,7 +16,9 @@
 #
 #   bench/gateway/run.sh [--stub] [duration, default 10s]
 # Installs wrk and nginx-light from Debian when missing. KC_GW_BIN runs
-# another kc-gateway binary (A/B runs of two builds on the same load).
+# another kc-gateway binary (A/B runs of two builds on the same load);
+# KC_GW_COALESCE=0 turns off the sharing of identical reads (gateway
+# config coalesce_reads), so every request makes its own upstream call.
 #
 # Besides req/s the run prints CPU time per request of the gateway and of
 # the upstream (from /proc, over the wrk run): on a shared machine req/s
@@ -101,7 +103,9 @@ YAML
 	token=$(cat "$tmp/home/.claude-tasks/.api-token")
 fi
 
-"$gw" --listen "127.0.0.1:$gport" --upstream "unix:$tmp/s.sock" --web-root "$here/gateway/web" --log-level warn 2>"$tmp/gw.log" &
+coalesce=${KC_GW_COALESCE:-1}
+printf 'gateway:\n  coalesce_reads: %s\n' "$([ "$coalesce" = 0 ] && echo false || echo true)" >"$tmp/gw.yaml"
+"$gw" --config "$tmp/gw.yaml" --listen "127.0.0.1:$gport" --upstream "unix:$tmp/s.sock" --web-root "$here/gateway/web" --log-level warn 2>"$tmp/gw.log" &
 gw_pid=$!
 pids+=($gw_pid)
 wait_for curl -sf -o /dev/null "http://127.0.0.1:$gport/healthz"
@@ -190,13 +194,16 @@ run_wrk() { # url -> "rps p50 p99 errors"
 # command name in field 2 has no spaces here).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 served() { curl -s "http://127.0.0.1:$gport/metrics/prometheus" | awk '/^kc_gateway_requests_total/ && /GET \/api\/claude\/tasks"/ && /code="200"/ {s += $NF} END {print s + 0}'; }
-echo "kc-gateway benchmark ($(nproc) cores, wrk -t2 -c64 -d$dur, $bytes-byte answer, upstream: $upstream_kind, gateway: $gw)"
+shared() { curl -s "http://127.0.0.1:$gport/metrics/prometheus" | awk '$1 == "kc_gateway_shared_answers_total" {print $2 + 0}'; }
+echo "kc-gateway benchmark ($(nproc) cores, wrk -t2 -c64 -d$dur, $bytes-byte answer, upstream: $upstream_kind, gateway: $gw, coalesce_reads: $([ "$coalesce" = 0 ] && echo off || echo on))"
 read -r n_rps n_p50 n_p99 n_err < <(run_wrk "http://127.0.0.1:$nport/api/claude/tasks")
 gw_t0=$(cpu_ticks "$gw_pid")
 up_t0=$(cpu_ticks "$up_pid")
 req0=$(served)
+sh0=$(shared)
 read -r g_rps g_p50 g_p99 g_err < <(run_wrk "http://127.0.0.1:$gport/api/claude/tasks")
 req1=$(served)
+sh1=$(shared)
 gw_t1=$(cpu_ticks "$gw_pid")
 up_t1=$(cpu_ticks "$up_pid")
 hz=$(getconf CLK_TCK)
@@ -212,6 +219,7 @@ n_req=$((req1 - req0))
 if [ "$n_req" -gt 0 ]; then
 	awk -v g=$((gw_t1 - gw_t0)) -v u=$((up_t1 - up_t0)) -v n="$n_req" -v hz="$hz" \
 		'BEGIN {printf "CPU per request (%d requests): kc-gateway %.0f us, upstream %.0f us\n", n, g / hz / n * 1e6, u / hz / n * 1e6}'
+	awk -v s=$((sh1 - sh0)) -v n="$n_req" 'BEGIN {printf "answered from a call shared with identical reads: %d of %d (%.0f%%; %.1f requests per upstream call)\n", s, n, 100 * s / n, n / (n - s)}'
 fi
 
 # /metrics through the gateway, one request at a time.
