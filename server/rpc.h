@@ -33,7 +33,6 @@ typedef enum kc_auth_mode {
 
 /* Who is calling. */
 typedef struct kc_rpc_ctx {
-	bool unix_peer;
 	bool bearer;
 	/* Set only for calls over the unix socket (see rpc.c). */
 	const char *oauth_user;
