@@ -17,7 +17,15 @@
  *
  * Answers. A unary handler returns a protobuf-c message, which is packed
  * into one slice and sent with its status in one batch (metadata, message,
- * status: one completion per call for the answer).
+ * status: one completion per call for the answer). A raw handler
+ * (kc_rpc_register_unary_raw) writes the packed bytes itself into a slice
+ * from kc_rpc_answer_alloc, which is sent as it is. Only ListTasks does:
+ * its answer is a summary per task written from the task index, and
+ * building it as messages (four allocations per task) and packing them
+ * through protobuf-c's descriptors cost more than the rest of the call,
+ * gRPC included. The bytes must be exactly what packing the method's
+ * output message would give; tasks_list_test checks ListTasks' against
+ * protobuf-c's.
  *
  * Per call the server allocates the call's state and the answer's slice;
  * the request is unpacked in place (from its slice, into a stack arena)
@@ -73,6 +81,7 @@ struct method {
 	size_t path_len;
 	const ProtobufCMethodDescriptor *desc;
 	kc_unary_fn unary;
+	kc_unary_raw_fn raw;
 	kc_stream_fn stream;
 	void *app;
 	kc_auth_mode auth;
@@ -151,12 +160,17 @@ struct kc_rpc_stream {
 	struct call c;
 };
 
+struct kc_rpc_answer {
+	grpc_slice slice;
+	bool set;
+};
+
 static void call_unref(struct call *c);
 
 /* ---- registration -------------------------------------------------------- */
 
 static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *name, kc_unary_fn u,
-	       kc_stream_fn st, void *app, kc_auth_mode auth)
+	       kc_unary_raw_fn raw, kc_stream_fn st, void *app, kc_auth_mode auth)
 {
 	const ProtobufCMethodDescriptor *md = NULL;
 	struct method *m;
@@ -170,6 +184,7 @@ static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const cha
 	m->path_len = strlen(m->path);
 	m->desc = md;
 	m->unary = u;
+	m->raw = raw;
 	m->stream = st;
 	m->app = app;
 	m->auth = auth;
@@ -179,13 +194,19 @@ static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const cha
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
 			  void *app, kc_auth_mode auth)
 {
-	return reg(s, sd, method, fn, NULL, app, auth);
+	return reg(s, sd, method, fn, NULL, NULL, app, auth);
+}
+
+int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
+			      kc_unary_raw_fn fn, void *app, kc_auth_mode auth)
+{
+	return reg(s, sd, method, NULL, fn, NULL, app, auth);
 }
 
 int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
 			   kc_stream_fn fn, void *app, kc_auth_mode auth)
 {
-	return reg(s, sd, method, NULL, fn, app, auth);
+	return reg(s, sd, method, NULL, NULL, fn, app, auth);
 }
 
 static const struct method *find_method(kc_rpc_server *s, grpc_slice path)
@@ -389,6 +410,15 @@ static bool queue_locked(struct call *c, grpc_byte_buffer *bb, size_t len)
 	return true;
 }
 
+uint8_t *kc_rpc_answer_alloc(kc_rpc_answer *ans, size_t len)
+{
+	if (ans->set)
+		grpc_slice_unref(ans->slice);
+	/* One allocation for the slice's refcount and its bytes. */
+	ans->slice = grpc_slice_malloc(len);
+	ans->set = true;
+	return GRPC_SLICE_START_PTR(ans->slice);
+}
 
 void kc_rpc_stream_set_detach(kc_rpc_stream *st, bool (*detach)(void *app, int64_t id), void *app, int64_t id)
 {
@@ -663,19 +693,32 @@ static void run_unary(struct call *c, const kc_rpc_ctx *ctx, const ProtobufCMess
 	int rc;
 
 	err[0] = '\0';
-	rc = c->m->unary(c->m->app, ctx, req, &resp, err, sizeof err);
-	if (rc == 0 && resp) {
-		size_t packed = 0;
-		grpc_byte_buffer *bb = pack(resp, &packed);
-		protobuf_c_message_free_unpacked(resp, NULL);
-		answer(c, bb, packed);
-		/* A big reply (ListTasks of every task, a long log) was built
-		 * from thousands of small allocations; freed, they would stay
-		 * resident in this worker's malloc arena until the next big
-		 * reply. Give the pages back now. */
-		if (packed >= TRIM_AFTER_BYTES)
-			malloc_trim(0);
-		return;
+	if (c->m->raw) {
+		kc_rpc_answer ans = {.set = false};
+		rc = c->m->raw(c->m->app, ctx, req, &ans, err, sizeof err);
+		if (rc == 0 && ans.set) {
+			/* One slice the handler wrote into: nothing to pack, and a big
+			 * answer is one allocation (no small ones left behind). */
+			answer(c, buffer_of(ans.slice), GRPC_SLICE_LENGTH(ans.slice));
+			return;
+		}
+		if (ans.set)
+			grpc_slice_unref(ans.slice);
+	} else {
+		rc = c->m->unary(c->m->app, ctx, req, &resp, err, sizeof err);
+		if (rc == 0 && resp) {
+			size_t packed = 0;
+			grpc_byte_buffer *bb = pack(resp, &packed);
+			protobuf_c_message_free_unpacked(resp, NULL);
+			answer(c, bb, packed);
+			/* A big reply (a long log) was built from many small
+			 * allocations; freed, they would stay resident in this
+			 * worker's malloc arena until the next big reply. Give the
+			 * pages back now. */
+			if (packed >= TRIM_AFTER_BYTES)
+				malloc_trim(0);
+			return;
+		}
 	}
 	if (rc == 0)
 		rc = KC_ERR_INTERNAL;
