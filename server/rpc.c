@@ -15,6 +15,22 @@
  * without a thread per call. Threads cost little memory (stacks are touched
  * lazily), which keeps idle RSS small.
  *
+ * Answers. A unary handler returns a protobuf-c message, which is packed
+ * into one slice and sent with its status in one batch (metadata, message,
+ * status: one completion per call for the answer). A raw handler
+ * (kc_rpc_register_unary_raw) writes the packed bytes itself into a slice
+ * from kc_rpc_answer_alloc, which is sent as it is. Only ListTasks does:
+ * its answer is a summary per task written from the task index, and
+ * building it as messages (four allocations per task) and packing them
+ * through protobuf-c's descriptors cost more than the rest of the call,
+ * gRPC included. The bytes must be exactly what packing the method's
+ * output message would give; tasks_list_test checks ListTasks' against
+ * protobuf-c's.
+ *
+ * Per call the server allocates the call's state and the answer's slice;
+ * the request is unpacked in place (from its slice, into a stack arena)
+ * and an OK status carries no message to copy.
+ *
  * Streams never occupy a worker: a WatchTask or WatchMetrics call
  * registers a producer (the task supervisor or the metrics sampler) and
  * returns; the producer later calls kc_rpc_stream_send() from its own
@@ -42,6 +58,8 @@
 #include <grpc/support/time.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +81,7 @@ struct method {
 	size_t path_len;
 	const ProtobufCMethodDescriptor *desc;
 	kc_unary_fn unary;
+	kc_unary_raw_fn raw;
 	kc_stream_fn stream;
 	void *app;
 	kc_auth_mode auth;
@@ -103,9 +122,7 @@ struct call {
 	bool closed;	/* RECV_CLOSE_ON_SERVER completed */
 	bool finish_pending;
 	grpc_status_code final_status;
-	char *final_msg;
-	grpc_slice status_slice;
-	bool status_slice_set;
+	grpc_slice status_slice; /* the empty slice until a message is set */
 	struct qmsg *q_head, *q_tail;
 	size_t q_bytes;
 	size_t inflight_len;
@@ -143,12 +160,17 @@ struct kc_rpc_stream {
 	struct call c;
 };
 
+struct kc_rpc_answer {
+	grpc_slice slice;
+	bool set;
+};
+
 static void call_unref(struct call *c);
 
 /* ---- registration -------------------------------------------------------- */
 
 static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *name, kc_unary_fn u,
-	       kc_stream_fn st, void *app, kc_auth_mode auth)
+	       kc_unary_raw_fn raw, kc_stream_fn st, void *app, kc_auth_mode auth)
 {
 	const ProtobufCMethodDescriptor *md = NULL;
 	struct method *m;
@@ -162,6 +184,7 @@ static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const cha
 	m->path_len = strlen(m->path);
 	m->desc = md;
 	m->unary = u;
+	m->raw = raw;
 	m->stream = st;
 	m->app = app;
 	m->auth = auth;
@@ -171,13 +194,19 @@ static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const cha
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
 			  void *app, kc_auth_mode auth)
 {
-	return reg(s, sd, method, fn, NULL, app, auth);
+	return reg(s, sd, method, fn, NULL, NULL, app, auth);
+}
+
+int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
+			      kc_unary_raw_fn fn, void *app, kc_auth_mode auth)
+{
+	return reg(s, sd, method, NULL, fn, NULL, app, auth);
 }
 
 int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
 			   kc_stream_fn fn, void *app, kc_auth_mode auth)
 {
-	return reg(s, sd, method, NULL, fn, app, auth);
+	return reg(s, sd, method, NULL, NULL, fn, app, auth);
 }
 
 static const struct method *find_method(kc_rpc_server *s, grpc_slice path)
@@ -205,6 +234,7 @@ static struct call *call_new(kc_rpc_server *s)
 	c->t_recv = (struct tag){TAG_RECV, c};
 	c->t_close = (struct tag){TAG_CLOSE, c};
 	c->t_send = (struct tag){TAG_SEND, c};
+	c->status_slice = grpc_empty_slice();
 	c->refs = 1;
 	return c;
 }
@@ -222,9 +252,7 @@ static void call_free(struct call *c)
 		grpc_byte_buffer_destroy(c->recv_bb);
 	if (c->inflight_bb)
 		grpc_byte_buffer_destroy(c->inflight_bb);
-	if (c->status_slice_set)
-		grpc_slice_unref(c->status_slice);
-	free(c->final_msg);
+	grpc_slice_unref(c->status_slice);
 	if (c->call)
 		grpc_call_unref(c->call);
 	grpc_call_details_destroy(&c->details);
@@ -270,7 +298,13 @@ static void pump(struct call *c)
 {
 	size_t n = 0;
 	grpc_call_error e;
+	bool status;
 	if (c->send_in_flight || c->closed)
+		return;
+	/* The status goes with the last queued message: a unary call is one
+	 * batch (metadata, answer, status), one completion fewer per call. */
+	status = c->finish_pending && !c->finished && (!c->q_head || !c->q_head->next);
+	if (!c->q_head && !status)
 		return;
 	memset(c->ops, 0, sizeof c->ops);
 	if (!c->sent_md) {
@@ -290,17 +324,14 @@ static void pump(struct call *c)
 		c->ops[n].data.send_message.send_message = q->bb;
 		n++;
 		free(q);
-	} else if (c->finish_pending && !c->finished) {
+	}
+	if (status) {
 		c->ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 		c->ops[n].data.send_status_from_server.status = c->final_status;
-		c->status_slice = grpc_slice_from_copied_string(c->final_msg ? c->final_msg : "");
-		c->status_slice_set = true;
 		c->ops[n].data.send_status_from_server.status_details = &c->status_slice;
 		c->ops[n].data.send_status_from_server.trailing_metadata_count = 0;
 		n++;
 		c->finished = true;
-	} else {
-		return;
 	}
 	c->sent_md = true;
 	c->send_in_flight = true;
@@ -320,7 +351,9 @@ static void finish_locked(struct call *c, grpc_status_code status, const char *m
 		return;
 	c->finish_pending = true;
 	c->final_status = status;
-	c->final_msg = strdup(msg ? msg : "");
+	/* An OK status has no message: nothing to copy. */
+	if (msg && *msg)
+		c->status_slice = grpc_slice_from_copied_string(msg);
 	pump(c);
 }
 
@@ -331,46 +364,60 @@ static void finish(struct call *c, int kc_err, const char *msg)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* A byte buffer holding the slice (which it takes a reference of). */
+static grpc_byte_buffer *buffer_of(grpc_slice sl)
+{
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+	grpc_slice_unref(sl);
+	return bb;
+}
+
 static grpc_byte_buffer *pack(const ProtobufCMessage *msg, size_t *len_out)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	grpc_slice sl = grpc_slice_malloc(len);
-	grpc_byte_buffer *bb;
 	protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(sl));
-	bb = grpc_raw_byte_buffer_create(&sl, 1);
-	grpc_slice_unref(sl);
 	if (len_out)
 		*len_out = len;
-	return bb;
+	return buffer_of(sl);
 }
 
-/* Queues a message; call with c->mu held. Returns its packed size (0 when
- * it was not queued). A stream whose reader falls STREAM_QUEUE_MAX behind
- * is ended; a unary reply is one message and is never refused for size. */
-static size_t enqueue_locked(struct call *c, const ProtobufCMessage *msg)
+/* Queues a packed message (taking `bb`) without starting a send; call
+ * with c->mu held, then pump() or finish_locked(). Returns false when it
+ * was not queued. A stream whose reader falls STREAM_QUEUE_MAX behind is
+ * ended; a unary reply is one message and is never refused for size. */
+static bool queue_locked(struct call *c, grpc_byte_buffer *bb, size_t len)
 {
 	struct qmsg *q;
-	size_t len;
-	if (c->closed || c->finish_pending || c->finished)
-		return 0;
-	if (!(q = calloc(1, sizeof *q)))
-		return 0;
-	q->bb = pack(msg, &q->len);
-	len = q->len;
-	if (c->is_stream && c->q_bytes + q->len > STREAM_QUEUE_MAX) {
-		grpc_byte_buffer_destroy(q->bb);
+	if (c->closed || c->finish_pending || c->finished || !(q = calloc(1, sizeof *q))) {
+		grpc_byte_buffer_destroy(bb);
+		return false;
+	}
+	if (c->is_stream && c->q_bytes + len > STREAM_QUEUE_MAX) {
+		grpc_byte_buffer_destroy(bb);
 		free(q);
 		finish_locked(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the client reads too slowly");
-		return 0;
+		return false;
 	}
-	c->q_bytes += q->len;
+	q->bb = bb;
+	q->len = len;
+	c->q_bytes += len;
 	if (c->q_tail)
 		c->q_tail->next = q;
 	else
 		c->q_head = q;
 	c->q_tail = q;
-	pump(c);
-	return len;
+	return true;
+}
+
+uint8_t *kc_rpc_answer_alloc(kc_rpc_answer *ans, size_t len)
+{
+	if (ans->set)
+		grpc_slice_unref(ans->slice);
+	/* One allocation for the slice's refcount and its bytes. */
+	ans->slice = grpc_slice_malloc(len);
+	ans->set = true;
+	return GRPC_SLICE_START_PTR(ans->slice);
 }
 
 void kc_rpc_stream_set_detach(kc_rpc_stream *st, bool (*detach)(void *app, int64_t id), void *app, int64_t id)
@@ -388,8 +435,13 @@ void kc_rpc_stream_send(kc_rpc_stream *st, const ProtobufCMessage *msg, bool las
 	struct call *c = &st->c;
 	bool drop = false;
 	pthread_mutex_lock(&c->mu);
-	if (msg)
-		enqueue_locked(c, msg);
+	if (msg) {
+		size_t len;
+		grpc_byte_buffer *bb = pack(msg, &len);
+		/* The last message is sent with the status (finish_locked). */
+		if (queue_locked(c, bb, len) && !last)
+			pump(c);
+	}
 	if (last) {
 		if (msg)
 			finish_locked(c, GRPC_STATUS_OK, "");
@@ -476,16 +528,26 @@ static bool md_value(const grpc_metadata *m, char *buf, size_t len)
  * lives in a 0700 directory, so only the workspace user's processes (the
  * gateway) can connect to it; a remote client over TCP that sends the same
  * metadata is ignored and needs the bearer token like everyone else.
+ * The peer is looked up only for calls that carry the identity (it costs
+ * an allocation, and most calls carry a bearer alone).
  */
+static bool unix_peer(struct call *c, int *cached)
+{
+	if (*cached < 0) {
+		char *peer = grpc_call_get_peer(c->call);
+		*cached = peer && strncmp(peer, "unix:", 5) == 0;
+		gpr_free(peer);
+	}
+	return *cached;
+}
+
 static int authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, size_t cap, char *err,
 		     size_t errlen)
 {
-	char *peer = grpc_call_get_peer(c->call);
 	bool have_user = false;
+	int is_unix = -1;
 
 	memset(ctx, 0, sizeof *ctx);
-	ctx->unix_peer = peer && strncmp(peer, "unix:", 5) == 0;
-	gpr_free(peer);
 	for (size_t i = 0; i < c->md.count; i++) {
 		const grpc_metadata *m = &c->md.metadata[i];
 		if (md_is(m, "authorization")) {
@@ -494,9 +556,9 @@ static int authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, s
 			if (n > 7 && strncasecmp(v, "Bearer ", 7) == 0 &&
 			    kc_token_check(c->s->token, v + 7, n - 7))
 				ctx->bearer = true;
-		} else if (ctx->unix_peer && md_is(m, "x-kc-oauth-user")) {
+		} else if (md_is(m, "x-kc-oauth-user") && unix_peer(c, &is_unix)) {
 			have_user = md_value(m, user, cap) && *user;
-		} else if (ctx->unix_peer && md_is(m, "x-kc-oauth-email")) {
+		} else if (md_is(m, "x-kc-oauth-email") && unix_peer(c, &is_unix)) {
 			if (!md_value(m, email, cap))
 				*email = '\0';
 		}
@@ -558,13 +620,123 @@ static void on_request(struct call *c, bool ok)
 		call_unref(c);
 }
 
+/* Requests are small (a task id, a page token, a prompt of a few KiB):
+ * protobuf-c unpacks them into this buffer on the worker's stack, and
+ * falls back to malloc only for what does not fit. */
+struct arena {
+	size_t used;
+	_Alignas(max_align_t) unsigned char buf[4096];
+};
+
+static void *arena_alloc(void *ud, size_t n)
+{
+	struct arena *a = ud;
+	size_t at = (a->used + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	if (at <= sizeof a->buf && n <= sizeof a->buf - at) {
+		a->used = at + n;
+		return a->buf + at;
+	}
+	return malloc(n);
+}
+
+static void arena_free(void *ud, void *p)
+{
+	struct arena *a = ud;
+	uintptr_t u = (uintptr_t)p, lo = (uintptr_t)a->buf;
+	if (u < lo || u >= lo + sizeof a->buf)
+		free(p);
+}
+
+/* The request message, read in place when it arrived in one slice (the
+ * usual case) instead of copied into a merged one. */
+static ProtobufCMessage *unpack_request(struct call *c, ProtobufCAllocator *alloc, bool *unreadable)
+{
+	grpc_byte_buffer_reader r;
+	grpc_slice *first = NULL, *second = NULL, all;
+	ProtobufCMessage *req;
+
+	if (!grpc_byte_buffer_reader_init(&r, c->recv_bb)) {
+		*unreadable = true;
+		return NULL;
+	}
+	if (!grpc_byte_buffer_reader_peek(&r, &first) || !grpc_byte_buffer_reader_peek(&r, &second)) {
+		req = protobuf_c_message_unpack(c->m->desc->input, alloc, first ? GRPC_SLICE_LENGTH(*first) : 0,
+						first ? GRPC_SLICE_START_PTR(*first) : NULL);
+		grpc_byte_buffer_reader_destroy(&r);
+		return req;
+	}
+	grpc_byte_buffer_reader_destroy(&r);
+	if (!grpc_byte_buffer_reader_init(&r, c->recv_bb)) {
+		*unreadable = true;
+		return NULL;
+	}
+	all = grpc_byte_buffer_reader_readall(&r);
+	grpc_byte_buffer_reader_destroy(&r);
+	req = protobuf_c_message_unpack(c->m->desc->input, alloc, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+	grpc_slice_unref(all);
+	return req;
+}
+
+/* Sends a unary call's answer and its OK status in one batch. */
+static void answer(struct call *c, grpc_byte_buffer *bb, size_t len)
+{
+	pthread_mutex_lock(&c->mu);
+	queue_locked(c, bb, len);
+	finish_locked(c, GRPC_STATUS_OK, NULL);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void run_unary(struct call *c, const kc_rpc_ctx *ctx, const ProtobufCMessage *req)
+{
+	char err[512];
+	ProtobufCMessage *resp = NULL;
+	int rc;
+
+	err[0] = '\0';
+	if (c->m->raw) {
+		kc_rpc_answer ans = {.set = false};
+		rc = c->m->raw(c->m->app, ctx, req, &ans, err, sizeof err);
+		if (rc == 0 && ans.set) {
+			/* One slice the handler wrote into: nothing to pack, and a big
+			 * answer is one allocation (no small ones left behind). */
+			answer(c, buffer_of(ans.slice), GRPC_SLICE_LENGTH(ans.slice));
+			return;
+		}
+		if (ans.set)
+			grpc_slice_unref(ans.slice);
+	} else {
+		rc = c->m->unary(c->m->app, ctx, req, &resp, err, sizeof err);
+		if (rc == 0 && resp) {
+			size_t packed = 0;
+			grpc_byte_buffer *bb = pack(resp, &packed);
+			protobuf_c_message_free_unpacked(resp, NULL);
+			answer(c, bb, packed);
+			/* A big reply (a long log) was built from many small
+			 * allocations; freed, they would stay resident in this
+			 * worker's malloc arena until the next big reply. Give the
+			 * pages back now. */
+			if (packed >= TRIM_AFTER_BYTES)
+				malloc_trim(0);
+			return;
+		}
+	}
+	if (rc == 0)
+		rc = KC_ERR_INTERNAL;
+	finish(c, rc, *err ? err : kc_strerror(rc));
+}
+
 static void on_recv(struct call *c, bool ok)
 {
 	kc_rpc_ctx ctx;
-	char err[512] = "", user[256] = "", email[256] = "";
-	ProtobufCMessage *req = NULL, *resp = NULL;
+	char err[512], user[256], email[256];
+	struct arena arena;
+	ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
+	ProtobufCMessage *req = NULL;
+	bool unreadable = false;
 	int rc;
 
+	err[0] = user[0] = email[0] = '\0';
+	arena.used = 0;
 	if (!c->m) {
 		pthread_mutex_lock(&c->mu);
 		finish_locked(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
@@ -579,43 +751,12 @@ static void on_recv(struct call *c, bool ok)
 		finish(c, rc, err);
 		goto out;
 	}
-	{
-		grpc_byte_buffer_reader r;
-		grpc_slice sl;
-		if (!grpc_byte_buffer_reader_init(&r, c->recv_bb)) {
-			finish(c, KC_ERR_INVALID, "unreadable request message");
-			goto out;
-		}
-		sl = grpc_byte_buffer_reader_readall(&r);
-		grpc_byte_buffer_reader_destroy(&r);
-		req = protobuf_c_message_unpack(c->m->desc->input, NULL, GRPC_SLICE_LENGTH(sl),
-						GRPC_SLICE_START_PTR(sl));
-		grpc_slice_unref(sl);
-	}
-	if (!req) {
-		finish(c, KC_ERR_INVALID, "malformed request message");
+	if (!(req = unpack_request(c, &alloc, &unreadable))) {
+		finish(c, KC_ERR_INVALID, unreadable ? "unreadable request message" : "malformed request message");
 		goto out;
 	}
-	if (c->m->unary) {
-		rc = c->m->unary(c->m->app, &ctx, req, &resp, err, sizeof err);
-		if (rc == 0 && resp) {
-			size_t packed = 0;
-			pthread_mutex_lock(&c->mu);
-			packed = enqueue_locked(c, resp);
-			finish_locked(c, GRPC_STATUS_OK, "");
-			pthread_mutex_unlock(&c->mu);
-			protobuf_c_message_free_unpacked(resp, NULL);
-			/* A big reply (ListTasks of every task, a long log) was
-			 * built from thousands of small allocations; freed, they
-			 * would stay resident in this worker's malloc arena until
-			 * the next big reply. Give the pages back now. */
-			if (packed >= TRIM_AFTER_BYTES)
-				malloc_trim(0);
-		} else {
-			if (rc == 0)
-				rc = KC_ERR_INTERNAL;
-			finish(c, rc, *err ? err : kc_strerror(rc));
-		}
+	if (!c->m->stream) {
+		run_unary(c, &ctx, req);
 	} else {
 		kc_rpc_server *s = c->s;
 		bool closed;
@@ -662,7 +803,7 @@ static void on_recv(struct call *c, bool ok)
 	}
 out:
 	if (req)
-		protobuf_c_message_free_unpacked(req, NULL);
+		protobuf_c_message_free_unpacked(req, &alloc);
 	call_unref(c); /* the RECV batch's */
 }
 

@@ -5,7 +5,8 @@
  * full method name ("/kc.v1.TaskService/CreateTask") selects the handler,
  * and the method descriptor's input and output types (un)pack messages, so
  * no per-method glue code exists. Unary handlers return a message or a
- * kc_error with a user-facing message (sent as the gRPC status message).
+ * kc_error with a user-facing message (sent as the gRPC status message);
+ * a "raw" unary handler writes its answer's wire bytes itself.
  * Server-streaming handlers register a producer that sends from any thread.
  */
 #ifndef KC_SERVER_RPC_H
@@ -33,7 +34,6 @@ typedef enum kc_auth_mode {
 
 /* Who is calling. */
 typedef struct kc_rpc_ctx {
-	bool unix_peer;
 	bool bearer;
 	/* Set only for calls over the unix socket (see rpc.c). */
 	const char *oauth_user;
@@ -45,6 +45,23 @@ typedef struct kc_rpc_ctx {
  * otherwise returns a kc_error and writes a message into err. */
 typedef int (*kc_unary_fn)(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
 			   char *err, size_t errlen);
+
+/* The answer of a raw unary handler. */
+typedef struct kc_rpc_answer kc_rpc_answer;
+
+/* A buffer of `len` bytes that the handler fills with the packed answer;
+ * the server owns it. Call once (a second call replaces the first
+ * buffer). Never NULL (gRPC's allocator aborts when out of memory). */
+uint8_t *kc_rpc_answer_alloc(kc_rpc_answer *ans, size_t len);
+
+/* A raw unary handler: on success it has filled the buffer from
+ * kc_rpc_answer_alloc with exactly the bytes protobuf_c_message_pack()
+ * would write for the method's output message, and returns 0; otherwise
+ * a kc_error as above. For answers assembled from bytes kept ready (only
+ * ListTasks: rpc.c's comment says why), where building a message only to
+ * pack it would cost more than the answer itself. */
+typedef int (*kc_unary_raw_fn)(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_answer *ans,
+			       char *err, size_t errlen);
 
 /* A streaming handler: returns 0 after arranging for messages to be sent
  * with kc_rpc_stream_send (it must call kc_rpc_stream_set_detach before a
@@ -72,6 +89,8 @@ size_t kc_rpc_stream_backlog(kc_rpc_stream *st);
 int kc_rpc_server_new(kc_token *token, long max_message_bytes, kc_rpc_server **out);
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
 			  void *app, kc_auth_mode auth);
+int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
+			      kc_unary_raw_fn fn, void *app, kc_auth_mode auth);
 int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
 			   kc_stream_fn fn, void *app, kc_auth_mode auth);
 

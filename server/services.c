@@ -26,13 +26,19 @@ static int create_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage 
 	return kc_tasks_create(APP(app)->tasks, r->prompt, r->workdir, r->agent, (Kc__V1__Task **)resp, err, errlen);
 }
 
-static int list_tasks(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		      char *err, size_t errlen)
+static uint8_t *answer_alloc(void *ans, size_t len)
+{
+	return kc_rpc_answer_alloc(ans, len);
+}
+
+/* Raw: the task index writes the packed answer itself (tasks.c says why). */
+static int list_tasks(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_answer *ans, char *err,
+		      size_t errlen)
 {
 	const Kc__V1__ListTasksRequest *r = (const Kc__V1__ListTasksRequest *)req;
 	(void)ctx;
-	return kc_tasks_list(APP(app)->tasks, r->page_size, r->page_token, r->status,
-			     (Kc__V1__ListTasksResponse **)resp, err, errlen);
+	return kc_tasks_list_packed(APP(app)->tasks, r->page_size, r->page_token, r->status, answer_alloc, ans, err,
+				    errlen);
 }
 
 static int get_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -356,7 +362,6 @@ int kc_services_register(kc_rpc_server *s, kc_app *app)
 		kc_auth_mode auth;
 	} unary[] = {
 		{0, "CreateTask", create_task, KC_AUTH_ANY},
-		{0, "ListTasks", list_tasks, KC_AUTH_ANY},
 		{0, "GetTask", get_task, KC_AUTH_ANY},
 		{0, "GetTaskOutput", get_output, KC_AUTH_ANY},
 		{0, "SendMessage", send_message, KC_AUTH_ANY},
@@ -381,7 +386,8 @@ int kc_services_register(kc_rpc_server *s, kc_app *app)
 		if ((rc = kc_rpc_register_unary(s, svcs[unary[i].svc], unary[i].name, unary[i].fn, app,
 						unary[i].auth)) != 0)
 			return rc;
-	if ((rc = kc_rpc_register_stream(s, ts, "WatchTask", watch_task, app, KC_AUTH_ANY)) != 0 ||
+	if ((rc = kc_rpc_register_unary_raw(s, ts, "ListTasks", list_tasks, app, KC_AUTH_ANY)) != 0 ||
+	    (rc = kc_rpc_register_stream(s, ts, "WatchTask", watch_task, app, KC_AUTH_ANY)) != 0 ||
 	    (rc = kc_rpc_register_stream(s, ms, "WatchMetrics", watch_metrics, app, KC_AUTH_ANY)) != 0 ||
 	    (rc = kc_rpc_register_stream(s, hs, "Watch", health_watch, app, KC_AUTH_NONE)) != 0)
 		return rc;

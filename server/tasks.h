@@ -40,8 +40,17 @@ size_t kc_tasks_count(kc_tasks *m);
  * frees with protobuf_c_message_free_unpacked(msg, NULL). */
 int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
 		    char *err, size_t errlen);
-int kc_tasks_list(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
-		  Kc__V1__ListTasksResponse **out, char *err, size_t errlen);
+/* A buffer of `len` bytes for an answer, or NULL when out of memory. */
+typedef uint8_t *(*kc_list_alloc)(void *ud, size_t len);
+
+/* ListTasks (newest first; page_size 0 lists every task, at most 1000
+ * otherwise; `filter` 0 for every status): writes into one buffer from
+ * alloc(ud, len), called once with the index locked, exactly the bytes
+ * protobuf_c_message_pack() would write for the Kc__V1__ListTasksResponse
+ * of the page (the tasks' TaskSummary, next_page_token, total_size). The
+ * buffer is the caller's, also on failure. */
+int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
+			 kc_list_alloc alloc, void *ud, char *err, size_t errlen);
 int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, size_t errlen);
 /* Output as bytes (malloc'd, *len bytes, NUL-terminated). */
 int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_t *len, char *err,
