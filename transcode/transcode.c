@@ -70,8 +70,12 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 bool kc_is_wrapper(const ProtobufCMessageDescriptor *desc)
 {
-	size_t n = strlen(desc->name);
+	size_t n;
 
+	/* Every message of an answer is asked: the cheap test first. */
+	if (desc->n_fields != 1)
+		return false;
+	n = strlen(desc->name);
 	return strncmp(desc->name, "google.protobuf.", 16) == 0 && n > 21 && strcmp(desc->name + n - 5, "Value") == 0 &&
 	       desc->n_fields == 1 && desc->fields[0].id == 1 && strcmp(desc->fields[0].name, "value") == 0 &&
 	       desc->fields[0].label != PROTOBUF_C_LABEL_REPEATED;
