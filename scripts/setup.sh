@@ -13,6 +13,9 @@ packages=(
 	protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
 	libgrpc-dev libnghttp2-dev libssl-dev libcurl4-openssl-dev libyaml-dev
 	libjansson-dev libevent-dev libhttp-parser-dev
+	# kc-server links gRPC core's dependencies from these packages' static
+	# archives (third_party/system/BUILD); libgrpc-dev depends on them anyway
+	libabsl-dev libre2-dev libc-ares-dev zlib1g-dev
 	# run: agents live in tmux; workspace helpers spawn git and ssh-keygen
 	tmux git openssh-client ca-certificates curl
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
