@@ -115,6 +115,16 @@ def ws_has(what):
     return need in apt_packages(WS[-1]) or re.search(rf"\b{re.escape(need)}_\$\{{", text) is not None
 
 
+def setup_dev_packages():
+    """The -dev packages scripts/setup.sh installs for the build: the
+    libraries the binaries link (several from their static archives)."""
+    text = open(os.path.join(ROOT, "scripts", "setup.sh")).read()
+    body = text[text.index("packages=("):]
+    body = body[:body.index("# run:")]
+    words = " ".join(l.split("#")[0] for l in body.splitlines()[1:]).split()
+    return [w for w in words if w.endswith("-dev") and not w.startswith("libclang")]
+
+
 def t_cp_stages():
     names = [s["name"] for s in CP]
     check(names == ["build", "runtime", "agents"], f"stages {names}")
@@ -125,6 +135,10 @@ def t_cp_stages():
     for p in ("bazel-bootstrap", "bazel-platforms", "libgrpc-dev", "libprotobuf-c-dev", "protobuf-c-compiler",
               "libnghttp2-dev", "libssl-dev", "libcurl4-openssl-dev", "libyaml-dev"):
         check(p in build_pkgs, f"build stage lacks {p}")
+    dev = setup_dev_packages()
+    check(len(dev) >= 10, f"could not read the build packages of scripts/setup.sh: {dev}")
+    for p in dev:
+        check(p in build_pkgs, f"build stage lacks {p}, which scripts/setup.sh installs for the build")
 
 
 def t_cp_runtime():
