@@ -26,6 +26,9 @@ typedef struct kc_gw_config {
 	long max_streams;
 	long idle_timeout_ms;
 	long request_timeout_ms;
+	/* How long a call waits for kc-server when it is away (a restart)
+	 * before failing with 503; 0 fails at once. */
+	long upstream_wait_ms;
 	/* Identical GETs that arrive together share one call to kc-server
 	 * (handler.c says when that is safe). On by default. */
 	bool coalesce_reads;

@@ -50,6 +50,10 @@ static void test_strict(void **state)
 	assert_int_equal(c.max_streams, 32);
 	assert_int_equal(parse(&c, "gateway:\n  tls_cert: /c\n", err), KC_ERR_INVALID);
 	assert_true(c.coalesce_reads);
+	assert_int_equal(c.upstream_wait_ms, 5000);
+	assert_int_equal(parse(&c, "gateway:\n  upstream_wait_ms: 0\n", err), 0);
+	assert_int_equal(c.upstream_wait_ms, 0);
+	assert_int_equal(parse(&c, "gateway:\n  upstream_wait_ms: -1\n", err), KC_ERR_INVALID);
 	assert_int_equal(parse(&c, "gateway:\n  coalesce_reads: false\n", err), 0);
 	assert_false(c.coalesce_reads);
 	assert_int_equal(parse(&c, "gateway:\n  coalesce_reads: sometimes\n", err), KC_ERR_INVALID);

@@ -167,12 +167,13 @@ static void healthz(kc_gw_req *r)
 	uint8_t buf[16];
 	size_t n = protobuf_c_message_pack(&hc.base, buf);
 	kc_header md = {"x-request-id", r->id};
+	/* No wait for kc-server: the probe reports its absence at once. */
+	kc_upcall_opts opts = {.timeout_ms = 2000};
 	int rc;
 
 	r->healthz = true;
 	r->metric_row = kc_n_routes + KC_GW_KIND_HEALTHZ;
-	rc = kc_upcall_start(r->gw->up, "/grpc.health.v1.Health/Check", &md, 1, buf, n, false, 2000, &health_cb, r,
-	                     &r->call);
+	rc = kc_upcall_start(r->gw->up, "/grpc.health.v1.Health/Check", &md, 1, buf, n, &opts, &health_cb, r, &r->call);
 	if (rc)
 		kc_gw_finish_error(r, 503, "kc-server is not reachable", NULL, 0);
 }

@@ -160,7 +160,11 @@ int kc_gw_stream_call(kc_gw_req *r, const kc_header *md, size_t n_md, const uint
 	const char *accept = kc_http_header(&r->ex->req, "accept");
 
 	r->sse = accept && strstr(accept, "text/event-stream");
-	return kc_upcall_start(r->gw->up, r->route->grpc_path, md, n_md, packed, plen, true, 0, &stream_cb, r, &r->call);
+	/* Watching changes nothing: a stream kc-server dropped before its
+	 * first message may start again. */
+	kc_upcall_opts opts = {.wait_ms = r->gw->cfg.upstream_wait_ms, .idempotent = true};
+
+	return kc_upcall_start(r->gw->up, r->route->grpc_path, md, n_md, packed, plen, &opts, &stream_cb, r, &r->call);
 }
 
 void kc_gw_streams_end(void)

@@ -243,6 +243,10 @@ int kc_gw_unary_call(kc_gw_req *r, const kc_header *md, size_t n_md, const uint8
 	char *key = NULL;
 	size_t key_len = 0;
 	int rc;
+	/* A GET only reads: safe to send again after kc-server dropped it. */
+	kc_upcall_opts opts = {.timeout_ms = gw->cfg.request_timeout_ms,
+	                       .wait_ms = gw->cfg.upstream_wait_ms,
+	                       .idempotent = strcmp(route->http_method, "GET") == 0};
 
 	if (gw->cfg.coalesce_reads && strcmp(route->http_method, "GET") == 0) {
 		key = batch_key(route, md, n_md, packed, plen, &key_len);
@@ -264,7 +268,7 @@ int kc_gw_unary_call(kc_gw_req *r, const kc_header *md, size_t n_md, const uint8
 	b->key = key;
 	b->key_len = key_len;
 	kc_buf_init(&b->body, ANSWER_MAX);
-	rc = kc_upcall_start(gw->up, route->grpc_path, md, n_md, packed, plen, false, gw->cfg.request_timeout_ms,
+	rc = kc_upcall_start(gw->up, route->grpc_path, md, n_md, packed, plen, &opts,
 	                     &unary_cb, b, &b->call);
 	if (rc) {
 		batch_free(b);

@@ -11,6 +11,14 @@
  * and is redialled in the background with backoff (100 ms doubling to
  * 1 s); a call that finds no connection dials at once, so the first call
  * after kc-server is back does not wait for the timer.
+ *
+ * Restarts of kc-server are hidden from clients: a call started with a
+ * wait budget (kc_upcall_start's wait_ms) that finds kc-server away waits
+ * for the next connection up to that budget instead of failing, and a call
+ * kc-server refused before seeing it (GOAWAY past it, REFUSED_STREAM, or a
+ * connection that closed with the request still unsent) is sent again
+ * once, the same way. A call kc-server may have seen is never repeated.
+ * Every call keeps a copy of its method, metadata and request for this.
  */
 #include "gateway/upstream.h"
 
@@ -47,8 +55,18 @@ struct kc_upcall {
 	/* Resumed by the caller: delivery restarts from the work event, so a
 	 * callback never runs inside the caller's own call. */
 	bool resume;
-	/* Waiting for a connection (c->pending), with its own copies. */
+	/* Waiting for a connection: c->pending (dialling) or u->waiting (none,
+	 * within the wait budget). */
 	kc_upcall *pnext;
+	bool waiting;
+	int64_t wait_ms;
+	struct event *wait_timer;
+	/* Sent again once after kc-server refused it (or dropped it, for an
+	 * idempotent call); a message delivered rules that out. */
+	bool retried;
+	bool idempotent;
+	bool delivered;
+	/* The call's own copies (below). */
 	const char *method;
 	kc_header md[MAX_MD];
 	size_t n_md;
@@ -90,6 +108,9 @@ struct kc_upstream {
 	kc_upcall *failed;
 	/* Calls marked `resume`, so the work event scans only when needed. */
 	size_t n_resume;
+	/* Calls waiting for kc-server to come back (pnext), oldest first. */
+	kc_upcall *waiting;
+	kc_upcall *waiting_tail;
 	struct event *work;
 	struct event *retry;
 	int backoff_ms;
@@ -128,7 +149,31 @@ static void call_free(kc_upcall *call)
 		u->n_resume--;
 	if (call->timer)
 		event_free(call->timer);
+	if (call->wait_timer)
+		event_free(call->wait_timer);
 	free(call);
+}
+
+/* Takes call out of u->waiting. */
+static void unwait(kc_upcall *call)
+{
+	kc_upstream *u = call->u;
+	kc_upcall **pp;
+
+	if (!call->waiting)
+		return;
+	for (pp = &u->waiting; *pp; pp = &(*pp)->pnext)
+		if (*pp == call) {
+			*pp = call->pnext;
+			break;
+		}
+	u->waiting_tail = NULL;
+	for (kc_upcall *p = u->waiting; p; p = p->pnext)
+		u->waiting_tail = p;
+	call->pnext = NULL;
+	call->waiting = false;
+	if (call->wait_timer)
+		evtimer_del(call->wait_timer);
 }
 
 /* Takes a call off whatever it waits in: its stream (reset), the failed
@@ -142,6 +187,8 @@ static void detach(kc_upcall *call)
 		kc_gc_cancel(call->c->gc, call->st);
 		call->st = NULL;
 		schedule(u);
+	} else if (call->waiting) {
+		unwait(call);
 	} else if (call->failed) {
 		for (pp = &u->failed; *pp; pp = &(*pp)->fnext)
 			if (*pp == call) {
@@ -227,17 +274,28 @@ static void gc_on_message(void *callp, const uint8_t *data, size_t len, void *ud
 	kc_upcall *call = callp;
 
 	(void)ud;
+	call->delivered = true;
 	/* The caller may cancel (and so free) the call inside. */
 	call->cb.on_message(call, data, len, call->ud);
 }
+
+static bool wait_for_server(kc_upcall *call);
 
 static void gc_on_done(void *callp, int status, const char *message, bool refused, void *ud)
 {
 	kc_upcall *call = callp;
 
 	(void)ud;
-	(void)refused;
 	call->st = NULL;
+	/* kc-server never saw it, or it is a read kc-server dropped without
+	 * an answer (1 CANCELLED, 14 UNAVAILABLE: a shutdown, a lost
+	 * connection): once more, on the next connection. */
+	if (!call->retried && !call->delivered &&
+	    (refused || (call->idempotent && (status == 1 || status == 14)))) {
+		call->retried = true;
+		if (wait_for_server(call))
+			return;
+	}
 	call->cb.on_done(call, status, message, call->ud);
 	call_free(call);
 }
@@ -280,6 +338,71 @@ static void fail_later(kc_upcall *call)
 	call->fnext = u->failed;
 	u->failed = call;
 	schedule(u);
+}
+
+/* The wait budget is over: a call still waiting fails. */
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	kc_upcall *call = arg;
+
+	(void)fd;
+	(void)what;
+	if (!call->waiting)
+		return;
+	unwait(call);
+	call->cb.on_done(call, 14 /* UNAVAILABLE */, "kc-server is not reachable", call->ud);
+	call_free(call);
+}
+
+/* Parks a call until a connection is up, within the budget it was started
+ * with (counted from its first wait). False when it has none left; the
+ * caller then fails it. Never calls back: the work event dials. */
+static bool wait_for_server(kc_upcall *call)
+{
+	kc_upstream *u = call->u;
+
+	if (call->wait_ms <= 0 || u->freeing)
+		return false;
+	if (!call->wait_timer) {
+		struct timeval tv = {(time_t)(call->wait_ms / 1000), (suseconds_t)(call->wait_ms % 1000) * 1000};
+
+		call->wait_timer = evtimer_new(u->base, on_wait_over, call);
+		if (!call->wait_timer)
+			return false;
+		evtimer_add(call->wait_timer, &tv);
+	} else if (!evtimer_pending(call->wait_timer, NULL)) {
+		return false;
+	}
+	call->c = NULL;
+	call->st = NULL;
+	call->pnext = NULL;
+	call->waiting = true;
+	if (u->waiting_tail)
+		u->waiting_tail->pnext = call;
+	else
+		u->waiting = call;
+	u->waiting_tail = call;
+	schedule(u);
+	return true;
+}
+
+/* Sends the waiting calls on c, oldest first. */
+static void submit_waiting(conn *c)
+{
+	kc_upstream *u = c->u;
+
+	while (u->waiting) {
+		kc_upcall *call = u->waiting;
+
+		u->waiting = call->pnext;
+		call->pnext = NULL;
+		call->waiting = false;
+		if (submit(c, call, call->method, call->md, call->n_md, call->req, call->len, call->timeout_ms)) {
+			call->c = NULL;
+			fail_later(call);
+		}
+	}
+	u->waiting_tail = NULL;
 }
 
 /* ---- connections ---- */
@@ -340,7 +463,8 @@ static void conn_close(conn *c, const char *why)
 
 		c->pending = call->pnext;
 		call->c = NULL;
-		fail_later(call);
+		if (!wait_for_server(call))
+			fail_later(call);
 	}
 	c->pending_tail = NULL;
 	event_del(c->rev);
@@ -417,6 +541,7 @@ static void on_connected(conn *c)
 		}
 	}
 	c->pending_tail = NULL;
+	submit_waiting(c);
 	/* Written from the work event: dial() may run inside a caller's
 	 * kc_upcall_start, where a failing write must not call back. */
 	schedule(u);
@@ -523,6 +648,15 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 		call->cb.on_done(call, 14 /* UNAVAILABLE */, "kc-server is not reachable", call->ud);
 		call_free(call);
 	}
+	if (u->waiting) {
+		/* Not on a connection that got GOAWAY: a new one. */
+		if (u->cur && u->cur->connected)
+			conn_check(u->cur);
+		if (!u->cur)
+			dial(u); /* connected at once: on_connected sent them */
+		else if (u->cur->connected)
+			submit_waiting(u->cur);
+	}
 	if (u->cur && conn_flush(u->cur))
 		conn_check(u->cur);
 	for (c = u->draining; c; c = next) {
@@ -622,67 +756,64 @@ void kc_upstream_free(kc_upstream *u)
 }
 
 int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, size_t n_md, const void *req, size_t len,
-                    bool streaming, int64_t timeout_ms, const kc_upcall_callbacks *cb, void *user_data,
-                    kc_upcall **out)
+                    const kc_upcall_opts *opts, const kc_upcall_callbacks *cb, void *user_data, kc_upcall **out)
 {
+	int64_t timeout_ms = opts->timeout_ms;
 	kc_upcall *call;
+	size_t need = strlen(method) + 1 + len;
 	size_t i;
+	char *p;
 	int rc;
 
-	(void)streaming; /* every call reads all messages until the status */
 	if (n_md > MAX_MD)
 		return KC_ERR_INVALID;
+	/* The call keeps its own copies: it may wait for a connection, or be
+	 * sent again after kc-server refused it. */
+	for (i = 0; i < n_md; i++)
+		need += strlen(md[i].name) + strlen(md[i].value) + 2;
+	call = calloc(1, sizeof(*call) + need);
+	if (!call)
+		return KC_ERR_NOMEM;
+	call->u = u;
+	p = call->copy;
+	call->method = strcpy(p, method);
+	p += strlen(method) + 1;
+	for (i = 0; i < n_md; i++) {
+		call->md[i].name = strcpy(p, md[i].name);
+		p += strlen(md[i].name) + 1;
+		call->md[i].value = strcpy(p, md[i].value);
+		p += strlen(md[i].value) + 1;
+	}
+	call->n_md = n_md;
+	call->req = (uint8_t *)p;
+	if (len)
+		memcpy(p, req, len);
+	call->len = len;
+	call->timeout_ms = timeout_ms;
+	call->wait_ms = opts->wait_ms;
+	call->idempotent = opts->idempotent;
+
 	/* A connection that got GOAWAY moves aside; a new one takes over. */
 	if (u->cur && u->cur->connected)
 		conn_check(u->cur);
 	if (!u->cur)
 		dial(u);
 	if (u->cur && u->cur->connected) {
-		call = calloc(1, sizeof(*call));
-		if (!call)
-			return KC_ERR_NOMEM;
-		call->u = u;
-		rc = submit(u->cur, call, method, md, n_md, req, len, timeout_ms);
+		rc = submit(u->cur, call, call->method, call->md, n_md, call->req, len, timeout_ms);
 		if (rc) {
 			free(call);
 			return rc == KC_ERR_UNAVAILABLE ? KC_ERR_INTERNAL : rc;
 		}
-	} else {
-		/* Dialling (or down): keep copies until the connection is up. */
-		size_t need = strlen(method) + 1 + len;
-		char *p;
-
-		for (i = 0; i < n_md; i++)
-			need += strlen(md[i].name) + strlen(md[i].value) + 2;
-		call = calloc(1, sizeof(*call) + need);
-		if (!call)
-			return KC_ERR_NOMEM;
-		call->u = u;
-		p = call->copy;
-		call->method = strcpy(p, method);
-		p += strlen(method) + 1;
-		for (i = 0; i < n_md; i++) {
-			call->md[i].name = strcpy(p, md[i].name);
-			p += strlen(md[i].name) + 1;
-			call->md[i].value = strcpy(p, md[i].value);
-			p += strlen(md[i].value) + 1;
-		}
-		call->n_md = n_md;
-		call->req = (uint8_t *)p;
-		if (len)
-			memcpy(p, req, len);
-		call->len = len;
-		call->timeout_ms = timeout_ms;
-		if (u->cur) {
-			call->c = u->cur;
-			if (u->cur->pending_tail)
-				u->cur->pending_tail->pnext = call;
-			else
-				u->cur->pending = call;
-			u->cur->pending_tail = call;
-		} else {
-			fail_later(call);
-		}
+	} else if (u->cur) {
+		/* Dialling: sent when the connection is up. */
+		call->c = u->cur;
+		if (u->cur->pending_tail)
+			u->cur->pending_tail->pnext = call;
+		else
+			u->cur->pending = call;
+		u->cur->pending_tail = call;
+	} else if (!wait_for_server(call)) {
+		fail_later(call);
 	}
 	call->cb = *cb;
 	call->ud = user_data;

@@ -46,17 +46,29 @@ int kc_upstream_new(kc_upstream **out, struct event_base *base, const char *targ
  * thread after the loop stopped dispatching. */
 void kc_upstream_free(kc_upstream *u);
 
+typedef struct kc_upcall_opts {
+	/* The deadline; <= 0: none. */
+	int64_t timeout_ms;
+	/* When kc-server is away (restarting), how long the call waits for it
+	 * to come back; <= 0: it fails at once. A call kc-server refused
+	 * unseen is sent again once within the same budget. */
+	int64_t wait_ms;
+	/* Safe to send twice (a read): also sent again once when it failed
+	 * with CANCELLED or UNAVAILABLE before any answer, as calls do that
+	 * kc-server dropped while shutting down. */
+	bool idempotent;
+} kc_upcall_opts;
+
 /*
  * Starts a call of `method` ("/kc.v1.TaskService/GetTask") with the
- * serialized request, metadata pairs (lower-case keys) and a deadline
- * (`timeout_ms` <= 0: none). `streaming` reads every response message.
- * Returns 0 and sets *out, or KC_ERR_INVALID (metadata gRPC refuses) or
- * KC_ERR_NOMEM; no callback is called on failure. kc-server being
- * unreachable is not a failure here: on_done reports UNAVAILABLE (14).
+ * serialized request and metadata pairs (lower-case keys); every response
+ * message is delivered. Returns 0 and sets *out, or KC_ERR_INVALID
+ * (metadata gRPC refuses) or KC_ERR_NOMEM; no callback is called on
+ * failure. kc-server being unreachable is not a failure here: on_done
+ * reports UNAVAILABLE (14).
  */
 int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, size_t n_md, const void *req, size_t len,
-                    bool streaming, int64_t timeout_ms, const kc_upcall_callbacks *cb, void *user_data,
-                    kc_upcall **out);
+                    const kc_upcall_opts *opts, const kc_upcall_callbacks *cb, void *user_data, kc_upcall **out);
 
 /* The caller is gone: cancel the call; no callback is called again. */
 void kc_upcall_cancel(kc_upcall *call);

@@ -18,7 +18,11 @@
 #                          gateway/web when it is in the runfiles, else empty)
 #     --server-yaml LINES  more lines under server: (indented by the caller)
 #     --yaml LINES         more top-level config (probes:, tasks_dir: ...)
+#     --gateway-yaml LINES more lines under gateway: (indented by the caller)
 #   live_stack_logs [N]    the last N lines of both logs, to stderr
+#   live_stack_server_stop / live_stack_server_start
+#                          SIGTERM kc-server and wait for it / start it
+#                          again with the same config (its log appended)
 #   live_stack_stop        SIGTERMs the gateway then the server, kills the
 #                          tmux server, removes the directories (kept with
 #                          KC_TEST_KEEP=1); registered with at_exit by start
@@ -77,7 +81,7 @@ _ls_healthy() {
 live_stack_start() {
 	local server=${KC_SERVER_BIN:-} gateway=${KC_GATEWAY_BIN:-} agent=${KC_FAKE_AGENT:-}
 	local max_running= metrics_ms=200 log_level=debug ready='^>' never= grpc= web=
-	local server_yaml= yaml= grpc_line= limits= never_yaml=
+	local server_yaml= yaml= grpc_line= limits= never_yaml= gateway_yaml=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--server) server=$2; shift ;;
@@ -92,6 +96,7 @@ live_stack_start() {
 		--web) web=$2; shift ;;
 		--server-yaml) server_yaml=$2; shift ;;
 		--yaml) yaml=$2; shift ;;
+		--gateway-yaml) gateway_yaml=$2; shift ;;
 		*) echo "live_stack_start: unknown option $1" >&2; exit 2 ;;
 		esac
 		shift
@@ -145,11 +150,12 @@ gateway:
   listen: 127.0.0.1:0
   upstream: unix:$LS_SOCKET
   web_root: $web
+$gateway_yaml
 YAML
 
-	env -u KC_HOME -u KC_PORT -u KC_GRPC_PORT -u KC_AGENT \
-		"$server" --config "$LS_CONFIG" >"$LS_SERVER_LOG" 2>&1 &
-	LS_SERVER_PID=$!
+	LS_SERVER_BIN=$server
+	: >"$LS_SERVER_LOG"
+	live_stack_server_start
 	wait_for 60 _ls_server_settled
 	if ! { [ -S "$LS_SOCKET" ] && [ -s "$LS_TOKEN_FILE" ]; }; then
 		echo "live_stack: kc-server did not start" >&2
@@ -173,6 +179,18 @@ YAML
 		live_stack_logs 40
 		exit 1
 	fi
+}
+
+live_stack_server_start() {
+	env -u KC_HOME -u KC_PORT -u KC_GRPC_PORT -u KC_AGENT \
+		"$LS_SERVER_BIN" --config "$LS_CONFIG" >>"$LS_SERVER_LOG" 2>&1 &
+	LS_SERVER_PID=$!
+}
+
+live_stack_server_stop() {
+	kill -TERM "$LS_SERVER_PID" 2>/dev/null
+	wait "$LS_SERVER_PID" 2>/dev/null
+	LS_SERVER_PID=
 }
 
 live_stack_logs() {
