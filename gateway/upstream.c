@@ -154,30 +154,34 @@ static void call_free(kc_upcall *call)
 	free(call);
 }
 
-/* Takes call out of u->waiting. */
-static void unwait(kc_upcall *call)
+/* Takes call out of a queue linked by pnext (a connection's pending
+ * calls, or the calls waiting for one). */
+static void queue_remove(kc_upcall **head, kc_upcall **tail, kc_upcall *call)
 {
-	kc_upstream *u = call->u;
 	kc_upcall **pp;
 
-	if (!call->waiting)
-		return;
-	for (pp = &u->waiting; *pp; pp = &(*pp)->pnext)
+	for (pp = head; *pp; pp = &(*pp)->pnext)
 		if (*pp == call) {
 			*pp = call->pnext;
 			break;
 		}
-	u->waiting_tail = NULL;
-	for (kc_upcall *p = u->waiting; p; p = p->pnext)
-		u->waiting_tail = p;
+	*tail = NULL;
+	for (kc_upcall *p = *head; p; p = p->pnext)
+		*tail = p;
 	call->pnext = NULL;
-	call->waiting = false;
-	if (call->wait_timer)
-		evtimer_del(call->wait_timer);
 }
 
-/* Takes a call off whatever it waits in: its stream (reset), the failed
- * list or its connection's pending queue. */
+/* Takes call out of u->waiting. */
+static void unwait(kc_upcall *call)
+{
+	if (!call->waiting)
+		return;
+	queue_remove(&call->u->waiting, &call->u->waiting_tail, call);
+	call->waiting = false;
+}
+
+/* Takes a call off whatever it waits in: its stream (reset), the wait for
+ * a connection, the failed list or its connection's pending queue. */
 static void detach(kc_upcall *call)
 {
 	kc_upstream *u = call->u;
@@ -196,16 +200,7 @@ static void detach(kc_upcall *call)
 				break;
 			}
 	} else if (call->c) {
-		conn *c = call->c;
-
-		for (pp = &c->pending; *pp; pp = &(*pp)->pnext)
-			if (*pp == call) {
-				*pp = call->pnext;
-				break;
-			}
-		c->pending_tail = NULL;
-		for (kc_upcall *p = c->pending; p; p = p->pnext)
-			c->pending_tail = p;
+		queue_remove(&call->c->pending, &call->c->pending_tail, call);
 	}
 }
 
