@@ -312,10 +312,11 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	call_free(call);
 }
 
-static int submit(conn *c, kc_upcall *call, const char *method, const kc_header *md, size_t n_md, const void *req,
-                  size_t len, int64_t timeout_ms)
+/* Opens the call's stream on c, from the call's own copies. */
+static int submit(conn *c, kc_upcall *call)
 {
-	int rc = kc_gc_call(c->gc, method, md, n_md, req, len, timeout_ms, call, &call->st);
+	int rc = kc_gc_call(c->gc, call->method, call->md, call->n_md, call->req, call->len, call->timeout_ms, call,
+	                    &call->st);
 
 	if (rc == 0) {
 		call->c = c;
@@ -381,23 +382,22 @@ static bool wait_for_server(kc_upcall *call)
 	return true;
 }
 
-/* Sends the waiting calls on c, oldest first. */
-static void submit_waiting(conn *c)
+/* Sends a queue of calls (a connection's pending calls, or those waiting
+ * for one) on c, oldest first; a call that cannot be sent fails. */
+static void submit_queue(conn *c, kc_upcall **head, kc_upcall **tail)
 {
-	kc_upstream *u = c->u;
+	while (*head) {
+		kc_upcall *call = *head;
 
-	while (u->waiting) {
-		kc_upcall *call = u->waiting;
-
-		u->waiting = call->pnext;
+		*head = call->pnext;
 		call->pnext = NULL;
 		call->waiting = false;
-		if (submit(c, call, call->method, call->md, call->n_md, call->req, call->len, call->timeout_ms)) {
+		if (submit(c, call)) {
 			call->c = NULL;
 			fail_later(call);
 		}
 	}
-	u->waiting_tail = NULL;
+	*tail = NULL;
 }
 
 /* ---- connections ---- */
@@ -526,17 +526,8 @@ static void on_connected(conn *c)
 	c->connected = true;
 	u->backoff_ms = BACKOFF_MIN_MS;
 	event_add(c->rev, NULL);
-	while (c->pending) {
-		kc_upcall *call = c->pending;
-
-		c->pending = call->pnext;
-		if (submit(c, call, call->method, call->md, call->n_md, call->req, call->len, call->timeout_ms)) {
-			call->c = NULL;
-			fail_later(call);
-		}
-	}
-	c->pending_tail = NULL;
-	submit_waiting(c);
+	submit_queue(c, &c->pending, &c->pending_tail);
+	submit_queue(c, &u->waiting, &u->waiting_tail);
 	/* Written from the work event: dial() may run inside a caller's
 	 * kc_upcall_start, where a failing write must not call back. */
 	schedule(u);
@@ -650,7 +641,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 		if (!u->cur)
 			dial(u); /* connected at once: on_connected sent them */
 		else if (u->cur->connected)
-			submit_waiting(u->cur);
+			submit_queue(u->cur, &u->waiting, &u->waiting_tail);
 	}
 	if (u->cur && conn_flush(u->cur))
 		conn_check(u->cur);
@@ -794,7 +785,7 @@ int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, siz
 	if (!u->cur)
 		dial(u);
 	if (u->cur && u->cur->connected) {
-		rc = submit(u->cur, call, call->method, call->md, n_md, call->req, len, timeout_ms);
+		rc = submit(u->cur, call);
 		if (rc) {
 			free(call);
 			return rc == KC_ERR_UNAVAILABLE ? KC_ERR_INTERNAL : rc;
