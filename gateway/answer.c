@@ -121,8 +121,7 @@ int kc_gw_answer_http_body(const uint8_t *data, size_t len, kc_buf *out, char **
 
 int kc_gw_answer_health(const uint8_t *data, size_t len, bool *serving)
 {
-	Grpc__Health__V1__HealthCheckResponse *h =
-	    grpc__health__v1__health_check_response__unpack(NULL, len, data);
+	Grpc__Health__V1__HealthCheckResponse *h = grpc__health__v1__health_check_response__unpack(NULL, len, data);
 
 	if (!h)
 		return KC_ERR_PROTOCOL;

@@ -171,7 +171,6 @@ static void healthz(kc_gw_req *r)
 	kc_upcall_opts opts = {.timeout_ms = 2000};
 	int rc;
 
-	r->healthz = true;
 	r->metric_row = kc_n_routes + KC_GW_KIND_HEALTHZ;
 	rc = kc_upcall_start(r->gw->up, "/grpc.health.v1.Health/Check", &md, 1, buf, n, &opts, &health_cb, r, &r->call);
 	if (rc)

@@ -45,8 +45,7 @@ typedef struct kc_gw_req {
 	kc_gw_batch *batch;
 	struct kc_gw_req *wprev;
 	struct kc_gw_req *wnext;
-	/* /healthz: the answer seen so far. */
-	bool healthz;
+	/* /healthz: what kc-server's health check said. */
 	bool serving;
 } kc_gw_req;
 

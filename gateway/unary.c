@@ -145,48 +145,44 @@ static void unary_message(kc_upcall *call, const uint8_t *data, size_t len, void
 		b->render_err = kc_gw_answer_json(b->route->output, b->route->response_body_field, data, len, &b->body);
 }
 
-/* Answers one waiter from the batch's result. */
-static void unary_answer(kc_gw_req *r, const kc_gw_batch *b, kc_shared_body *body, int status, const char *message)
+/* Answers one waiter with the batch's rendered answer. */
+static void unary_answer(kc_gw_req *r, const kc_gw_batch *b, kc_shared_body *body)
 {
-	if (status != 0) {
-		kc_gw_finish_grpc_error(r, status, message);
-		return;
-	}
-	if (!b->have_message || b->render_err) {
-		kc_gw_finish_error(r, 502, b->render_err == KC_ERR_TOO_LARGE ? "answer too large" : "bad answer from kc-server",
-		             NULL, 0);
-		return;
-	}
+	int status = 200;
+
 	if (b->route->output == &google__api__http_body__descriptor) {
-		kc_gw_finish(r, 200, b->content_type ? b->content_type : "application/octet-stream", NULL, 0, body, NULL,
-		              0);
+		kc_gw_finish(r, 200, b->content_type ? b->content_type : "application/octet-stream", NULL, 0, body,
+		             NULL, 0);
 		return;
 	}
 	/* The contract answers a create with 201: an rpc named Create* bound
 	 * to POST creates a resource (AIP-133), so the rule stays generic. */
-	kc_gw_finish(r, strcmp(r->ex->req.method, "POST") == 0 &&
-	                         strncmp(b->route->service->methods[b->route->method_index].name, "Create", 6) == 0
-	                     ? 201
-	                     : 200,
-	              "application/json", NULL, 0, body, NULL, 0);
+	if (strcmp(r->ex->req.method, "POST") == 0 &&
+	    strncmp(b->route->service->methods[b->route->method_index].name, "Create", 6) == 0)
+		status = 201;
+	kc_gw_finish(r, status, "application/json", NULL, 0, body, NULL, 0);
 }
 
+/* The call's outcome, decided once, goes to every waiter. */
 static void unary_done(kc_upcall *call, int status, const char *message, void *ud)
 {
 	kc_gw_batch *b = ud;
 	kc_gw_req *r;
-	bool bad_answer = status == 0 && (!b->have_message || b->render_err);
+	const char *failure = NULL;
+	int failure_code = 0;
 	kc_shared_body *body = NULL;
-	size_t len = 0;
 
 	(void)call;
 	b->call = NULL;
 	batch_close(b);
-	if (status != 0)
+	if (status != 0) {
 		kc_gw_note_call_failure(b->gw, b->waiters ? b->waiters->id : "", status, message);
-	if (bad_answer)
+	} else if (!b->have_message || b->render_err) {
 		kc_gw_metrics_upstream_error(b->gw->metrics);
-	if (status == 0 && !bad_answer) {
+		failure_code = 502;
+		failure = b->render_err == KC_ERR_TOO_LARGE ? "answer too large" : "bad answer from kc-server";
+	} else {
+		size_t len = 0;
 		char *data;
 
 		/* An empty JSON answer is still an object. */
@@ -194,14 +190,20 @@ static void unary_done(kc_upcall *call, int status, const char *message, void *u
 			kc_buf_puts(&b->body, "{}");
 		data = kc_buf_steal(&b->body, &len);
 		body = data ? kc_shared_body_new(data, len) : NULL;
+		if (!body) {
+			failure_code = 500;
+			failure = "out of memory";
+		}
 	}
 	b->delivering = true;
 	while ((r = b->waiters) != NULL) {
 		batch_remove(b, r);
-		if (status == 0 && !bad_answer && !body)
-			kc_gw_finish_error(r, 500, "out of memory", NULL, 0);
+		if (status != 0)
+			kc_gw_finish_grpc_error(r, status, message);
+		else if (failure)
+			kc_gw_finish_error(r, failure_code, failure, NULL, 0);
 		else
-			unary_answer(r, b, body, status, message);
+			unary_answer(r, b, body);
 	}
 	kc_shared_body_unref(body);
 	batch_free(b);
@@ -268,8 +270,7 @@ int kc_gw_unary_call(kc_gw_req *r, const kc_header *md, size_t n_md, const uint8
 	b->key = key;
 	b->key_len = key_len;
 	kc_buf_init(&b->body, ANSWER_MAX);
-	rc = kc_upcall_start(gw->up, route->grpc_path, md, n_md, packed, plen, &opts,
-	                     &unary_cb, b, &b->call);
+	rc = kc_upcall_start(gw->up, route->grpc_path, md, n_md, packed, plen, &opts, &unary_cb, b, &b->call);
 	if (rc) {
 		batch_free(b);
 		return rc;
