@@ -131,8 +131,9 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	free(packed);
 	if (rc)
 		kc_gw_finish_error(r, rc == KC_ERR_INVALID ? 400 : 500,
-		             rc == KC_ERR_INVALID ? "a header cannot be forwarded (invalid characters)" : "internal error",
-		             NULL, 0);
+		                   rc == KC_ERR_INVALID ? "a header cannot be forwarded (invalid characters)"
+		                                        : "internal error",
+		                   NULL, 0);
 }
 
 /* ---- /healthz: the gateway is up and kc-server serves ---- */

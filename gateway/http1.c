@@ -159,42 +159,38 @@ static int write_head(h1_ex *e, int status, const kc_header *hdrs, size_t n, lon
 	return rc;
 }
 
-static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, const void *body, size_t len)
+/* The whole answer: body[0..len), which `shared` holds when given. */
+static int respond(h1_ex *e, int status, const kc_header *hdrs, size_t n, const void *body, size_t len,
+                   kc_shared_body *shared)
 {
-	h1_ex *e = (h1_ex *)ex;
+	kc_h1 *h = e->h;
 	int rc;
 
 	if (e->started || e->ended)
 		return KC_ERR_INTERNAL;
 	e->started = true;
 	rc = write_head(e, status, hdrs, n, (long long)len);
-	if (!rc && !ex->req.head && status != 304 && status != 204)
-		rc = ex_emit(e, body, len);
+	if (!rc && !e->ex.req.head && status != 304 && status != 204) {
+		/* Only an answer that goes out now can go by reference; one
+		 * queued behind a pipelined request is copied like any other. */
+		if (shared && len && e == h->head && !h->dead && h->cb.send_shared)
+			rc = h->cb.send_shared(shared, h->ud);
+		else
+			rc = ex_emit(e, body, len);
+	}
 	e->ended = true;
-	advance(e->h);
+	advance(h);
 	return rc;
+}
+
+static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, const void *body, size_t len)
+{
+	return respond((h1_ex *)ex, status, hdrs, n, body, len, NULL);
 }
 
 static int op_respond_shared(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, kc_shared_body *body)
 {
-	h1_ex *e = (h1_ex *)ex;
-	kc_h1 *h = e->h;
-	size_t len = kc_shared_body_len(body);
-	int rc;
-
-	/* Only an answer that goes out now can go by reference; one queued
-	 * behind a pipelined request is copied like any other. */
-	if (!(e == h->head && !h->dead && h->cb.send_shared))
-		return op_respond(ex, status, hdrs, n, kc_shared_body_data(body), len);
-	if (e->started || e->ended)
-		return KC_ERR_INTERNAL;
-	e->started = true;
-	rc = write_head(e, status, hdrs, n, (long long)len);
-	if (!rc && len && !ex->req.head && status != 304 && status != 204)
-		rc = h->cb.send_shared(body, h->ud);
-	e->ended = true;
-	advance(h);
-	return rc;
+	return respond((h1_ex *)ex, status, hdrs, n, kc_shared_body_data(body), kc_shared_body_len(body), body);
 }
 
 static int op_start(kc_exchange *ex, int status, const kc_header *hdrs, size_t n)
