@@ -1539,9 +1539,10 @@ fail:
 
 int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX])
 {
-	if (!token || strncmp(token, "t1.", 3) != 0 || !kc_task_id_valid(token + 3))
+	if (!token || strncmp(token, KC_PAGE_TOKEN_PREFIX, KC_PAGE_TOKEN_PREFIX_LEN) != 0 ||
+	    !kc_task_id_valid(token + KC_PAGE_TOKEN_PREFIX_LEN))
 		return KC_ERR_INVALID;
-	snprintf(id, KC_TASK_ID_MAX, "%s", token + 3);
+	snprintf(id, KC_TASK_ID_MAX, "%s", token + KC_PAGE_TOKEN_PREFIX_LEN);
 	return 0;
 }
 
@@ -1728,7 +1729,7 @@ int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token,
 		last = e;
 	}
 	if (more) {
-		toklen = 3 + (size_t)last->id_len; /* "t1.<task_id>" */
+		toklen = KC_PAGE_TOKEN_PREFIX_LEN + (size_t)last->id_len;
 		len += 1 + varint_len(toklen) + toklen;
 	}
 	if ((int32_t)total)
@@ -1750,8 +1751,8 @@ int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token,
 	if (more) {
 		*p++ = TAG(2, WIRE_LEN);
 		p = put_varint(p, toklen);
-		memcpy(p, "t1.", 3);
-		memcpy(p + 3, last->t.task_id, toklen - 3);
+		memcpy(p, KC_PAGE_TOKEN_PREFIX, KC_PAGE_TOKEN_PREFIX_LEN);
+		memcpy(p + KC_PAGE_TOKEN_PREFIX_LEN, last->t.task_id, last->id_len);
 		p += toklen;
 	}
 	if ((int32_t)total) {

@@ -86,8 +86,11 @@ int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_tas
  * not be called again. Unknown ids are ignored. */
 bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id);
 
-/* Page tokens: "t1.<task_id>", the last task of the previous page.
- * Decode returns 0 and copies the id, or KC_ERR_INVALID. */
+/* Page tokens: "t1.<task_id>", the last task of the previous page
+ * (written by kc_tasks_list_packed). Decode returns 0 and copies the id,
+ * or KC_ERR_INVALID. */
+#define KC_PAGE_TOKEN_PREFIX "t1."
+#define KC_PAGE_TOKEN_PREFIX_LEN (sizeof KC_PAGE_TOKEN_PREFIX - 1)
 int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX]);
 
 
