@@ -9,17 +9,20 @@
  * sessions, and serves gRPC on the unix socket (and TCP when configured)
  * until SIGTERM or SIGINT, when it drains gracefully.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "server/config.h"
 #include "server/ghapp.h"
+#include "server/lock.h"
 #include "server/metrics.h"
 #include "server/rpc.h"
 #include "server/services.h"
@@ -29,6 +32,38 @@
 
 #define DRAIN_MS 5000
 #define WORKERS 4
+
+/*
+ * One kc-server per home and per socket (lock.h): the tasks directory's lock
+ * first, then the socket's, both before the store is loaded (loading sweeps
+ * leftovers and reconciles tasks, which only the owner may do) and before
+ * the socket path is unlinked for the listener. Their directories are made
+ * here, private (0700), for the lock files to live in.
+ */
+static int take_locks(const kc_config *cfg, kc_lock **home, kc_lock **sock, char *err, size_t errlen)
+{
+	char path[4200], dir[4200];
+	char *slash;
+	int rc;
+
+	if (mkdir(cfg->tasks_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create the tasks directory '%.300s': %s", cfg->tasks_dir, strerror(errno));
+		return KC_ERR_IO;
+	}
+	snprintf(path, sizeof path, "%s/.kc-server.lock", cfg->tasks_dir);
+	if ((rc = kc_lock_acquire(path, "home", home, err, errlen)) != 0)
+		return rc;
+	snprintf(dir, sizeof dir, "%s", cfg->socket);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create the socket directory '%.300s': %s", dir, strerror(errno));
+			return KC_ERR_IO;
+		}
+	}
+	snprintf(path, sizeof path, "%s.lock", cfg->socket);
+	return kc_lock_acquire(path, "socket", sock, err, errlen);
+}
 
 static void usage(FILE *f)
 {
@@ -43,6 +78,7 @@ int main(int argc, char **argv)
 	kc_config cfg;
 	kc_app app;
 	kc_rpc_server *srv = NULL;
+	kc_lock *home_lock = NULL, *sock_lock = NULL;
 	char err[512] = "", path[4200], addr[4200];
 	sigset_t sigs;
 	int sig = 0, rc, status = 1;
@@ -112,6 +148,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	if ((rc = take_locks(&cfg, &home_lock, &sock_lock, err, sizeof err)) != 0) {
+		fprintf(stderr, "kc-server: %s\n", err);
+		kc_log(KC_LOG_ERROR, "refusing to start", "error", err, NULL);
+		goto out;
+	}
 	if ((rc = kc_tasks_new(&cfg, &app.tasks, err, sizeof err)) != 0) {
 		kc_log(KC_LOG_ERROR, "cannot load tasks", "error", err, NULL);
 		goto out;
@@ -163,6 +204,9 @@ out:
 	kc_tasks_free(app.tasks);
 	kc_workspace_free(app.ws);
 	kc_token_free(app.token);
+	/* Last: the socket was unlinked above while we still held its lock. */
+	kc_lock_release(sock_lock);
+	kc_lock_release(home_lock);
 	kc_config_release(&cfg);
 	if (status == 0)
 		kc_log(KC_LOG_INFO, "stopped", NULL);
