@@ -17,6 +17,9 @@
 /* A task.json holds a prompt of at most the configured limit (1 MiB by
  * default) plus follow-ups; 16 MiB bounds what loading will read. */
 #define TASK_JSON_MAX (16u * 1024 * 1024)
+/* kc_write_file_atomic's temporary name is "<name>" TEMP_INFIX "<tid>";
+ * loading removes the ones a crash left (kc_store_is_temp_of). */
+#define TEMP_INFIX ".tmp."
 
 bool kc_task_id_valid(const char *id)
 {
@@ -227,19 +230,9 @@ nomem:
 	return KC_ERR_NOMEM;
 }
 
-static int fsync_dir_of(const char *path)
+static int fsync_dir(const char *dir)
 {
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 1;
-	int fd, rc = 0;
-	if (n == 0)
-		n = 1;
-	if (n >= sizeof dir)
-		return KC_ERR_IO;
-	memcpy(dir, slash ? path : ".", n);
-	dir[n] = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 	if (fd < 0)
 		return KC_ERR_IO;
 	if (fsync(fd) != 0)
@@ -248,13 +241,27 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
+static int fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 1;
+	if (n == 0)
+		n = 1;
+	if (n >= sizeof dir)
+		return KC_ERR_IO;
+	memcpy(dir, slash ? path : ".", n);
+	dir[n] = '\0';
+	return fsync_dir(dir);
+}
+
 int kc_write_file_atomic(const char *path, const void *data, size_t len, int mode)
 {
 	char tmp[4200];
 	const char *p = data;
 	int fd;
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)gettid()) >= (int)sizeof tmp)
+	if (snprintf(tmp, sizeof tmp, "%s" TEMP_INFIX "%ld", path, (long)gettid()) >= (int)sizeof tmp)
 		return KC_ERR_IO;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
@@ -349,12 +356,126 @@ int kc_store_create(const char *tasks_dir, const kc_task *t)
 	snprintf(path, sizeof path, "%s/%s", tasks_dir, t->task_id);
 	if (mkdir(path, 0700) != 0)
 		return errno == EEXIST ? KC_ERR_EXISTS : KC_ERR_IO;
+	/* The new directory's entry in tasks_dir is durable only once
+	 * tasks_dir itself is synced; without it a power cut after the
+	 * acknowledgement could lose the whole task, task.json and all. */
+	if ((rc = fsync_dir(tasks_dir)) != 0)
+		return rc;
 	snprintf(path, sizeof path, "%s/%s/prompt.txt", tasks_dir, t->task_id);
 	if ((rc = kc_write_file_atomic(path, t->prompt, strlen(t->prompt), 0600)) != 0)
 		return rc;
 	/* task.json last: a directory without it is a task that was never
 	 * acknowledged, and loading skips it. */
 	return kc_store_save(tasks_dir, t);
+}
+
+/* ---- sweeping what a crash left ------------------------------------------ */
+
+bool kc_store_is_temp_of(const char *name, const char *base)
+{
+	size_t n = strlen(base), digits = 0;
+	if (strncmp(name, base, n) != 0 || strncmp(name + n, TEMP_INFIX, sizeof TEMP_INFIX - 1) != 0)
+		return false;
+	name += n + sizeof TEMP_INFIX - 1;
+	while (name[digits] >= '0' && name[digits] <= '9')
+		digits++;
+	return digits > 0 && digits <= 10 && name[digits] == '\0';
+}
+
+static bool temp_of_any(const char *name, const char *const *bases)
+{
+	for (size_t i = 0; bases[i]; i++)
+		if (kc_store_is_temp_of(name, bases[i]))
+			return true;
+	return false;
+}
+
+/* The files kc-server writes atomically, per directory. */
+static const char *const task_temp_bases[] = {"task.json", "prompt.txt", NULL};
+static const char *const top_temp_bases[] = {".api-token", ".terminal-session", NULL};
+
+/* Unlinks `name` in dfd (under `dir`, for the log) when it is a regular
+ * file; logs the removal. Returns true when it is gone. */
+static bool remove_file(int dfd, const char *dir, const char *name, const char *why)
+{
+	struct stat st;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	if (unlinkat(dfd, name, 0) != 0) {
+		kc_log(KC_LOG_WARN, "cannot remove a stale file", "path", path, "error", strerror(errno), NULL);
+		return false;
+	}
+	kc_log(KC_LOG_WARN, why, "path", path, NULL);
+	return true;
+}
+
+/* Removes our temporary files (names in `bases` + TEMP_INFIX + a thread
+ * id) in the directory open as fd (`dir` is its path, for the log). With
+ * `known`, also checks that every other entry is one of those names.
+ * Returns false when an entry is neither (or a temporary file stayed). */
+static bool sweep_temps(int fd, const char *dir, const char *const *bases, const char *const *known)
+{
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *e;
+	bool only_ours = true;
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return false;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (temp_of_any(e->d_name, bases)) {
+			if (!remove_file(fd, dir, e->d_name, "removed a stale temporary file"))
+				only_ours = false;
+			continue;
+		}
+		if (known) {
+			bool ok = false;
+			for (size_t i = 0; known[i] && !ok; i++)
+				ok = strcmp(e->d_name, known[i]) == 0;
+			if (!ok)
+				only_ours = false;
+		}
+	}
+	closedir(d);
+	return only_ours;
+}
+
+/*
+ * A task directory without task.json was never acknowledged: the server
+ * died between its mkdir and the rename that published task.json (the
+ * file is written last, store.h). It holds at most prompt.txt, output.log
+ * and temporary files; anything else means it is not ours to remove, and
+ * it stays (logged).
+ */
+static void remove_unpublished(int dfd, const char *tasks_dir, const char *name, int tfd)
+{
+	static const char *const known[] = {"prompt.txt", "output.log", NULL};
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s/%s", tasks_dir, name);
+	if (!sweep_temps(tfd, dir, task_temp_bases, known)) {
+		kc_log(KC_LOG_WARN, "leaving a task directory without task.json: it holds files kc-server does not write",
+		       "path", dir, NULL);
+		return;
+	}
+	for (size_t i = 0; known[i]; i++)
+		if (unlinkat(tfd, known[i], 0) != 0 && errno != ENOENT) {
+			kc_log(KC_LOG_WARN, "cannot remove a file of an unpublished task", "path", dir, "file", known[i],
+			       "error", strerror(errno), NULL);
+			return;
+		}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) != 0) {
+		kc_log(KC_LOG_WARN, "cannot remove a task directory without task.json", "path", dir, "error",
+		       strerror(errno), NULL);
+		return;
+	}
+	kc_log(KC_LOG_WARN, "removed a task directory that never got a task.json (the server stopped while creating it)",
+	       "task_id", name, "path", dir, NULL);
 }
 
 int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void *ud)
@@ -368,19 +489,32 @@ int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void 
 	if (!(d = opendir(tasks_dir)))
 		return KC_ERR_IO;
 	dfd = dirfd(d);
+	sweep_temps(dfd, tasks_dir, top_temp_bases, NULL);
 	while ((e = readdir(d)) != NULL) {
-		char rel[KC_TASK_ID_MAX + 16], *buf = NULL;
+		char *buf = NULL;
 		size_t len = 0;
 		kc_task t;
-		int fd, rc;
+		int tfd, fd, rc;
 
 		if (!kc_task_id_valid(e->d_name))
 			continue;
-		memcpy(rel, e->d_name, strlen(e->d_name));
-		memcpy(rel + strlen(e->d_name), "/task.json", sizeof "/task.json");
-		fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		/* A task is a real directory: a symlink is never followed. */
+		tfd = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (tfd < 0)
 			continue;
+		fd = openat(tfd, "task.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				remove_unpublished(dfd, tasks_dir, e->d_name, tfd);
+			close(tfd);
+			continue;
+		}
+		{
+			char dir[4200];
+			snprintf(dir, sizeof dir, "%s/%s", tasks_dir, e->d_name);
+			sweep_temps(tfd, dir, task_temp_bases, NULL);
+		}
+		close(tfd);
 		rc = read_fd(fd, TASK_JSON_MAX, &buf, &len);
 		close(fd);
 		if (rc == 0)

@@ -65,6 +65,10 @@ int kc_task_copy(kc_task *dst, const kc_task *src);
 const char *kc_task_status_name(Kc__V1__TaskStatus s);
 Kc__V1__TaskStatus kc_task_status_parse(const char *s);
 
+/* True when `name` is what kc_write_file_atomic names the temporary file
+ * of `base`: base + ".tmp." + 1 to 10 digits (the writer's thread id). */
+bool kc_store_is_temp_of(const char *name, const char *base);
+
 /* Writes `len` bytes to `path` atomically (see above) with `mode`.
  * Returns 0 or KC_ERR_IO. */
 int kc_write_file_atomic(const char *path, const void *data, size_t len, int mode);
@@ -73,7 +77,8 @@ int kc_write_file_atomic(const char *path, const void *data, size_t len, int mod
  * KC_ERR_NOT_FOUND, KC_ERR_TOO_LARGE, KC_ERR_IO, KC_ERR_NOMEM. */
 int kc_read_file(const char *path, size_t cap, char **out, size_t *len);
 
-/* Creates <tasks_dir>/<id>/ and writes prompt.txt and task.json. */
+/* Creates <tasks_dir>/<id>/ (and syncs tasks_dir, so the directory's entry
+ * is durable), then writes prompt.txt and task.json, task.json last. */
 int kc_store_create(const char *tasks_dir, const kc_task *t);
 
 /* Rewrites <tasks_dir>/<id>/task.json. */
@@ -82,7 +87,15 @@ int kc_store_save(const char *tasks_dir, const kc_task *t);
 /* Calls `cb` for every task directory under tasks_dir whose task.json
  * parses; the callback takes ownership of the task (must release it).
  * Unparsable entries are logged and skipped. Returns 0 or KC_ERR_IO when
- * the directory cannot be read (a missing directory is created). */
+ * the directory cannot be read (a missing directory is created, 0700).
+ *
+ * It also removes what a crash left behind, logging each removal: our
+ * temporary files (kc_store_is_temp_of: task.json's and prompt.txt's in
+ * task directories, .api-token's and .terminal-session's in tasks_dir),
+ * and task directories (named by a valid id, not symlinks) that never got
+ * a task.json, when they hold nothing but prompt.txt, output.log and
+ * temporary files. Only the store's owner may call it: main.c holds the
+ * home's lock (lock.h) first. */
 int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void *ud);
 
 #endif /* KC_SERVER_STORE_H */

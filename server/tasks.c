@@ -91,6 +91,9 @@
  * shows); the rest stays on disk and is read when a whole task is asked
  * for. Prompts run to kilobytes, and the index holds every task. */
 #define PROMPT_HEAD_CHARS 120
+/* The error of a task found at start without its session and without its
+ * prompt delivered. */
+#define STOPPED_BEFORE_READY "kc-server stopped before the agent was ready"
 
 struct entry {
 	kc_task t;
@@ -904,7 +907,13 @@ static void reconcile(kc_tasks *m, bool at_start)
 		/* Created after the list was taken: not known yet. */
 		if (!at_start && e->start_ms >= started)
 			continue;
-		if (e->starting)
+		/* At start, `starting` is not known yet: a task whose prompt was
+		 * never delivered had not got its agent ready when the previous
+		 * kc-server stopped, and the session went with it (a pod restart
+		 * takes tmux along). That is a failure, not a completion. */
+		if (at_start && e->t.prompt_delivered_at <= 0)
+			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, STOPPED_BEFORE_READY);
+		else if (e->starting)
 			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, "the agent exited before it became ready");
 		else
 			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED, NULL);

@@ -2,15 +2,18 @@
 #include "server/token.h"
 
 #include <errno.h>
-
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/base64url.h"
 #include "common/kc_error.h"
+#include "common/log.h"
 #include "server/store.h"
 
 #define TOKEN_BYTES 36
@@ -72,6 +75,39 @@ static int fresh(kc_token *t)
 	return 0;
 }
 
+/*
+ * The token file must be readable by the workspace user alone: anyone who
+ * reads it has the API. A file found with other bits (a restore, a chmod by
+ * hand, an old version's umask) is set back to 0600 and the fix logged.
+ * Returns 0 (also when there is no file yet), or KC_ERR_IO when the path is
+ * not a regular file or its mode cannot be fixed: then it is not used.
+ */
+static int check_mode(const char *path)
+{
+	struct stat st;
+	char was[8];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : KC_ERR_IO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		kc_log(KC_LOG_ERROR, "the API token path is not a regular file", "path", path, NULL);
+		return KC_ERR_IO;
+	}
+	if ((st.st_mode & 07777) != 0600) {
+		snprintf(was, sizeof was, "%04o", (unsigned)(st.st_mode & 07777));
+		if (fchmod(fd, 0600) != 0) {
+			kc_log(KC_LOG_ERROR, "cannot set the API token file's mode to 0600", "path", path, "mode", was,
+			       "error", strerror(errno), NULL);
+			close(fd);
+			return KC_ERR_IO;
+		}
+		kc_log(KC_LOG_WARN, "the API token file's mode was wrong; set to 0600", "path", path, "mode", was, NULL);
+	}
+	close(fd);
+	return 0;
+}
+
 int kc_token_new(const char *path, kc_token **out)
 {
 	kc_token *t = calloc(1, sizeof *t);
@@ -84,6 +120,10 @@ int kc_token_new(const char *path, kc_token **out)
 		return KC_ERR_NOMEM;
 	}
 	pthread_mutex_init(&t->mu, NULL);
+	if ((rc = check_mode(path)) != 0) {
+		kc_token_free(t);
+		return rc;
+	}
 	rc = kc_read_file(path, TOKEN_MAX - 1, &buf, &len);
 	if (rc == 0) {
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))

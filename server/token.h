@@ -14,7 +14,10 @@
 
 typedef struct kc_token kc_token;
 
-/* Loads the token from `path` or creates it. Returns 0 or a kc_error. */
+/* Loads the token from `path` or creates it (mode 0600). A file found with
+ * another mode is set to 0600, with a warning in the log; a path that is
+ * not a regular file (a symlink, a directory) is KC_ERR_IO. Returns 0 or a
+ * kc_error. */
 int kc_token_new(const char *path, kc_token **out);
 void kc_token_free(kc_token *t);
 
