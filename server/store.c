@@ -417,7 +417,9 @@ static bool remove_file(int dfd, const char *dir, const char *name, const char *
  * Returns false when an entry is neither (or a temporary file stayed). */
 static bool sweep_temps(int fd, const char *dir, const char *const *bases, const char *const *known)
 {
-	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	/* A descriptor of its own (not a dup, which would share the caller's
+	 * directory offset and end the caller's readdir loop). */
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
 	struct dirent *e;
 	bool only_ours = true;

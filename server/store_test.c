@@ -1,5 +1,6 @@
 /* store: ids, JSON round trip, atomic writes, loading a directory. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "tests/support/fs.h"
 #include "server/store.h"
 #include "server/tasks.h"
+#include "server/token.h"
 
 static void test_ids(void **state)
 {
@@ -105,12 +107,125 @@ static void test_store_dir(void **state)
 	assert_int_equal(kc_test_rmtree(dir), 0);
 }
 
+static void touch(const char *dir, const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	return lstat(path, &st) == 0;
+}
+
+static void test_temp_names(void **state)
+{
+	(void)state;
+	assert_true(kc_store_is_temp_of("task.json.tmp.1234", "task.json"));
+	assert_true(kc_store_is_temp_of(".api-token.tmp.7", ".api-token"));
+	assert_false(kc_store_is_temp_of("task.json", "task.json"));
+	assert_false(kc_store_is_temp_of("task.json.tmp.", "task.json"));
+	assert_false(kc_store_is_temp_of("task.json.tmp.12a", "task.json"));
+	assert_false(kc_store_is_temp_of("task.json.tmp.12345678901", "task.json"));
+	assert_false(kc_store_is_temp_of("xtask.json.tmp.1", "task.json"));
+	assert_false(kc_store_is_temp_of("notes.tmp.1", "task.json"));
+}
+
+/* What a crash leaves: temporary files, and task directories that never
+ * got a task.json. Loading removes exactly those, and nothing else. */
+static void test_sweep(void **state)
+{
+	char dir[] = "/tmp/kc-sweep-XXXXXX", path[256];
+	kc_task t;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&t, 0, sizeof t);
+	strcpy(t.task_id, "5-0000000e");
+	t.prompt = "p";
+	t.workdir = "/";
+	t.status = KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	assert_int_equal(kc_store_create(dir, &t), 0);
+	touch(dir, "5-0000000e/task.json.tmp.4242", "{");
+	touch(dir, "5-0000000e/prompt.txt.tmp.17", "p");
+	touch(dir, "5-0000000e/notes.tmp.1", "someone else's");
+	touch(dir, ".api-token.tmp.99", "x");
+	touch(dir, "unrelated.tmp.99", "x");
+	/* Unpublished: a directory, its prompt, its (empty) log, a temp file. */
+	snprintf(path, sizeof path, "%s/6-0000000f", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	touch(dir, "6-0000000f/prompt.txt", "p");
+	touch(dir, "6-0000000f/output.log", "");
+	touch(dir, "6-0000000f/task.json.tmp.5", "{");
+	snprintf(path, sizeof path, "%s/7-00000001", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	/* Not ours: an unknown file inside, a name that is not an id, a symlink. */
+	snprintf(path, sizeof path, "%s/8-00000002", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	touch(dir, "8-00000002/mine.txt", "keep me");
+	snprintf(path, sizeof path, "%s/not-a-task", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/9-00000003", dir);
+	assert_int_equal(symlink("8-00000002", path), 0);
+
+	loaded = 0;
+	assert_int_equal(kc_store_load(dir, count, NULL), 0);
+	assert_int_equal(loaded, 1);
+	assert_true(exists(dir, "5-0000000e/task.json"));
+	assert_true(exists(dir, "5-0000000e/prompt.txt"));
+	assert_false(exists(dir, "5-0000000e/task.json.tmp.4242"));
+	assert_false(exists(dir, "5-0000000e/prompt.txt.tmp.17"));
+	assert_true(exists(dir, "5-0000000e/notes.tmp.1"));
+	assert_false(exists(dir, ".api-token.tmp.99"));
+	assert_true(exists(dir, "unrelated.tmp.99"));
+	assert_false(exists(dir, "6-0000000f"));
+	assert_false(exists(dir, "7-00000001"));
+	assert_true(exists(dir, "8-00000002/mine.txt"));
+	assert_true(exists(dir, "not-a-task"));
+	assert_true(exists(dir, "9-00000003"));
+	assert_int_equal(kc_test_rmtree(dir), 0);
+}
+
+/* The token file is set back to 0600 when loaded with another mode, and
+ * a symlink in its place is refused. */
+static void test_token_mode(void **state)
+{
+	char dir[] = "/tmp/kc-token-XXXXXX", path[256], link[256];
+	struct stat st;
+	kc_token *tok;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/.api-token", dir);
+	assert_int_equal(kc_token_new(path, &tok), 0);
+	kc_token_free(tok);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(kc_token_new(path, &tok), 0);
+	kc_token_free(tok);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(link, sizeof link, "%s/.api-token-link", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(kc_token_new(link, &tok), KC_ERR_IO);
+	assert_int_equal(kc_test_rmtree(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_store_dir),
+		cmocka_unit_test(test_temp_names),
+		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_token_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
