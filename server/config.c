@@ -297,6 +297,8 @@ int kc_config_init(kc_config *cfg)
 	cfg->log_level = KC_LOG_INFO;
 	cfg->max_running_tasks = 8;
 	cfg->max_prompt_bytes = 1048576;
+	cfg->grpc_max_streams = 32;
+	cfg->max_health_watches = 16;
 	if (agent_set(&cfg->agents[0], "claude", claude_argv, "^(>|│ >)", 60000))
 		return KC_ERR_NOMEM;
 	cfg->n_agents = 1;
@@ -319,7 +321,8 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 					  "probes", "github_app", "gateway", NULL};
 	static const char *const server_keys[] = {"socket",	     "grpc_listen", "tmux_socket",
 						  "terminal_marker", "log_level",   NULL};
-	static const char *const limit_keys[] = {"max_running_tasks", "max_prompt_bytes", NULL};
+	static const char *const limit_keys[] = {"max_running_tasks", "max_prompt_bytes", "grpc_max_streams",
+						 "max_health_watches", NULL};
 	static const char *const metric_keys[] = {"interval_ms", "cpu", "memory", "disk", NULL};
 	static const char *const gh_keys[] = {"app_id",	 "installation_id", "private_key_file",
 					      "api_url", "token_file",	    NULL};
@@ -371,7 +374,11 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 		    (rc = get_long(n, "max_running_tasks", "limits", 1, 100000, &cfg->max_running_tasks, err,
 				   errlen)) != 0 ||
 		    (rc = get_long(n, "max_prompt_bytes", "limits", 1, 64L * 1024 * 1024, &cfg->max_prompt_bytes,
-				   err, errlen)) != 0)
+				   err, errlen)) != 0 ||
+		    (rc = get_long(n, "grpc_max_streams", "limits", 1, 10000, &cfg->grpc_max_streams, err, errlen)) !=
+			    0 ||
+		    (rc = get_long(n, "max_health_watches", "limits", 0, 100000, &cfg->max_health_watches, err,
+				   errlen)) != 0)
 			goto out;
 	}
 	if ((n = kc_ynode_get(root, "agents")) != NULL && (rc = parse_agents(cfg, n, err, errlen)) != 0)

@@ -56,6 +56,11 @@ typedef struct kc_config {
 
 	long max_running_tasks;
 	long max_prompt_bytes;
+	/* Concurrent calls per connection on the TCP port (not the socket). */
+	long grpc_max_streams;
+	/* Open grpc.health.v1.Health/Watch streams without credentials, over
+	 * both listeners together; past it Watch answers RESOURCE_EXHAUSTED. */
+	long max_health_watches;
 
 	char *default_agent;
 	kc_agent_config agents[KC_MAX_AGENTS];

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	}
 	kc_log_set_level(cfg.log_level);
 	app.cfg = &cfg;
+	atomic_init(&app.health_watches, 0);
 
 	/* Signals are taken by sigwait() below; every thread inherits the
 	 * mask. SIGPIPE is ignored: a vanished child or peer is an error
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
 		kc_log(KC_LOG_ERROR, "cannot create the gRPC server", "error", kc_strerror(rc), NULL);
 		goto out;
 	}
+	kc_rpc_set_tcp_limits(srv, &(kc_rpc_tcp_limits){.max_concurrent_streams = (int)cfg.grpc_max_streams});
 	snprintf(addr, sizeof addr, "unix:%s", cfg.socket);
 	if ((rc = kc_rpc_listen(srv, addr)) < 0) {
 		kc_log(KC_LOG_ERROR, "cannot listen", "address", addr, NULL);

@@ -104,6 +104,8 @@ struct qmsg {
 
 struct call {
 	kc_rpc_server *s;
+	/* Which listener's server took the call: the unix socket's or TCP's. */
+	bool tcp;
 	grpc_call *call;
 	grpc_call_details details;
 	grpc_metadata_array md;
@@ -139,7 +141,12 @@ struct call {
 };
 
 struct kc_rpc_server {
+	/* The unix socket's server and, when a TCP address is listened on,
+	 * TCP's (kc_rpc_listen says why there are two). Both deliver to cq. */
 	grpc_server *server;
+	grpc_server *tcp_server;
+	long max_message_bytes;
+	kc_rpc_tcp_limits tcp_limits;
 	grpc_completion_queue *cq;
 	kc_token *token;
 	struct method methods[MAX_METHODS];
@@ -149,6 +156,8 @@ struct kc_rpc_server {
 	bool started;
 	bool shutting_down;
 	struct tag t_shutdown;
+	/* Servers whose shutdown has not completed yet. */
+	int shutdowns_pending;
 	bool shutdown_done;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -278,13 +287,15 @@ static void call_unref(struct call *c)
 		call_free(c);
 }
 
-static int request_one(kc_rpc_server *s)
+static int request_one(kc_rpc_server *s, bool tcp)
 {
 	struct call *c = call_new(s);
 	grpc_call_error e;
 	if (!c)
 		return KC_ERR_NOMEM;
-	e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq, &c->t_request);
+	c->tcp = tcp;
+	e = grpc_server_request_call(tcp ? s->tcp_server : s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
+				     &c->t_request);
 	if (e != GRPC_CALL_OK) {
 		call_free(c);
 		return KC_ERR_INTERNAL;
@@ -529,7 +540,9 @@ static bool md_value(const grpc_metadata *m, char *buf, size_t len)
  * gateway) can connect to it; a remote client over TCP that sends the same
  * metadata is ignored and needs the bearer token like everyone else.
  * The peer is looked up only for calls that carry the identity (it costs
- * an allocation, and most calls carry a bearer alone).
+ * an allocation, and most calls carry a bearer alone). Before the peer,
+ * the listener decides: a call taken by the TCP port's server never has an
+ * identity, whatever its peer string says.
  */
 static bool unix_peer(struct call *c, int *cached)
 {
@@ -556,9 +569,9 @@ static int authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, s
 			if (n > 7 && strncasecmp(v, "Bearer ", 7) == 0 &&
 			    kc_token_check(c->s->token, v + 7, n - 7))
 				ctx->bearer = true;
-		} else if (md_is(m, "x-kc-oauth-user") && unix_peer(c, &is_unix)) {
+		} else if (md_is(m, "x-kc-oauth-user") && !c->tcp && unix_peer(c, &is_unix)) {
 			have_user = md_value(m, user, cap) && *user;
-		} else if (md_is(m, "x-kc-oauth-email") && unix_peer(c, &is_unix)) {
+		} else if (md_is(m, "x-kc-oauth-email") && !c->tcp && unix_peer(c, &is_unix)) {
 			if (!md_value(m, email, cap))
 				*email = '\0';
 		}
@@ -602,7 +615,7 @@ static void on_request(struct call *c, bool ok)
 	}
 	pthread_mutex_lock(&s->mu);
 	if (!s->shutting_down)
-		request_one(s);
+		request_one(s, c->tcp);
 	pthread_mutex_unlock(&s->mu);
 
 	c->m = find_method(s, c->details.method);
@@ -875,7 +888,8 @@ static void *worker(void *arg)
 			break;
 		case TAG_SHUTDOWN:
 			pthread_mutex_lock(&s->mu);
-			s->shutdown_done = true;
+			if (--s->shutdowns_pending <= 0)
+				s->shutdown_done = true;
 			pthread_cond_broadcast(&s->cv);
 			pthread_mutex_unlock(&s->mu);
 			break;
@@ -886,40 +900,109 @@ static void *worker(void *arg)
 
 /* ---- server -------------------------------------------------------------- */
 
+static void int_arg(grpc_arg *a, const char *key, int value)
+{
+	a->type = GRPC_ARG_INTEGER;
+	a->key = (char *)key;
+	a->value.integer = value;
+}
+
+/*
+ * The TCP port is where strangers may connect (the unix socket sits in a
+ * 0700 directory and only the gateway reaches it), so its server gets
+ * bounds the gateway's long-lived, busy connection must not have:
+ *
+ *  - at most `max_concurrent_streams` calls per connection (HTTP/2's
+ *    SETTINGS_MAX_CONCURRENT_STREAMS; gRPC core's default is unlimited);
+ *  - ping abuse: a client pinging more often than every PING_MIN_MS
+ *    without sending data earns a strike, and after PING_STRIKES strikes
+ *    the connection gets GOAWAY (too_many_pings); no pings are allowed
+ *    on a connection with no calls;
+ *  - dead peers: the server pings an idle connection every KEEPALIVE_MS
+ *    and closes it when no ack comes within KEEPALIVE_TIMEOUT_MS, so a
+ *    vanished client does not hold its streams (and their producers);
+ *  - a connection with no calls for IDLE_MS is closed;
+ *  - a handshake (the HTTP/2 preface and settings) must finish within
+ *    HANDSHAKE_MS, so half-open connections do not pile up.
+ *
+ * No maximum connection age: WatchTask and WatchMetrics streams are meant
+ * to last as long as the client watches, and an age limit would cut them.
+ */
+#define PING_MIN_MS (30 * 1000)
+#define PING_STRIKES 2
+#define KEEPALIVE_MS (60 * 1000)
+#define KEEPALIVE_TIMEOUT_MS (20 * 1000)
+#define IDLE_MS (5 * 60 * 1000)
+#define HANDSHAKE_MS (10 * 1000)
+
+static grpc_server *server_create(kc_rpc_server *s, bool tcp)
+{
+	grpc_arg args[12];
+	grpc_channel_args ca = {0, args};
+	grpc_server *srv;
+
+	int_arg(&args[ca.num_args++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)s->max_message_bytes);
+	int_arg(&args[ca.num_args++], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
+	if (tcp) {
+		int_arg(&args[ca.num_args++], GRPC_ARG_MAX_CONCURRENT_STREAMS, s->tcp_limits.max_concurrent_streams);
+		int_arg(&args[ca.num_args++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, PING_MIN_MS);
+		int_arg(&args[ca.num_args++], GRPC_ARG_HTTP2_MAX_PING_STRIKES, PING_STRIKES);
+		int_arg(&args[ca.num_args++], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+		int_arg(&args[ca.num_args++], GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_MS);
+		int_arg(&args[ca.num_args++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS);
+		int_arg(&args[ca.num_args++], GRPC_ARG_MAX_CONNECTION_IDLE_MS, IDLE_MS);
+		int_arg(&args[ca.num_args++], GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, HANDSHAKE_MS);
+	}
+	srv = grpc_server_create(&ca, NULL);
+	grpc_server_register_completion_queue(srv, s->cq, NULL);
+	return srv;
+}
+
 int kc_rpc_server_new(kc_token *token, long max_message_bytes, kc_rpc_server **out)
 {
 	kc_rpc_server *s = calloc(1, sizeof *s);
-	grpc_arg args[2];
-	grpc_channel_args ca;
 
 	if (!s)
 		return KC_ERR_NOMEM;
 	grpc_init();
 	s->token = token;
+	s->max_message_bytes = max_message_bytes;
+	s->tcp_limits.max_concurrent_streams = KC_RPC_TCP_MAX_STREAMS_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = (int)max_message_bytes;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-	args[1].value.integer = -1;
-	ca.num_args = 2;
-	ca.args = args;
-	s->server = grpc_server_create(&ca, NULL);
 	s->cq = grpc_completion_queue_create_for_next(NULL);
-	grpc_server_register_completion_queue(s->server, s->cq, NULL);
+	s->server = server_create(s, false);
 	s->t_shutdown = (struct tag){TAG_SHUTDOWN, NULL};
 	*out = s;
 	return 0;
 }
 
+void kc_rpc_set_tcp_limits(kc_rpc_server *s, const kc_rpc_tcp_limits *limits)
+{
+	s->tcp_limits = *limits;
+	if (s->tcp_limits.max_concurrent_streams < 1)
+		s->tcp_limits.max_concurrent_streams = 1;
+}
+
+/*
+ * A unix address goes to the main server, anything else to a second
+ * grpc_server created for TCP: gRPC core's channel args (the limits above)
+ * are per server, not per port, and the gateway's one connection over the
+ * unix socket carries every browser's calls, so it must not get the TCP
+ * port's stream cap. The second server also tells the listener apart
+ * structurally: authorize() never takes an identity from its calls.
+ */
 int kc_rpc_listen(kc_rpc_server *s, const char *addr)
 {
 	grpc_server_credentials *creds;
+	grpc_server *target = s->server;
 	int port;
 
-	if (strncmp(addr, "unix:", 5) == 0) {
+	if (strncmp(addr, "unix:", 5) != 0) {
+		if (!s->tcp_server)
+			s->tcp_server = server_create(s, true);
+		target = s->tcp_server;
+	} else {
 		const char *path = addr + 5;
 		char dir[4096];
 		char *slash;
@@ -937,7 +1020,7 @@ int kc_rpc_listen(kc_rpc_server *s, const char *addr)
 		s->unix_path = strdup(path);
 	}
 	creds = grpc_insecure_server_credentials_create();
-	port = grpc_server_add_http2_port(s->server, addr, creds);
+	port = grpc_server_add_http2_port(target, addr, creds);
 	grpc_server_credentials_release(creds);
 	if (port == 0 && strncmp(addr, "unix:", 5) != 0)
 		return KC_ERR_IO;
@@ -957,11 +1040,16 @@ int kc_rpc_start(kc_rpc_server *s, int threads)
 	if (threads > MAX_THREADS)
 		threads = MAX_THREADS;
 	grpc_server_start(s->server);
+	if (s->tcp_server)
+		grpc_server_start(s->tcp_server);
 	if (s->unix_path)
 		chmod(s->unix_path, 0600);
 	pthread_mutex_lock(&s->mu);
-	for (int i = 0; i < PENDING_REQUESTS; i++)
-		request_one(s);
+	for (int i = 0; i < PENDING_REQUESTS; i++) {
+		request_one(s, false);
+		if (s->tcp_server)
+			request_one(s, true);
+	}
 	pthread_mutex_unlock(&s->mu);
 	for (int i = 0; i < threads; i++) {
 		if (pthread_create(&s->threads[i], NULL, worker, s) != 0)
@@ -981,8 +1069,11 @@ void kc_rpc_shutdown(kc_rpc_server *s, int drain_ms)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->shutting_down = true;
+	s->shutdowns_pending = s->tcp_server ? 2 : 1;
 	pthread_mutex_unlock(&s->mu);
 	grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+	if (s->tcp_server)
+		grpc_server_shutdown_and_notify(s->tcp_server, s->cq, &s->t_shutdown);
 
 	/* End every open stream: detach its producer, send UNAVAILABLE. */
 	for (;;) {
@@ -1025,6 +1116,8 @@ void kc_rpc_shutdown(kc_rpc_server *s, int drain_ms)
 	if (!done) {
 		kc_log(KC_LOG_WARN, "drain timed out; cancelling the remaining calls", NULL);
 		grpc_server_cancel_all_calls(s->server);
+		if (s->tcp_server)
+			grpc_server_cancel_all_calls(s->tcp_server);
 		pthread_mutex_lock(&s->mu);
 		while (!s->shutdown_done)
 			pthread_cond_wait(&s->cv, &s->mu);
@@ -1047,6 +1140,10 @@ void kc_rpc_server_free(kc_rpc_server *s)
 			/* Never started: still needs a shutdown before destroy. */
 			grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
 			grpc_server_cancel_all_calls(s->server);
+			if (s->tcp_server) {
+				grpc_server_shutdown_and_notify(s->tcp_server, s->cq, &s->t_shutdown);
+				grpc_server_cancel_all_calls(s->tcp_server);
+			}
 			grpc_completion_queue_shutdown(s->cq);
 			for (;;) {
 				grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
@@ -1058,6 +1155,8 @@ void kc_rpc_server_free(kc_rpc_server *s)
 			}
 		}
 		grpc_server_destroy(s->server);
+		if (s->tcp_server)
+			grpc_server_destroy(s->tcp_server);
 	}
 	if (s->cq)
 		grpc_completion_queue_destroy(s->cq);

@@ -35,7 +35,7 @@ typedef enum kc_auth_mode {
 /* Who is calling. */
 typedef struct kc_rpc_ctx {
 	bool bearer;
-	/* Set only for calls over the unix socket (see rpc.c). */
+	/* Set only for calls over the unix socket, never over TCP (rpc.c). */
 	const char *oauth_user;
 	const char *oauth_email;
 } kc_rpc_ctx;
@@ -87,6 +87,20 @@ void kc_rpc_stream_send(kc_rpc_stream *st, const ProtobufCMessage *msg, bool las
 size_t kc_rpc_stream_backlog(kc_rpc_stream *st);
 
 int kc_rpc_server_new(kc_token *token, long max_message_bytes, kc_rpc_server **out);
+
+/* Bounds for the TCP listener only (rpc.c lists the rest it sets: keepalive
+ * and ping enforcement, idle connections, handshake time); the unix socket
+ * keeps gRPC's defaults, since the gateway multiplexes every browser's
+ * calls over its one connection there. */
+#define KC_RPC_TCP_MAX_STREAMS_DEFAULT 32
+typedef struct kc_rpc_tcp_limits {
+	/* Concurrent calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+	int max_concurrent_streams;
+} kc_rpc_tcp_limits;
+
+/* Sets the TCP listener's bounds; call before kc_rpc_listen on a TCP
+ * address. Without it, the defaults above. */
+void kc_rpc_set_tcp_limits(kc_rpc_server *s, const kc_rpc_tcp_limits *limits);
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
 			  void *app, kc_auth_mode auth);
 int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
@@ -94,8 +108,11 @@ int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor
 int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
 			   kc_stream_fn fn, void *app, kc_auth_mode auth);
 
-/* "unix:/path" (directory created 0700, stale socket removed) or
- * "host:port". Returns the bound port (0 for unix) or a kc_error. */
+/* "unix:/path" (directory created 0700, stale socket removed: the caller
+ * must hold the socket's lock, lock.h, so that it is never another
+ * server's live socket) or "host:port" (its own grpc_server with the TCP
+ * limits; no OAuth identity is ever taken from its calls). Returns the
+ * bound port (0 for unix) or a kc_error. */
 int kc_rpc_listen(kc_rpc_server *s, const char *addr);
 
 /* Starts `threads` workers. */

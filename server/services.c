@@ -1,6 +1,7 @@
 /* services.c - see services.h. */
 #include "server/services.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,11 +325,23 @@ static int health_check(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage
 
 /* Watch: SERVING (or SERVICE_UNKNOWN) now; the status never changes while
  * the process lives, so the stream then stays open until the client leaves
- * or the server drains. */
+ * or the server drains. Anyone may open one, credentials or not, and each
+ * holds a call until the client leaves; the ones without credentials are
+ * counted, and past limits.max_health_watches (over both listeners) a new
+ * one answers RESOURCE_EXHAUSTED. A stream that was counted is uncounted
+ * by its detach, which the rpc layer calls exactly once, when the client
+ * leaves or the server drains. */
 static bool health_detach(void *app, int64_t id)
 {
 	(void)app;
 	(void)id;
+	return true;
+}
+
+static bool health_detach_counted(void *app, int64_t id)
+{
+	(void)id;
+	atomic_fetch_sub(&APP(app)->health_watches, 1);
 	return true;
 }
 
@@ -337,12 +350,16 @@ static int health_watch(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage
 {
 	const Grpc__Health__V1__HealthCheckRequest *r = (const Grpc__Health__V1__HealthCheckRequest *)req;
 	Grpc__Health__V1__HealthCheckResponse h = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-	(void)ctx;
-	(void)err;
-	(void)errlen;
+	bool counted = !ctx->bearer && !ctx->oauth_user;
 	h.status = known_service(r->service) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
 					     : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-	kc_rpc_stream_set_detach(st, health_detach, app, 0);
+	if (counted && atomic_fetch_add(&APP(app)->health_watches, 1) >= APP(app)->cfg->max_health_watches) {
+		atomic_fetch_sub(&APP(app)->health_watches, 1);
+		snprintf(err, errlen, "too many health watches without credentials (at most %ld)",
+			 APP(app)->cfg->max_health_watches);
+		return KC_ERR_LIMIT;
+	}
+	kc_rpc_stream_set_detach(st, counted ? health_detach_counted : health_detach, app, 0);
 	kc_rpc_stream_send(st, &h.base, false);
 	return 0;
 }

@@ -6,6 +6,8 @@
 #ifndef KC_SERVER_SERVICES_H
 #define KC_SERVER_SERVICES_H
 
+#include <stdatomic.h>
+
 #include "server/config.h"
 #include "server/ghapp.h"
 #include "server/metrics.h"
@@ -21,6 +23,8 @@ typedef struct kc_app {
 	kc_workspace *ws;
 	kc_token *token;
 	kc_ghapp *ghapp; /* NULL when no App is configured */
+	/* Open Health/Watch streams without credentials (services.c). */
+	atomic_long health_watches;
 } kc_app;
 
 /* Registers every method of TaskService, MetricsService, WorkspaceService
