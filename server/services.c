@@ -242,14 +242,38 @@ static int gh_login(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *re
 	return kc_workspace_gh_login(APP(app)->ws, (Kc__V1__GhLoginInstructions **)resp);
 }
 
-static int gh_complete(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		       char *err, size_t errlen)
+/*
+ * CompleteGhAuth answers after a fresh `gh api user`, a network call of up
+ * to 15 s, which must not hold one of the few rpc workers. It is registered
+ * as a stream handler: the call is parked with the workspace's gh prober,
+ * whose thread sends the one answer with OK (on the wire exactly a unary
+ * reply). A client that leaves, or a drain, withdraws it.
+ */
+static void gh_done(void *ud, const Kc__V1__GhCliStatus *s)
 {
+	kc_rpc_stream_send(ud, &s->base, true);
+}
+
+static bool gh_detach(void *app, int64_t id)
+{
+	return kc_workspace_gh_cancel(APP(app)->ws, id);
+}
+
+static int gh_complete(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st, char *err,
+		       size_t errlen)
+{
+	int64_t id;
 	(void)ctx;
 	(void)req;
-	(void)err;
-	(void)errlen;
-	return kc_workspace_gh_status(APP(app)->ws, (Kc__V1__GhCliStatus **)resp);
+	id = kc_workspace_gh_check(APP(app)->ws, gh_done, st);
+	if (id < 0) {
+		snprintf(err, errlen, "too many gh checks are waiting; try again shortly");
+		return (int)id;
+	}
+	/* Set after registering: if the answer came first, the stream has
+	 * ended and the hook is never called (rpc.h). */
+	kc_rpc_stream_set_detach(st, gh_detach, app, id);
+	return 0;
 }
 
 static int token_reply(char *tok, ProtobufCMessage **resp)
@@ -392,7 +416,6 @@ int kc_services_register(kc_rpc_server *s, kc_app *app)
 		{2, "SetGitConfig", set_git_config, KC_AUTH_ANY},
 		{2, "GenerateSshKey", generate_ssh_key, KC_AUTH_ANY},
 		{2, "GetGhLoginInstructions", gh_login, KC_AUTH_ANY},
-		{2, "CompleteGhAuth", gh_complete, KC_AUTH_ANY},
 		{2, "GetApiToken", get_api_token, KC_AUTH_OAUTH_ONLY},
 		{2, "RegenerateApiToken", regenerate_api_token, KC_AUTH_OAUTH_ONLY},
 		{3, "Check", health_check, KC_AUTH_NONE},
@@ -406,7 +429,8 @@ int kc_services_register(kc_rpc_server *s, kc_app *app)
 	if ((rc = kc_rpc_register_unary_raw(s, ts, "ListTasks", list_tasks, app, KC_AUTH_ANY)) != 0 ||
 	    (rc = kc_rpc_register_stream(s, ts, "WatchTask", watch_task, app, KC_AUTH_ANY)) != 0 ||
 	    (rc = kc_rpc_register_stream(s, ms, "WatchMetrics", watch_metrics, app, KC_AUTH_ANY)) != 0 ||
-	    (rc = kc_rpc_register_stream(s, hs, "Watch", health_watch, app, KC_AUTH_NONE)) != 0)
+	    (rc = kc_rpc_register_stream(s, hs, "Watch", health_watch, app, KC_AUTH_NONE)) != 0 ||
+	    (rc = kc_rpc_register_stream(s, ws, "CompleteGhAuth", gh_complete, app, KC_AUTH_ANY)) != 0)
 		return rc;
 	return 0;
 }

@@ -99,11 +99,17 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 	}
 	deadline = now_ms() + (opts->timeout_ms > 0 ? opts->timeout_ms : 10000);
 	for (;;) {
-		struct pollfd p[2];
-		int np = 0, left;
+		struct pollfd p[3];
+		int np = 0, left, in_at = -1, cancel_at = -1;
 		p[np++] = (struct pollfd){.fd = out_pipe[0], .events = POLLIN};
-		if (in_pipe[1] >= 0)
+		if (in_pipe[1] >= 0) {
+			in_at = np;
 			p[np++] = (struct pollfd){.fd = in_pipe[1], .events = POLLOUT};
+		}
+		if (opts->cancel_fd > 0) {
+			cancel_at = np;
+			p[np++] = (struct pollfd){.fd = opts->cancel_fd, .events = POLLIN};
+		}
 		left = (int)(deadline - now_ms());
 		if (left <= 0) {
 			rc = KC_ERR_TIMEOUT;
@@ -117,7 +123,12 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 			kill(pid, SIGKILL);
 			break;
 		}
-		if (np > 1 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+		if (cancel_at >= 0 && (p[cancel_at].revents & POLLIN)) {
+			rc = KC_ERR_CANCELLED;
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (in_at >= 0 && (p[in_at].revents & (POLLOUT | POLLERR | POLLHUP))) {
 			ssize_t w = write(in_pipe[1], opts->input + written, opts->input_len - written);
 			if (w > 0)
 				written += (size_t)w;

@@ -30,11 +30,18 @@ typedef struct kc_spawn_opts {
 	char *const *envp;
 	/* Kill the child after this many milliseconds; 0: 10 s. */
 	int timeout_ms;
+	/* When > 0: a descriptor (an eventfd, a pipe's read end) that becomes
+	 * readable when the caller wants the child stopped early (a server
+	 * shutting down while a slow network call runs): the child is killed
+	 * and kc_spawn returns KC_ERR_CANCELLED. It is only polled, never
+	 * read. 0 (the zero-initialised default): none. */
+	int cancel_fd;
 } kc_spawn_opts;
 
 /* Runs argv[0] (searched in PATH) with argv. Returns 0 when it ran (look at
  * res->status), KC_ERR_IO when it could not be started, KC_ERR_TIMEOUT when
- * it was killed for taking too long, KC_ERR_NOMEM. res->out is the caller's
+ * it was killed for taking too long, KC_ERR_CANCELLED when opts->cancel_fd
+ * became readable, KC_ERR_NOMEM. res->out is the caller's
  * to free in every case. */
 int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result *res);
 

@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -22,14 +24,62 @@
 #include "server/wrappers.h"
 
 #define PROBE_TIMEOUT_MS 300
+/* `gh api user` goes to GitHub: up to this long, on the prober's thread. */
+#define GH_TIMEOUT_MS 15000
+/* GetGitHubStatus answers from the last result and asks again in the
+ * background when it is older than this. */
+#define GH_MAX_AGE_S 60.0
+/* CompleteGhAuth calls waiting for a fresh answer, at most. */
+#define GH_WAITERS_MAX 64
 
 extern char **environ;
+
+struct gh_waiter {
+	int64_t id;
+	/* Served by the first probe numbered at least this (one that started
+	 * after the waiter arrived). */
+	uint64_t want;
+	kc_gh_done_fn done;
+	void *ud;
+	struct gh_waiter *next;
+};
+
+/*
+ * The gh prober. `gh api user` is a network call (15 s timeout), so no rpc
+ * worker ever runs it: one thread of ours does, on request, and keeps the
+ * last answer. Readers take the cached answer (with its time); CompleteGhAuth
+ * registers a waiter that the thread answers, through the rpc layer's
+ * deferred reply, after the next probe. Waiters are answered with gh_mu
+ * held, so kc_workspace_gh_cancel() returning false means the answer has
+ * been handed over already (the rpc layer's detach contract).
+ */
+struct gh_prober {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool started;
+	bool stop;
+	bool want;	   /* a probe was asked for */
+	uint64_t begun;	   /* probes started so far */
+	int cancel_fd;	   /* eventfd: written at shutdown, kills a running gh */
+	/* The last answer (valid when checked_at > 0). */
+	bool installed;
+	bool authenticated;
+	char *username;
+	double checked_at;
+	struct gh_waiter *waiters;
+	size_t n_waiters;
+	int64_t next_id;
+};
 
 struct kc_workspace {
 	const kc_config *cfg;
 	char **envp; /* ours with HOME set to the workspace home */
 	char home_env[4200];
+	struct gh_prober gh;
 };
+
+static void *gh_thread(void *arg);
 
 static double now_s(void)
 {
@@ -57,6 +107,18 @@ int kc_workspace_new(const kc_config *cfg, kc_workspace **out)
 			w->envp[o++] = environ[i];
 	w->envp[o++] = w->home_env;
 	w->envp[o] = NULL;
+	pthread_mutex_init(&w->gh.mu, NULL);
+	pthread_cond_init(&w->gh.cv, NULL);
+	w->gh.next_id = 1;
+	/* The first answer is ready before anyone asks, as a rule. */
+	w->gh.want = true;
+	if ((w->gh.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    pthread_create(&w->gh.thread, NULL, gh_thread, w) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot start the gh prober", "error", strerror(errno), NULL);
+		kc_workspace_free(w);
+		return KC_ERR_IO;
+	}
+	w->gh.started = true;
 	*out = w;
 	return 0;
 }
@@ -65,11 +127,37 @@ void kc_workspace_free(kc_workspace *w)
 {
 	if (!w)
 		return;
+	if (w->gh.started) {
+		uint64_t one = 1;
+		ssize_t n;
+		pthread_mutex_lock(&w->gh.mu);
+		w->gh.stop = true;
+		pthread_cond_broadcast(&w->gh.cv);
+		pthread_mutex_unlock(&w->gh.mu);
+		/* A gh still running is killed rather than waited for. */
+		n = write(w->gh.cancel_fd, &one, sizeof one);
+		(void)n;
+		pthread_join(w->gh.thread, NULL);
+	}
+	/* The rpc layer detached every waiter before this (it drains first);
+	 * any left would only be freed. */
+	while (w->gh.waiters) {
+		struct gh_waiter *x = w->gh.waiters;
+		w->gh.waiters = x->next;
+		free(x);
+	}
+	if (w->gh.cancel_fd >= 0)
+		close(w->gh.cancel_fd);
+	free(w->gh.username);
+	pthread_mutex_destroy(&w->gh.mu);
+	pthread_cond_destroy(&w->gh.cv);
 	free(w->envp);
 	free(w);
 }
 
-/* Runs argv with HOME set; returns exit status or -1; *out gets stdout. */
+/* Runs argv with HOME set; returns exit status or -1; *out gets stdout.
+ * Only local programs (git, ssh-keygen) run on an rpc worker this way; gh,
+ * which goes to the network, runs on the prober's thread (gh_probe). */
 static int run(kc_workspace *w, const char *const *argv, char **out)
 {
 	kc_spawn_opts o = {.out_cap = out ? 65536 : 0, .envp = w->envp, .timeout_ms = 15000};
@@ -236,26 +324,179 @@ static bool on_path(const char *prog)
 	return false;
 }
 
+/* ---- the gh prober ------------------------------------------------------- */
+
+/* Asks gh who it is logged in as; on the prober's thread only. */
+static void gh_probe(kc_workspace *w, bool *installed, bool *authenticated, char **username)
+{
+	const char *argv[] = {"gh", "api", "user", "--jq", ".login", NULL};
+	kc_spawn_opts o = {
+		.out_cap = 4096, .envp = w->envp, .timeout_ms = GH_TIMEOUT_MS, .cancel_fd = w->gh.cancel_fd};
+	kc_spawn_result r;
+	int rc;
+
+	*installed = on_path("gh");
+	*authenticated = false;
+	*username = NULL;
+	if (!*installed)
+		return;
+	rc = kc_spawn(argv, &o, &r);
+	if (rc == 0 && r.status == 0 && r.out) {
+		chomp(r.out);
+		if (*r.out) {
+			*authenticated = true;
+			*username = r.out;
+			r.out = NULL;
+		}
+	} else if (rc != 0) {
+		kc_log(KC_LOG_WARN, "gh api user failed", "error", kc_strerror(rc), NULL);
+	}
+	kc_spawn_result_release(&r);
+}
+
+/* The cached answer as a message on the stack (strings borrowed); call
+ * with gh.mu held. */
+static void gh_fill(const struct gh_prober *g, Kc__V1__GhCliStatus *m)
+{
+	kc__v1__gh_cli_status__init(m);
+	m->installed = g->installed;
+	m->authenticated = g->authenticated;
+	m->username = g->username ? g->username : (char *)"";
+	m->checked_at = g->checked_at;
+}
+
+static void *gh_thread(void *arg)
+{
+	kc_workspace *w = arg;
+	struct gh_prober *g = &w->gh;
+
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		bool installed, authenticated;
+		char *username;
+		uint64_t n;
+		double took_ms;
+		long long t0;
+		struct timespec ts;
+
+		while (!g->stop && !g->want)
+			pthread_cond_wait(&g->cv, &g->mu);
+		if (g->stop)
+			break;
+		g->want = false;
+		n = ++g->begun;
+		pthread_mutex_unlock(&g->mu);
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t0 = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		gh_probe(w, &installed, &authenticated, &username);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		took_ms = (double)((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0);
+
+		pthread_mutex_lock(&g->mu);
+		if (g->stop) {
+			free(username);
+			break;
+		}
+		free(g->username);
+		g->installed = installed;
+		g->authenticated = authenticated;
+		g->username = username;
+		g->checked_at = now_s();
+		{
+			char ms[32];
+			snprintf(ms, sizeof ms, "%.0f", took_ms);
+			kc_log(KC_LOG_DEBUG, "gh status checked", "installed", installed ? "true" : "false",
+			       "authenticated", authenticated ? "true" : "false", "took_ms", ms, NULL);
+		}
+		/* Answer the waiters this probe serves, under the lock (see
+		 * struct gh_prober). */
+		for (struct gh_waiter **pp = &g->waiters; *pp;) {
+			struct gh_waiter *x = *pp;
+			Kc__V1__GhCliStatus m;
+			if (x->want > n) {
+				pp = &x->next;
+				continue;
+			}
+			*pp = x->next;
+			g->n_waiters--;
+			gh_fill(g, &m);
+			x->done(x->ud, &m);
+			free(x);
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
 int kc_workspace_gh_status(kc_workspace *w, Kc__V1__GhCliStatus **out)
 {
-	Kc__V1__GhCliStatus *g = malloc(sizeof *g);
-	if (!g)
+	struct gh_prober *g = &w->gh;
+	Kc__V1__GhCliStatus *m = malloc(sizeof *m), tmp;
+	if (!m)
 		return KC_ERR_NOMEM;
-	kc__v1__gh_cli_status__init(g);
-	g->installed = on_path("gh");
-	if (g->installed) {
-		const char *argv[] = {"gh", "api", "user", "--jq", ".login", NULL};
-		char *login = NULL;
-		if (run(w, argv, &login) == 0 && login) {
-			chomp(login);
-			g->authenticated = *login != '\0';
-			g->username = login;
-			login = NULL;
-		}
-		free(login);
+	pthread_mutex_lock(&g->mu);
+	gh_fill(g, &tmp);
+	*m = tmp;
+	m->username = strdup(tmp.username);
+	if (g->checked_at <= 0 || now_s() - g->checked_at > GH_MAX_AGE_S) {
+		g->want = true;
+		pthread_cond_signal(&g->cv);
 	}
-	*out = g;
+	pthread_mutex_unlock(&g->mu);
+	if (tmp.checked_at <= 0)
+		m->installed = on_path("gh");
+	if (!m->username) {
+		free(m);
+		return KC_ERR_NOMEM;
+	}
+	*out = m;
 	return 0;
+}
+
+int64_t kc_workspace_gh_check(kc_workspace *w, kc_gh_done_fn done, void *ud)
+{
+	struct gh_prober *g = &w->gh;
+	struct gh_waiter *x = calloc(1, sizeof *x);
+	int64_t id;
+	if (!x)
+		return KC_ERR_NOMEM;
+	pthread_mutex_lock(&g->mu);
+	if (g->n_waiters >= GH_WAITERS_MAX) {
+		pthread_mutex_unlock(&g->mu);
+		free(x);
+		return KC_ERR_LIMIT;
+	}
+	id = x->id = g->next_id++;
+	x->want = g->begun + 1;
+	x->done = done;
+	x->ud = ud;
+	x->next = g->waiters;
+	g->waiters = x;
+	g->n_waiters++;
+	g->want = true;
+	pthread_cond_signal(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return id;
+}
+
+bool kc_workspace_gh_cancel(kc_workspace *w, int64_t id)
+{
+	struct gh_prober *g = &w->gh;
+	bool removed = false;
+	pthread_mutex_lock(&g->mu);
+	for (struct gh_waiter **pp = &g->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct gh_waiter *x = *pp;
+			*pp = x->next;
+			g->n_waiters--;
+			free(x);
+			removed = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	return removed;
 }
 
 static char *git_get(kc_workspace *w, const char *key)
