@@ -910,8 +910,10 @@ static void reconcile(kc_tasks *m, bool at_start)
 		/* At start, `starting` is not known yet: a task whose prompt was
 		 * never delivered had not got its agent ready when the previous
 		 * kc-server stopped, and the session went with it (a pod restart
-		 * takes tmux along). That is a failure, not a completion. */
-		if (at_start && e->t.prompt_delivered_at <= 0)
+		 * takes tmux along). That is a failure, not a completion. Only
+		 * tasks kc-server wrote (they name their agent) record the
+		 * delivery; the seed's never did, and theirs keep the old rule. */
+		if (at_start && e->t.agent && e->t.prompt_delivered_at <= 0)
 			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, STOPPED_BEFORE_READY);
 		else if (e->starting)
 			finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR, "the agent exited before it became ready");
