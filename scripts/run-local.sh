@@ -80,8 +80,13 @@ trap stop INT TERM EXIT
 pids+=($!)
 
 token_file="$KC_HOME/.claude-tasks/.api-token"
+# Ours is up when the socket's lock names our kc-server (it writes its pid
+# there): a socket alone may be another kc-server's on this home, which ours
+# refuses to replace (it exits, and the check below says why).
+sock_lock="$run/sock/kc-server.sock.lock"
 for _ in $(seq 1 200); do
-	[ -s "$token_file" ] && [ -S "$run/sock/kc-server.sock" ] && break
+	[ -s "$token_file" ] && [ -S "$run/sock/kc-server.sock" ] &&
+		[ "$(cat "$sock_lock" 2>/dev/null)" = "${pids[0]}" ] && kill -0 "${pids[0]}" 2>/dev/null && break
 	if ! kill -0 "${pids[0]}" 2>/dev/null; then
 		echo "run-local: kc-server exited; see $run/kc-server.log" >&2
 		tail -5 "$run/kc-server.log" >&2 || true
