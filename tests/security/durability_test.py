@@ -16,6 +16,8 @@ Tries:
   - Health/Watch over TCP: past limits.max_health_watches streams without
     credentials, RESOURCE_EXHAUSTED; a bearer's watch is not counted; a
     closed stream frees its place;
+  - limits.grpc_max_streams calls per TCP connection: one more waits, other
+    connections and the unix socket do not;
   - identity metadata (x-kc-oauth-user / -email) over TCP counts for
     nothing: GetApiToken and RegenerateApiToken never answer a token there,
     in several spellings; over the unix socket it works (the control);
@@ -41,6 +43,7 @@ import grpc  # noqa: E402
 from kcapi import Api, Server, wait_for  # noqa: E402
 
 HEALTH_CAP = 4
+TCP_STREAMS = 6
 
 
 def free_port():
@@ -264,7 +267,7 @@ class TcpPort(unittest.TestCase):
     def setUp(self):
         self.port = free_port()
         self.srv = Server(grpc_port=self.port)
-        with_limits(self.srv, ["max_health_watches: %d" % HEALTH_CAP])
+        with_limits(self.srv, ["max_health_watches: %d" % HEALTH_CAP, "grpc_max_streams: %d" % TCP_STREAMS])
         self.srv.start()
         self.tcp = Api("127.0.0.1:%d" % self.port)
 
@@ -310,6 +313,39 @@ class TcpPort(unittest.TestCase):
                 streams.append(st2)
                 return True
             wait_for(one_more, 20, interval=0.2, what="a freed health watch place")
+        finally:
+            for st in streams:
+                st.cancel()
+
+    def test_streams_per_connection_capped(self):
+        token = self.srv.token()
+        streams = []
+        try:
+            for _ in range(TCP_STREAMS):
+                st = self.tcp.stream("kc.v1.MetricsService", "WatchMetrics", token=token, interval_ms=60000)
+                next(st)
+                streams.append(st)
+            # The connection has no stream left: a call on it waits for one
+            # (the client holds it back) and runs out of time.
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.tcp.call("grpc.health.v1.Health", "Check", timeout=2)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            # Another connection is not affected, nor is the unix socket.
+            # (grpcio shares one connection between channels to the same
+            # target unless asked not to.)
+            other = Api("127.0.0.1:%d" % self.port)
+            other.channel.close()
+            other.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port,
+                                                  options=[("grpc.use_local_subchannel_pool", 1)])
+            try:
+                other.call("grpc.health.v1.Health", "Check", timeout=10)
+            finally:
+                other.close()
+            self.srv.api.call("grpc.health.v1.Health", "Check", timeout=10)
+            # A stream that ends gives its place back.
+            streams.pop().cancel()
+            wait_for(lambda: self.tcp.call("grpc.health.v1.Health", "Check", timeout=2), 20,
+                     what="a freed stream")
         finally:
             for st in streams:
                 st.cancel()
