@@ -615,13 +615,13 @@ static Kc__V1__Task *task_pb(const struct entry *e)
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* An id that is not of the form of a task id ("../x", "", too long) is a
+ * task that does not exist, like an unknown one: NOT_FOUND (REST 404), as
+ * the seed answered. It is checked before anything else is done with it,
+ * and an id never reaches the file system without being in the index. */
 static int lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen)
 {
-	if (!kc_task_id_valid(id)) {
-		snprintf(err, errlen, "invalid task id");
-		return KC_ERR_INVALID;
-	}
-	*out = find(m, id);
+	*out = id && kc_task_id_valid(id) ? find(m, id) : NULL;
 	if (!*out) {
 		snprintf(err, errlen, "task not found");
 		return KC_ERR_NOT_FOUND;
