@@ -518,10 +518,8 @@ static int paste(const kc_tasks *m, const char *id, const char *text, size_t len
 	char target[64], buffer[64], why[128];
 	kc_spawn_result r;
 	int rc;
-	if (kc_input_check_text("text", text, len, why, sizeof why) != 0) {
-		kc_log(KC_LOG_ERROR, "text with control bytes not pasted", "task_id", id, "error", why, NULL);
+	if (kc_input_check_text("text", text, len, why, sizeof why) != 0)
 		return KC_ERR_INVALID;
-	}
 	session_name(id, target, sizeof target, true);
 	snprintf(buffer, sizeof buffer, "kc-%s", id);
 	const char *args[] = {"load-buffer", "-b",	buffer,	  "-",	     TMUX_SEP, "paste-buffer", "-p",
@@ -1116,7 +1114,8 @@ static void flush_queued(kc_tasks *m, struct entry *e)
 		rc = paste(m, id, text, strlen(text));
 		free(text);
 		if (rc != 0) {
-			kc_log(KC_LOG_WARN, "queued message not delivered", "task_id", id, NULL);
+			kc_log(KC_LOG_WARN, "queued message not delivered", "task_id", id, "error", kc_strerror(rc),
+			       NULL);
 			return;
 		}
 		pthread_mutex_lock(&m->mu);
@@ -1142,9 +1141,6 @@ static int read_prompt(const kc_tasks *m, const char *id, char **out, size_t *le
 		return KC_ERR_NOMEM;
 	snprintf(path, plen, "%s/%s/prompt.txt", m->cfg->tasks_dir, id);
 	rc = kc_file_read(path, PROMPT_FILE_MAX, out, len);
-	if (rc != 0)
-		kc_log(KC_LOG_ERROR, "cannot read the prompt", "task_id", id, "path", path, "error", kc_strerror(rc),
-		       NULL);
 	free(path);
 	return rc;
 }
@@ -1241,9 +1237,13 @@ static long check_starting(kc_tasks *m)
 				e->version++;
 			}
 			pthread_mutex_unlock(&m->mu);
+			/* rc: the prompt.txt could not be read (KC_ERR_NOT_FOUND,
+			 * KC_ERR_IO...), held a control byte (KC_ERR_INVALID: stored
+			 * before prompts were checked) or tmux failed. */
 			kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR,
 			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id,
-			       "output_to_pass_ms", waited, "capture_paste_ms", took, NULL);
+			       "output_to_pass_ms", waited, "capture_paste_ms", took, "error",
+			       rc == 0 ? "" : kc_strerror(rc), NULL);
 			save[i] = true;
 			delivered[i] = rc == 0;
 		}
