@@ -28,6 +28,12 @@ the tmux server's and its jobs'), spelled without a '/' so it fits in a
 directory name (`#(cd $KC_MARK_DIR;touch NAME)`). A control test first shows
 that tmux really runs such a job and the marker appears; after each test
 (and a pause: tmux runs #() asynchronously) the directory must be empty.
+tmux kills a format's job when the client that asked for it leaves, which
+kc-server's short-lived tmux clients do at once, so a missing marker alone
+is weak evidence; the deterministic one is that every accepted workdir is
+the pane's working directory, byte for byte, and that the weird tasks_dir
+gets its output.log at its literal path (an expanded #(...) would vanish
+from the path). Sanitizer reports in either log fail the suite.
 """
 import glob
 import http.client
@@ -142,6 +148,8 @@ agents:
         return hasattr(self, "web")
 
     def stop(self):
+        """Stops both (gracefully: under --config=asan leaks are reported
+        at exit) and returns any sanitizer report from their logs."""
         if self.gw and self.gw.poll() is None:
             self.gw.terminate()
             try:
@@ -150,10 +158,17 @@ agents:
                 self.gw.kill()
         if getattr(self, "tcp", None):
             self.tcp.close()
+        self.srv.stop()
+        report = ""
+        for log in (self.srv.log_path, getattr(self, "gw_log", None)):
+            text = open(log, errors="replace").read() if log and os.path.exists(log) else ""
+            if "Sanitizer" in text:
+                report += text[max(0, text.index("Sanitizer") - 200):][:4000]
         self.srv.cleanup()
         shutil.rmtree(self.markdir, ignore_errors=True)
         if getattr(self, "web", None):
             shutil.rmtree(self.web, ignore_errors=True)
+        return report
 
     # ---- REST ----
     def rest(self, method, path, body=None, raw=None, headers=None):
@@ -245,7 +260,9 @@ def setUpModule():
 
 def tearDownModule():
     if STACK:
-        STACK.stop()
+        report = STACK.stop()
+        if report:
+            raise AssertionError("sanitizer report:\n" + report)
 
 
 class Base(unittest.TestCase):
@@ -283,9 +300,14 @@ class A0_Control(Base):
     def test_tmux_runs_a_format_job_and_we_see_it(self):
         tid = self.s.api.task("CreateTask", prompt="hello").task_id
         self.s.wait_delivered(tid)
-        # What kc-server used to do with a workdir: new-session -c.
-        subprocess.run(["tmux", "-S", self.s.srv.tmux_socket, "new-session", "-d", "-s", "kc-probe", "-c",
-                        "#(%s)" % mark("probe"), "--", "sleep", "5"], capture_output=True)
+        # What kc-server used to do with a workdir: new-session -c. tmux
+        # ties a format's job to the client that asked, and kills it when
+        # that client leaves, which a command client does at once: keep it
+        # a moment (run-shell waits) so the job surely gets to run.
+        r = subprocess.run(["tmux", "-S", self.s.srv.tmux_socket, "new-session", "-d", "-s", "kc-probe", "-c",
+                            "#(%s)" % mark("probe"), "--", "sleep", "5", ";", "run-shell", "sleep 1"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
         wait_for(lambda: os.path.exists(os.path.join(self.s.markdir, "probe")), 10, what="the probe job")
         os.unlink(os.path.join(self.s.markdir, "probe"))
         subprocess.run(["tmux", "-S", self.s.srv.tmux_socket, "kill-session", "-t", "=kc-probe"])
@@ -434,8 +456,9 @@ class A2_TasksDir(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(tmp)).count(os.path.basename(root)), 1)
             self.assertEqual([d for d in os.listdir(tmp) if d.startswith("h") and d != os.path.basename(root)], [])
         finally:
-            st.stop()
+            report = st.stop()
             shutil.rmtree(root, ignore_errors=True)
+        self.assertEqual(report, "", "sanitizer report")
 
 
 BAD_TEXT = [
