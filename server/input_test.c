@@ -90,6 +90,26 @@ static void test_quote(void **state)
  * command list arrives in a program's argv as it was written, and a
  * format escaped for display-message (strftime first, like pipe-pane)
  * prints as it was written, with no #(...) run. */
+static char tmux_dir[] = "/tmp/kc-input-test.XXXXXX";
+
+/* Runs also when an assertion failed: the private tmux server and its
+ * directory go with the test. */
+static int tmux_teardown(void **state)
+{
+	char sock[256], out[300];
+	const char *kargs[] = {"tmux", "-S", sock, "kill-server", NULL};
+	kc_spawn_result r;
+	(void)state;
+	snprintf(sock, sizeof sock, "%s/sock", tmux_dir);
+	snprintf(out, sizeof out, "%s/argv", tmux_dir);
+	if (kc_spawn(kargs, NULL, &r) == 0)
+		kc_spawn_result_release(&r);
+	unlink(out);
+	unlink(sock);
+	rmdir(tmux_dir);
+	return 0;
+}
+
 static void test_against_tmux(void **state)
 {
 	static const char *const samples[] = {
@@ -97,7 +117,7 @@ static void test_against_tmux(void **state)
 		"%Y-%m", "%%", "it's \"q\" $(x)", "{", "}", "#[#(touch MARK)]", "a#", "###(touch MARK)",
 		"#a#[", "##[x", "#S #H #{?1,a,b} #,", "#", "x##", NULL,
 	};
-	char dir[] = "/tmp/kc-input-test.XXXXXX", sock[256], mark[300], out[300];
+	char *dir = tmux_dir, sock[256], mark[300], out[300];
 	const char *args[64];
 	kc_spawn_result r;
 	char *escaped[32];
@@ -171,16 +191,8 @@ static void test_against_tmux(void **state)
 	usleep(300000);
 	assert_int_not_equal(access(mark, F_OK), 0);
 	assert_int_not_equal(access("MARK", F_OK), 0);
-	{
-		const char *kargs[] = {"tmux", "-S", sock, "kill-server", NULL};
-		kc_spawn(kargs, NULL, &r);
-		kc_spawn_result_release(&r);
-	}
 	for (size_t i = 0; i < ne; i++)
 		free(escaped[i]);
-	unlink(out);
-	unlink(sock);
-	rmdir(dir);
 }
 
 int main(void)
@@ -189,7 +201,7 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_path),
 		cmocka_unit_test(test_quote),
-		cmocka_unit_test(test_against_tmux),
+		cmocka_unit_test_teardown(test_against_tmux, tmux_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
