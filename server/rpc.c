@@ -69,6 +69,7 @@
 
 #include "common/kc_error.h"
 #include "common/log.h"
+#include "server/pb_strings.h"
 
 #define MAX_METHODS 64
 #define MAX_THREADS 16
@@ -661,32 +662,42 @@ static void arena_free(void *ud, void *p)
 }
 
 /* The request message, read in place when it arrived in one slice (the
- * usual case) instead of copied into a merged one. */
-static ProtobufCMessage *unpack_request(struct call *c, ProtobufCAllocator *alloc, bool *unreadable)
+ * usual case) instead of copied into a merged one. Before protobuf-c sees
+ * the bytes, every string field is checked for NULs (pb_strings.h says
+ * why): a request with one is refused with the field named in `err`. */
+static ProtobufCMessage *unpack_request(struct call *c, ProtobufCAllocator *alloc, char *err, size_t errlen)
 {
 	grpc_byte_buffer_reader r;
-	grpc_slice *first = NULL, *second = NULL, all;
-	ProtobufCMessage *req;
+	grpc_slice *first = NULL, *second = NULL, all = grpc_empty_slice();
+	const uint8_t *data;
+	size_t len;
+	bool merged = false;
+	ProtobufCMessage *req = NULL;
 
 	if (!grpc_byte_buffer_reader_init(&r, c->recv_bb)) {
-		*unreadable = true;
+		snprintf(err, errlen, "unreadable request message");
 		return NULL;
 	}
 	if (!grpc_byte_buffer_reader_peek(&r, &first) || !grpc_byte_buffer_reader_peek(&r, &second)) {
-		req = protobuf_c_message_unpack(c->m->desc->input, alloc, first ? GRPC_SLICE_LENGTH(*first) : 0,
-						first ? GRPC_SLICE_START_PTR(*first) : NULL);
+		data = first ? GRPC_SLICE_START_PTR(*first) : NULL;
+		len = first ? GRPC_SLICE_LENGTH(*first) : 0;
+	} else {
 		grpc_byte_buffer_reader_destroy(&r);
-		return req;
+		if (!grpc_byte_buffer_reader_init(&r, c->recv_bb)) {
+			snprintf(err, errlen, "unreadable request message");
+			return NULL;
+		}
+		all = grpc_byte_buffer_reader_readall(&r);
+		merged = true;
+		data = GRPC_SLICE_START_PTR(all);
+		len = GRPC_SLICE_LENGTH(all);
 	}
+	if (kc_pb_check_strings(c->m->desc->input, data, len, err, errlen) == 0 &&
+	    !(req = protobuf_c_message_unpack(c->m->desc->input, alloc, len, data)))
+		snprintf(err, errlen, "malformed request message");
+	if (merged)
+		grpc_slice_unref(all);
 	grpc_byte_buffer_reader_destroy(&r);
-	if (!grpc_byte_buffer_reader_init(&r, c->recv_bb)) {
-		*unreadable = true;
-		return NULL;
-	}
-	all = grpc_byte_buffer_reader_readall(&r);
-	grpc_byte_buffer_reader_destroy(&r);
-	req = protobuf_c_message_unpack(c->m->desc->input, alloc, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
-	grpc_slice_unref(all);
 	return req;
 }
 
@@ -745,7 +756,6 @@ static void on_recv(struct call *c, bool ok)
 	struct arena arena;
 	ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
 	ProtobufCMessage *req = NULL;
-	bool unreadable = false;
 	int rc;
 
 	err[0] = user[0] = email[0] = '\0';
@@ -764,8 +774,8 @@ static void on_recv(struct call *c, bool ok)
 		finish(c, rc, err);
 		goto out;
 	}
-	if (!(req = unpack_request(c, &alloc, &unreadable))) {
-		finish(c, KC_ERR_INVALID, unreadable ? "unreadable request message" : "malformed request message");
+	if (!(req = unpack_request(c, &alloc, err, sizeof err))) {
+		finish(c, KC_ERR_INVALID, err);
 		goto out;
 	}
 	if (!c->m->stream) {

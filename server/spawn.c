@@ -60,6 +60,8 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (opts->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
 	/* A child starts with an empty signal mask and SIGPIPE, SIGINT and
 	 * SIGTERM at their defaults. kc-server blocks SIGINT/SIGTERM (it takes
 	 * them with sigwait) and ignores SIGPIPE, and both the mask and ignored

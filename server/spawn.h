@@ -36,12 +36,18 @@ typedef struct kc_spawn_opts {
 	 * and kc_spawn returns KC_ERR_CANCELLED. It is only polled, never
 	 * read. 0 (the zero-initialised default): none. */
 	int cancel_fd;
+	/* The child's working directory (it changes there before exec); NULL:
+	 * ours. The path is handed to chdir(2), never parsed by anything, which
+	 * is what lets a workdir reach tmux without being an argument (tasks.c
+	 * says why that matters). */
+	const char *cwd;
 } kc_spawn_opts;
 
 /* Runs argv[0] (searched in PATH) with argv. Returns 0 when it ran (look at
- * res->status), KC_ERR_IO when it could not be started, KC_ERR_TIMEOUT when
- * it was killed for taking too long, KC_ERR_CANCELLED when opts->cancel_fd
- * became readable, KC_ERR_NOMEM. res->out is the caller's
+ * res->status), KC_ERR_IO when it could not be started (also when it could
+ * not change to opts->cwd), KC_ERR_TIMEOUT when it was killed for taking
+ * too long, KC_ERR_CANCELLED when opts->cancel_fd became readable,
+ * KC_ERR_NOMEM. res->out is the caller's
  * to free in every case. */
 int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result *res);
 

@@ -58,11 +58,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "common/utf8.h"
 #include "google/protobuf/wrappers.pb-c.h"
+#include "server/input.h"
 #include "server/spawn.h"
+#include "server/tmux_quote.h"
 #include "server/token.h"
 #include "server/wrappers.h"
 
@@ -79,6 +82,8 @@
 /* Under gRPC clients' default 4 MiB receive limit: the last 4,000,000 bytes. */
 #define OUTPUT_CAP 4000000u
 #define PANE_CAP 4000000u
+/* A prompt.txt is at most limits.max_prompt_bytes, which is at most this. */
+#define PROMPT_FILE_MAX (64u * 1024 * 1024)
 #define CHUNK_MAX 65536
 /* Output is read for a watcher while less than this waits for its reader,
  * at most CHUNKS_PER_TICK chunks a tick (10 MiB/s at POLL_MS). */
@@ -280,28 +285,111 @@ static int agent_index(const kc_config *cfg, const char *name)
 
 /* ---- tmux ---------------------------------------------------------------- */
 
-/* Runs tmux with `args` (NULL-terminated) on the configured socket. */
-static int tmux(const kc_tasks *m, const char *const *args, const char *input, size_t input_len, size_t out_cap,
-		kc_spawn_result *res)
+/*
+ * What tmux 3.3a (Debian bookworm) does with the arguments we give it, and
+ * how each of ours arrives unchanged and runs nothing. Checked against
+ * tmux(1) and by running tmux 3.3a with `#(touch FILE)` in each argument.
+ *
+ * 1. Command-list splitting, applied to every argument before any command
+ *    runs: an argument that ends in ';' ends the command there (the ';' is
+ *    dropped), and one that ends in '\;' ends in ';' instead. Our command
+ *    separators are TMUX_SEP; tmux_run() gives every other argument that
+ *    ends in ';' a '\' before it (kc_tmux_escape_arg), so tmux reads it
+ *    back as written. Workdirs ending in ';' are refused before that
+ *    (kc_input_check_path), since {workdir} may reach the agent's command.
+ *
+ * 2. Format expansion: '#' starts a format -- #{...} a variable, #(...) a
+ *    shell command that the tmux server runs, #[...] a style, ## a '#'.
+ *    Expanded: new-session -c and -s, respawn-pane -c, pipe-pane's command
+ *    (strftime(3) first: '%' too), load-buffer's and save-buffer's path,
+ *    send-keys' keys with -F, -F formats, display-message, and option
+ *    values where an option is a format. Not expanded: -t targets, -b
+ *    buffer names, -e NAME=VALUE, send-keys' keys without -F, capture-pane
+ *    -S, and a command given after "--" to new-session or respawn-pane.
+ *
+ * Ours, argument by argument:
+ *   - new-session -s claude-<id>, every -t target, -b kc-<id>, -e
+ *     KC_TASK_ID=<id>: built from a task id, which is always
+ *     [0-9]+-[0-9a-f]{8} (kc_task_id_valid): nothing to expand or split.
+ *   - The workdir is never an argument: tmux runs with it as its working
+ *     directory (kc_spawn's cwd), and new-session without -c takes the
+ *     client's working directory as the session's, unexpanded (it travels
+ *     in the client's identify message); respawn-pane without -c keeps
+ *     the pane's. (A tmux server that the call starts keeps that directory
+ *     as its own; nothing depends on the server's directory.)
+ *   - pipe-pane's command: from the configured tasks_dir and the id only,
+ *     shell-quoted for sh -c, then '#' and '%' doubled
+ *     (kc_tmux_escape_format), so a tasks_dir with '#', '%' or a quote in
+ *     it works and runs nothing.
+ *   - load-buffer's path is always "-": the text (prompt, follow-up) goes
+ *     through tmux's standard input, never a path, never an argument.
+ *   - The agent's command after "--": config values, with {session_id}
+ *     (a UUID we generated) and {workdir} replaced; not expanded. tmux
+ *     runs a one-element command through sh -c, so there {workdir} is
+ *     shell-quoted (expand_arg); in a longer argv it is a plain argument.
+ *   - Constants: sleep 86400, capture-pane -S -50 / -, list-sessions -F
+ *     '#{session_name}' (our format; only names claude-<valid id> count),
+ *     send-keys Enter (no -F), -x/-y sizes.
+ * Nothing tmux-side is set from a request with set-option, and save-buffer
+ * and display-message are not used.
+ */
+
+/* The command separator. Compared by address: a ";" from anywhere else
+ * is an argument and is escaped like any argument that ends in ';'. */
+static const char TMUX_SEP[] = ";";
+
+/* Runs tmux with `args` (NULL-terminated) on the configured socket, in the
+ * directory `cwd` (NULL: ours). */
+static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args, const char *input,
+		    size_t input_len, size_t out_cap, kc_spawn_result *res)
 {
 	const char *argv[KC_MAX_ARGV + 48];
-	size_t n = 0;
-	kc_spawn_opts o = {.input = input, .input_len = input_len, .out_cap = out_cap, .timeout_ms = 10000};
+	char *escaped[KC_MAX_ARGV + 48];
+	size_t n = 0, ne = 0;
+	kc_spawn_opts o = {.input = input, .input_len = input_len, .out_cap = out_cap, .timeout_ms = 10000,
+			   .cwd = cwd};
 	kc_spawn_result local;
-	int rc;
+	int rc = 0;
 
 	argv[n++] = "tmux";
 	if (m->cfg->tmux_socket && *m->cfg->tmux_socket) {
 		argv[n++] = "-S";
 		argv[n++] = m->cfg->tmux_socket;
 	}
-	for (size_t i = 0; args[i] && n + 1 < sizeof argv / sizeof *argv; i++)
-		argv[n++] = args[i];
+	for (size_t i = 0; args[i]; i++) {
+		size_t len = strlen(args[i]);
+		if (n + 1 >= sizeof argv / sizeof *argv) {
+			rc = KC_ERR_INVALID;
+			break;
+		}
+		if (args[i] != TMUX_SEP && len > 0 && args[i][len - 1] == ';') {
+			if (!(escaped[ne] = kc_tmux_escape_arg(args[i]))) {
+				rc = KC_ERR_NOMEM;
+				break;
+			}
+			argv[n++] = escaped[ne++];
+		} else {
+			argv[n++] = args[i];
+		}
+	}
 	argv[n] = NULL;
-	rc = kc_spawn(argv, &o, res ? res : &local);
-	if (!res)
-		kc_spawn_result_release(&local);
+	if (rc == 0) {
+		rc = kc_spawn(argv, &o, res ? res : &local);
+		if (!res)
+			kc_spawn_result_release(&local);
+	} else if (res) {
+		memset(res, 0, sizeof *res);
+		res->status = -1;
+	}
+	for (size_t i = 0; i < ne; i++)
+		free(escaped[i]);
 	return rc;
+}
+
+static int tmux(const kc_tasks *m, const char *const *args, const char *input, size_t input_len, size_t out_cap,
+		kc_spawn_result *res)
+{
+	return tmux_run(m, NULL, args, input, input_len, out_cap, res);
 }
 
 static void session_name(const char *id, char *buf, size_t len, bool as_target)
@@ -333,40 +421,25 @@ static bool pane_ready(kc_tasks *m, int agent_idx, const char *pane)
 	return regexec(&m->regexes[agent_idx], pane, 0, NULL, 0) == 0;
 }
 
-/* "a'b" -> "'a'\''b'" for the one shell command tmux's pipe-pane takes. */
-static void shell_quote(const char *s, char *out, size_t len)
-{
-	size_t o = 0;
-	if (len < 3)
-		return;
-	out[o++] = '\'';
-	for (; *s && o + 6 < len; s++) {
-		if (*s == '\'') {
-			memcpy(out + o, "'\\''", 4);
-			o += 4;
-		} else {
-			out[o++] = *s;
-		}
-	}
-	out[o++] = '\'';
-	out[o] = '\0';
-}
-
+/* The agent's argument `arg` with {session_id} and {workdir} replaced by
+ * the given strings; NULL when out of memory. */
 static char *expand_arg(const char *arg, const char *session_id, const char *workdir)
 {
-	size_t cap = strlen(arg) + 1, n = 0;
+	size_t cap = strlen(arg) + 1, n = 0, sl = strlen(session_id), wl = strlen(workdir);
 	char *out;
 	const char *p;
 	for (p = arg; (p = strchr(p, '{')) != NULL; p++)
-		cap += strlen(workdir) + strlen(session_id);
+		cap += sl + wl;
 	if (!(out = malloc(cap)))
 		return NULL;
 	for (p = arg; *p;) {
 		if (strncmp(p, "{session_id}", 12) == 0) {
-			n += (size_t)sprintf(out + n, "%s", session_id);
+			memcpy(out + n, session_id, sl);
+			n += sl;
 			p += 12;
 		} else if (strncmp(p, "{workdir}", 9) == 0) {
-			n += (size_t)sprintf(out + n, "%s", workdir);
+			memcpy(out + n, workdir, wl);
+			n += wl;
 			p += 9;
 		} else {
 			out[n++] = *p++;
@@ -378,61 +451,84 @@ static char *expand_arg(const char *arg, const char *session_id, const char *wor
 
 /* Starts the task's session: a placeholder process first, so that
  * pipe-pane is attached before the agent writes its first byte, then the
- * agent replaces the placeholder in the same pane. All in one tmux call. */
+ * agent replaces the placeholder in the same pane. All in one tmux call,
+ * run in the task's workdir (the comment above tmux_run says why it is
+ * not an argument). */
 static int start_session(kc_tasks *m, const kc_task *t, const kc_agent_config *a)
 {
-	char name[64], target[64], env[64], log_path[4200], pipe_cmd[8500];
+	char name[64], target[64], env[64];
 	const char *args[KC_MAX_ARGV + 40];
 	char *expanded[KC_MAX_ARGV];
-	size_t n = 0, ne = 0;
+	char *log_path = NULL, *quoted = NULL, *pipe_cmd = NULL, *wd_arg = NULL, *line = NULL;
+	size_t n = 0, ne = 0, len;
 	kc_spawn_result r;
-	int rc;
+	int rc = KC_ERR_NOMEM;
 
 	session_name(t->task_id, name, sizeof name, false);
 	session_name(t->task_id, target, sizeof target, true);
 	snprintf(env, sizeof env, "KC_TASK_ID=%s", t->task_id);
-	snprintf(log_path, sizeof log_path, "%s/%s/output.log", m->cfg->tasks_dir, t->task_id);
-	{
-		char q[8400];
-		shell_quote(log_path, q, sizeof q);
-		snprintf(pipe_cmd, sizeof pipe_cmd, "exec cat >> %s", q);
-	}
-	const char *head[] = {"new-session", "-d", "-s", name,	   "-x", "200", "-y", "50", "-c", t->workdir, "-e",
-			      env,	     "--", "sleep", "86400", ";",  "pipe-pane", "-t", target, pipe_cmd, ";",
-			      "respawn-pane", "-k", "-t", target, "-c", t->workdir, "--", NULL};
+	/* pipe-pane's command is a shell command that tmux format-expands
+	 * (with strftime first): quoted for the shell, then for tmux. */
+	len = strlen(m->cfg->tasks_dir) + strlen(t->task_id) + sizeof "//output.log";
+	if (!(log_path = malloc(len)))
+		goto out;
+	snprintf(log_path, len, "%s/%s/output.log", m->cfg->tasks_dir, t->task_id);
+	if (!(quoted = kc_shell_quote(log_path)))
+		goto out;
+	len = strlen(quoted) + sizeof "exec cat >> ";
+	if (!(line = malloc(len)))
+		goto out;
+	snprintf(line, len, "exec cat >> %s", quoted);
+	if (!(pipe_cmd = kc_tmux_escape_format(line, true)))
+		goto out;
+	/* A one-element command is run by tmux through sh -c: there the
+	 * workdir must be one shell word. */
+	if (!(wd_arg = a->argc == 1 ? kc_shell_quote(t->workdir) : strdup(t->workdir)))
+		goto out;
+	const char *head[] = {"new-session", "-d", "-s", name, "-x", "200", "-y", "50", "-e", env, "--", "sleep",
+			      "86400", TMUX_SEP, "pipe-pane", "-t", target, pipe_cmd, TMUX_SEP, "respawn-pane", "-k",
+			      "-t", target, "--", NULL};
 	for (size_t i = 0; head[i]; i++)
 		args[n++] = head[i];
 	for (size_t i = 0; i < a->argc; i++) {
-		if (!(expanded[ne] = expand_arg(a->argv[i], t->session_id, t->workdir))) {
-			rc = KC_ERR_NOMEM;
+		if (!(expanded[ne] = expand_arg(a->argv[i], t->session_id, wd_arg)))
 			goto out;
-		}
 		args[n++] = expanded[ne++];
 	}
 	args[n] = NULL;
-	rc = tmux(m, args, NULL, 0, 4096, &r);
+	rc = tmux_run(m, t->workdir, args, NULL, 0, 4096, &r);
 	if (rc == 0 && r.status != 0)
 		rc = KC_ERR_UNAVAILABLE;
 	kc_spawn_result_release(&r);
 out:
 	for (size_t i = 0; i < ne; i++)
 		free(expanded[i]);
+	free(log_path);
+	free(quoted);
+	free(line);
+	free(pipe_cmd);
+	free(wd_arg);
 	return rc;
 }
 
-/* Pastes `text` (bracketed) into the session and presses Enter. From a file
- * when `path` is set, else from tmux's standard input. */
-static int paste(const kc_tasks *m, const char *id, const char *path, const char *text)
+/* Pastes `text` (bracketed) into the session and presses Enter. The text
+ * goes through tmux's standard input ("-"), never as a path or an
+ * argument. Every text pasted passes kc_input_check_text here too, the
+ * one way text reaches an agent: a prompt stored before that check
+ * existed is not pasted (KC_ERR_INVALID). */
+static int paste(const kc_tasks *m, const char *id, const char *text, size_t len)
 {
-	char target[64], buffer[64];
+	char target[64], buffer[64], why[128];
 	kc_spawn_result r;
 	int rc;
+	if (kc_input_check_text("text", text, len, why, sizeof why) != 0)
+		return KC_ERR_INVALID;
 	session_name(id, target, sizeof target, true);
 	snprintf(buffer, sizeof buffer, "kc-%s", id);
-	const char *args[] = {"load-buffer", "-b",	 buffer, path ? path : "-", ";", "paste-buffer", "-p", "-d",
-			      "-b",	     buffer,	 "-t",	 target, ";",		    "send-keys", "-t", target,
-			      "Enter",	     NULL};
-	rc = tmux(m, args, path ? NULL : text, path ? 0 : strlen(text), 4096, &r);
+	const char *args[] = {"load-buffer", "-b",	buffer,	  "-",	     TMUX_SEP, "paste-buffer", "-p",
+			      "-d",	     "-b",	buffer,	  "-t",	     target,   TMUX_SEP,       "send-keys",
+			      "-t",	     target,	"Enter", NULL};
+	rc = tmux(m, args, text, len, 4096, &r);
 	if (rc == 0 && r.status != 0)
 		rc = KC_ERR_UNAVAILABLE;
 	kc_spawn_result_release(&r);
@@ -520,13 +616,13 @@ static Kc__V1__Task *task_pb(const struct entry *e)
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* An id that is not of the form of a task id ("../x", "", too long) is a
+ * task that does not exist, like an unknown one: NOT_FOUND (REST 404), as
+ * the seed answered. It is checked before anything else is done with it,
+ * and an id never reaches the file system without being in the index. */
 static int lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen)
 {
-	if (!kc_task_id_valid(id)) {
-		snprintf(err, errlen, "invalid task id");
-		return KC_ERR_INVALID;
-	}
-	*out = find(m, id);
+	*out = id && kc_task_id_valid(id) ? find(m, id) : NULL;
 	if (!*out) {
 		snprintf(err, errlen, "task not found");
 		return KC_ERR_NOT_FOUND;
@@ -714,16 +810,20 @@ static bool blank(const char *s)
 	return true;
 }
 
-/* A prompt or follow-up: present, not blank, valid UTF-8 and within the
- * configured size. protobuf-c does not check strings; every other gRPC
+/* A prompt or follow-up: present, not blank, free of control bytes but
+ * tab, CR and LF (kc_input_check_text says why), valid UTF-8 and within
+ * the configured size. protobuf-c does not check strings; every other gRPC
  * client refuses a message with invalid UTF-8, so such a prompt would make
  * the task unreadable for them. */
 static int check_prompt(const char *prompt, long max_bytes, char *err, size_t errlen)
 {
+	int rc;
 	if (!prompt || blank(prompt)) {
 		snprintf(err, errlen, "prompt is required");
 		return KC_ERR_INVALID;
 	}
+	if ((rc = kc_input_check_text("prompt", prompt, strlen(prompt), err, errlen)) != 0)
+		return rc;
 	if (!kc_utf8_valid(prompt, strlen(prompt))) {
 		snprintf(err, errlen, "prompt is not valid UTF-8");
 		return KC_ERR_INVALID;
@@ -1022,10 +1122,11 @@ static void flush_queued(kc_tasks *m, struct entry *e)
 		pthread_mutex_unlock(&m->mu);
 		if (!text)
 			return;
-		rc = paste(m, id, NULL, text);
+		rc = paste(m, id, text, strlen(text));
 		free(text);
 		if (rc != 0) {
-			kc_log(KC_LOG_WARN, "queued message not delivered", "task_id", id, NULL);
+			kc_log(KC_LOG_WARN, "queued message not delivered", "task_id", id, "error", kc_strerror(rc),
+			       NULL);
 			return;
 		}
 		pthread_mutex_lock(&m->mu);
@@ -1037,6 +1138,22 @@ static void flush_queued(kc_tasks *m, struct entry *e)
 		kc_log(KC_LOG_INFO, "queued message delivered", "task_id", id, NULL);
 		persist(m, e);
 	}
+}
+
+/* The task's whole prompt, from its prompt.txt (the index keeps only its
+ * head). Read here and pasted through tmux's standard input: the file's
+ * path is never a tmux argument (see the comment above tmux_run). */
+static int read_prompt(const kc_tasks *m, const char *id, char **out, size_t *len)
+{
+	size_t plen = strlen(m->cfg->tasks_dir) + strlen(id) + sizeof "//prompt.txt";
+	char *path = malloc(plen);
+	int rc;
+	if (!path)
+		return KC_ERR_NOMEM;
+	snprintf(path, plen, "%s/%s/prompt.txt", m->cfg->tasks_dir, id);
+	rc = kc_file_read(path, PROMPT_FILE_MAX, out, len);
+	free(path);
+	return rc;
 }
 
 /* Delivers prompts to starting tasks whose pane shows the ready pattern,
@@ -1086,7 +1203,8 @@ static long check_starting(kc_tasks *m)
 	bool save[64] = {false}, delivered[64] = {false};
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = todo[i].e;
-		char *pane;
+		char *pane, *text = NULL;
+		size_t text_len = 0;
 		if (todo[i].timed_out) {
 			char why[128];
 			snprintf(why, sizeof why, "the agent did not become ready within %ld ms", todo[i].timeout_ms);
@@ -1103,10 +1221,12 @@ static long check_starting(kc_tasks *m)
 		pane = capture(m, todo[i].id, NULL, NULL);
 		t1 = mono_ms();
 		if (pane_ready(m, todo[i].agent_idx, pane)) {
-			char path[4200], waited[24], took[48];
-			int rc;
-			snprintf(path, sizeof path, "%s/%s/prompt.txt", m->cfg->tasks_dir, todo[i].id);
-			rc = paste(m, todo[i].id, path, NULL);
+			char waited[24], took[48];
+			int rc = read_prompt(m, todo[i].id, &text, &text_len);
+			if (rc == 0)
+				rc = paste(m, todo[i].id, text, text_len);
+			free(text);
+			text = NULL;
 			t2 = mono_ms();
 			/* Where delivery time goes: from the output that showed the
 			 * prompt to this pass (or -1: found by a periodic look), the
@@ -1128,9 +1248,13 @@ static long check_starting(kc_tasks *m)
 				e->version++;
 			}
 			pthread_mutex_unlock(&m->mu);
+			/* rc: the prompt.txt could not be read (KC_ERR_NOT_FOUND,
+			 * KC_ERR_IO...), held a control byte (KC_ERR_INVALID: stored
+			 * before prompts were checked) or tmux failed. */
 			kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR,
 			       rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id", todo[i].id,
-			       "output_to_pass_ms", waited, "capture_paste_ms", took, NULL);
+			       "output_to_pass_ms", waited, "capture_paste_ms", took, "error",
+			       rc == 0 ? "" : kc_strerror(rc), NULL);
 			save[i] = true;
 			delivered[i] = rc == 0;
 		}
@@ -1443,6 +1567,10 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 		snprintf(err, errlen, "unknown agent");
 		return KC_ERR_INVALID;
 	}
+	/* The workdir as sent, then as resolved (a symlink may lead
+	 * elsewhere): the resolved path is what tmux and the agent get. */
+	if (workdir && (rc = kc_input_check_path("workdir", workdir, err, errlen)) != 0)
+		return rc;
 	if (!workdir || !*workdir)
 		snprintf(wd, sizeof wd, "%s", cfg->home);
 	else if (workdir[0] == '/')
@@ -1455,6 +1583,10 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 	}
 	if (!kc_utf8_valid(resolved, strlen(resolved))) {
 		snprintf(err, errlen, "workdir is not valid UTF-8");
+		return KC_ERR_INVALID;
+	}
+	if (kc_input_check_path("workdir", resolved, err, errlen) != 0) {
+		snprintf(err, errlen, "workdir: resolves to a path with a control byte or a trailing ';'");
 		return KC_ERR_INVALID;
 	}
 
@@ -1942,7 +2074,7 @@ int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task 
 		wake(m);
 		kc_log(KC_LOG_INFO, "follow-up queued until the prompt is delivered", "task_id", id, NULL);
 	} else {
-		if ((rc = paste(m, id, NULL, prompt)) != 0) {
+		if ((rc = paste(m, id, prompt, strlen(prompt))) != 0) {
 			/* The session went away between the check and the paste. */
 			snprintf(err, errlen, "Session is no longer running");
 			return KC_ERR_PRECONDITION;

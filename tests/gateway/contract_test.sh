@@ -132,8 +132,8 @@ check "missing prompt is 400" test "$(code POST /api/claude/tasks "${A[@]}" -d '
 check "missing prompt says so" err_is "prompt is required"
 check "blank prompt is 400" test "$(code POST /api/claude/tasks "${A[@]}" -d '{"prompt": "   "}')" = 400
 check "non-string prompt is 400" test "$(code POST /api/claude/tasks "${A[@]}" -d '{"prompt": 42}')" = 400
-check "bad id is 400" test "$(code GET /api/claude/tasks/not-an-id "${A[@]}")" = 400
-check "bad id says so" err_is "invalid task id"
+check "malformed id is 404 like an unknown one" test "$(code GET /api/claude/tasks/not-an-id "${A[@]}")" = 404
+check "malformed id says so" err_is "task not found"
 check "../ in an id never reaches a file" test "$(code GET '/api/claude/tasks/..%2F..%2Fetc' "${A[@]}" --path-as-is)" -ge 400
 check "unknown task is 404" test "$(code GET /api/claude/tasks/1700000000-deadbeef "${A[@]}")" = 404
 check "unknown task says so" err_is "task not found"

@@ -227,9 +227,11 @@ static void test_tasks(void **state)
 	assert_string_equal(r.details, "prompt is required");
 	reply_free(&r);
 
+	/* A malformed id is a task that does not exist. */
 	greq.task_id = "../x";
 	call("/kc.v1.TaskService/GetTask", &greq.base, &kc__v1__task__descriptor, token, &r);
-	assert_int_equal(r.status, GRPC_STATUS_INVALID_ARGUMENT);
+	assert_int_equal(r.status, GRPC_STATUS_NOT_FOUND);
+	assert_string_equal(r.details, "task not found");
 	reply_free(&r);
 	greq.task_id = "1700000000-00000000";
 	call("/kc.v1.TaskService/GetTask", &greq.base, &kc__v1__task__descriptor, token, &r);

@@ -304,10 +304,12 @@ class Errors(Base):
         self.assertEqual(code_of(lambda: raw(b"\x0a\x03a\xffb", metadata=md, timeout=10)),
                          (C.INVALID_ARGUMENT, "prompt is not valid UTF-8"))
         self.assertEqual(self.api.task("ListTasks").total_size, 0)
+        # A malformed id is a task that does not exist (issue 11): NOT_FOUND
+        # like an unknown one, and never a path.
         for bad in ("../x", "", "1-abc", "1-ABCDEF12", "1-abcdef12/../..", "../../etc/passwd"):
             for m in ("GetTask", "KillTask", "PrepareTerminal", "GetTaskOutput"):
                 self.assertEqual(code_of(lambda: self.api.task(m, task_id=bad)),
-                                 (C.INVALID_ARGUMENT, "invalid task id"), (m, bad))
+                                 (C.NOT_FOUND, "task not found"), (m, bad))
         self.assertEqual(code_of(lambda: self.get("1700000000-deadbeef")), (C.NOT_FOUND, "task not found"))
         self.assertEqual(code_of(lambda: self.api.task("SendMessage", task_id="1700000000-deadbeef", prompt="x")),
                          (C.NOT_FOUND, "task not found"))
