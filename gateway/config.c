@@ -349,6 +349,9 @@ int kc_gw_host_normalize(const char *v, size_t len, char *out, size_t outlen)
 		out[i] = (char)tolower((unsigned char)h[i]);
 	}
 	out[hl] = '\0';
+	/* No empty labels: ".", "..", "a..b" name nothing. */
+	if (!v6 && (out[0] == '.' || out[hl - 1] == '.' || strstr(out, "..")))
+		return KC_ERR_INVALID;
 	if (v6) {
 		struct in6_addr a6;
 
