@@ -40,7 +40,7 @@ check "the page answers at the URL" test "$(curl -s -o /dev/null -w '%{http_code
 check "the API answers with the token" \
 	test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/claude/tasks")" = 200
 check "a task is created (the KC_AGENT command)" \
-	test "$(curl -s -o "$tmp/task" -w '%{http_code}' -H "Authorization: Bearer $token" -d '{"prompt":"hello"}' "http://127.0.0.1:$port/api/claude/tasks")" = 201
+	test "$(curl -s -o "$tmp/task" -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"prompt":"hello"}' "http://127.0.0.1:$port/api/claude/tasks")" = 201
 tid=$(jq -r .task_id "$tmp/task")
 answered() { curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/claude/tasks/$tid/output" | grep -q 'echo: hello'; }
 check "the fake agent answers in tmux" wait_for 30 answered
