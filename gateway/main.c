@@ -102,7 +102,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (kc_gw_start(&gw)) {
-		fprintf(stderr, "kc-gateway: cannot listen on %s\n", gw.cfg.listen);
+		/* The identity listener's failures are logged where they happen,
+		 * with the path and the reason. */
+		if (!gw.listener)
+			fprintf(stderr, "kc-gateway: cannot listen on %s\n", gw.cfg.listen);
 		goto out;
 	}
 	{
