@@ -115,7 +115,8 @@ static int get_oauth_listen(const kc_ynode *n, const char *key, kc_gw_config *c,
 	if (strcmp(host, "localhost") == 0 || (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
 	    (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
 		return 0;
-	return bad(err, errlen, key, n, "must be a unix socket or a loopback address (only the auth proxy may reach it)");
+	return bad(err, errlen, key, n,
+	           "must be a unix socket or a loopback address (only the auth proxy may reach it)");
 }
 
 static int get_hosts(const kc_ynode *n, const char *key, kc_gw_config *c, char *err, size_t errlen)

@@ -236,8 +236,8 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 		kc_gw_finish_error(r, 415, "the request body must be application/json", NULL, 0);
 		return;
 	}
-	if (identity &&
-	    (kc_http_header_count(req, cfg->oauth_user_header) > 1 || kc_http_header_count(req, cfg->oauth_email_header) > 1)) {
+	if (identity && (kc_http_header_count(req, cfg->oauth_user_header) > 1 ||
+	                 kc_http_header_count(req, cfg->oauth_email_header) > 1)) {
 		kc_gw_finish_error(r, 400, "duplicate header", NULL, 0);
 		return;
 	}
@@ -255,8 +255,8 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	if (!rc && req->query_len)
 		rc = kc_message_set_query2(msg, req->query, req->query_len, bound, m->n_bindings, err, sizeof(err));
 	if (!rc && *route->body_field && req->body.len)
-		rc = kc_json_to_message2(msg, req->body.data, req->body.len, route->body_field, 0, bound, m->n_bindings, err,
-		                         sizeof(err));
+		rc = kc_json_to_message2(msg, req->body.data, req->body.len, route->body_field, 0, bound, m->n_bindings,
+		                         err, sizeof(err));
 	if (rc) {
 		kc_message_free(msg);
 		kc_gw_finish_error(r, rc == KC_ERR_NOMEM ? 500 : 400, rc == KC_ERR_NOMEM ? "out of memory" : err, NULL, 0);

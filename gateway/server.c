@@ -678,8 +678,8 @@ static int listen_unix(kc_gw *gw, const char *path)
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0700) && errno != EEXIST) {
-			kc_log(KC_LOG_ERROR, "cannot make the oauth socket's directory", "dir", dir, "error", strerror(errno),
-			       NULL);
+			kc_log(KC_LOG_ERROR, "cannot make the oauth socket's directory", "dir", dir, "error",
+			       strerror(errno), NULL);
 			return KC_ERR_IO;
 		}
 	}
@@ -699,9 +699,9 @@ static int listen_unix(kc_gw *gw, const char *path)
 		unlink(path);
 	}
 	old = umask(0177);
-	gw->oauth_listener = evconnlistener_new_bind(gw->base, on_accept, gw,
-	                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-	                                             (struct sockaddr *)&sun, sizeof(sun));
+	gw->oauth_listener =
+	    evconnlistener_new_bind(gw->base, on_accept, gw, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+	                            (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (!gw->oauth_listener) {
 		kc_log(KC_LOG_ERROR, "cannot listen on the oauth socket", "path", path, "error", strerror(errno), NULL);

@@ -916,7 +916,8 @@ int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, con
 				break;
 		}
 		if (clash)
-			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body", clash);
+			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body",
+			          clash);
 		else
 			rc = json_to_fields(msg, root, 0, flags, err, errlen);
 	} else {
@@ -924,7 +925,8 @@ int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, con
 		const char *clash = bound_clash(msg->descriptor, body_field, bound, n_bound);
 
 		if (clash)
-			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body", clash);
+			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body",
+			          clash);
 		else
 			rc = f ? field_from_json(msg, f, root, 0, flags, err, errlen) : KC_ERR_INTERNAL;
 	}
@@ -1072,7 +1074,8 @@ int kc_message_set_query2(ProtobufCMessage *msg, const char *query, size_t len, 
 		}
 		clash = bound_clash(msg->descriptor, name, bound, n_bound);
 		if (clash)
-			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the query", clash);
+			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the query",
+			          clash);
 		else
 			rc = kc_message_set_text(msg, name, value, err, errlen);
 		free(name);

@@ -215,10 +215,12 @@ static void test_path_bound_fields(void **state)
 	j = "{\"prompt\":\"hi\"}";
 	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)), 0);
 	j = "{\"prompt\":\"hi\",\"task_id\":\"2-cd\"}";
-	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)), KC_ERR_INVALID);
+	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)),
+	                 KC_ERR_INVALID);
 	assert_string_equal(err, "field \"task_id\" is set by the path; it cannot also be in the body");
 	j = "{\"taskId\":\"\"}";
-	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)), KC_ERR_INVALID);
+	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)),
+	                 KC_ERR_INVALID);
 	assert_string_equal(m->task_id, "1-ab");
 	/* Without bindings the old entry points behave as before. */
 	j = "{\"task_id\":\"3-ef\"}";
