@@ -13,8 +13,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Most names in gateway.allowed_hosts, and the longest one. */
+#define KC_GW_MAX_HOSTS 16
+#define KC_GW_MAX_HOST_LEN 256
+
 typedef struct kc_gw_config {
+	/* The public listener: bearer only; identity headers are never read. */
 	char listen[256];
+	/* The identity listener, "" when off: "unix:/path" (preferred: the
+	 * socket is made 0600 in a directory made 0700 when missing) or a
+	 * loopback "127.0.0.1:PORT" / "[::1]:PORT". Only the auth proxy may
+	 * reach it; only requests arriving on it turn oauth_user_header /
+	 * oauth_email_header into an identity (see handler.c). */
+	char oauth_listen[1024];
+	/* The headers the auth proxy sets on the requests it forwards,
+	 * lower-case. oauth2-proxy's legacy flags inject (and first strip
+	 * from the client's request) X-Forwarded-User / -Email; the default
+	 * is the X-Auth-Request-* pair of the local stand-in and of nginx's
+	 * auth_request. */
+	char oauth_user_header[64];
+	char oauth_email_header[64];
+	/* Host / :authority names every listener answers (the DNS-rebinding
+	 * defence), normalised: lower-case, no trailing dot, IPv6 without
+	 * brackets, no port. Anything else is 421. */
+	char allowed_hosts[KC_GW_MAX_HOSTS][KC_GW_MAX_HOST_LEN];
+	size_t n_allowed_hosts;
 	char tls_cert[1024];
 	char tls_key[1024];
 	char upstream[1024];
@@ -51,5 +74,15 @@ int kc_gw_config_env(kc_gw_config *c, char *err, size_t errlen);
 
 /* Splits "host:port" (or "[v6]:port"); KC_ERR_INVALID when malformed. */
 int kc_gw_parse_listen(const char *listen, char *host, size_t hostlen, int *port);
+
+/* The host part of a Host header or :authority value `v[0..len)`,
+ * normalised as allowed_hosts are (lower-case, one trailing dot dropped,
+ * IPv6 brackets dropped, port dropped) into out. KC_ERR_INVALID when it is
+ * not a plain host[:port]: userinfo, a path, percent-escapes, spaces or
+ * other bytes outside host syntax, a non-numeric port, empty. */
+int kc_gw_host_normalize(const char *v, size_t len, char *out, size_t outlen);
+
+/* True when the normalised host `host` is in c->allowed_hosts. */
+bool kc_gw_host_allowed(const kc_gw_config *c, const char *host);
 
 #endif /* KC_GW_CONFIG_H */

@@ -81,12 +81,78 @@ static void test_listen_and_env(void **state)
 	unsetenv("KC_PORT");
 }
 
+static void test_trust_keys(void **state)
+{
+	kc_gw_config c;
+	char err[256] = "";
+
+	(void)state;
+	kc_gw_config_defaults(&c);
+	assert_string_equal(c.oauth_listen, "");
+	assert_string_equal(c.oauth_user_header, "x-auth-request-user");
+	assert_true(kc_gw_host_allowed(&c, "localhost"));
+	assert_true(kc_gw_host_allowed(&c, "127.0.0.1"));
+	assert_true(kc_gw_host_allowed(&c, "::1"));
+	assert_int_equal(parse(&c, "gateway:\n  oauth_listen: unix:/run/kc-oauth/gw.sock\n", err), 0);
+	assert_string_equal(c.oauth_listen, "unix:/run/kc-oauth/gw.sock");
+	assert_int_equal(parse(&c, "gateway:\n  oauth_listen: 127.0.0.1:6090\n", err), 0);
+	assert_int_equal(parse(&c, "gateway:\n  oauth_listen: \"[::1]:6090\"\n", err), 0);
+	/* Reachable from elsewhere: refused, never trusted. */
+	assert_int_equal(parse(&c, "gateway:\n  oauth_listen: 0.0.0.0:6090\n", err), KC_ERR_INVALID);
+	assert_non_null(strstr(err, "gateway.oauth_listen: line 2"));
+	assert_int_equal(parse(&c, "gateway:\n  oauth_listen: 10.0.0.1:6090\n", err), KC_ERR_INVALID);
+	assert_int_equal(parse(&c, "gateway:\n  oauth_listen: unix:relative.sock\n", err), KC_ERR_INVALID);
+	assert_int_equal(parse(&c, "gateway:\n  oauth_user_header: X-Forwarded-User\n", err), 0);
+	assert_string_equal(c.oauth_user_header, "x-forwarded-user");
+	assert_int_equal(parse(&c, "gateway:\n  oauth_user_header: Authorization\n", err), KC_ERR_INVALID);
+	assert_int_equal(parse(&c, "gateway:\n  oauth_email_header: \"a b\"\n", err), KC_ERR_INVALID);
+	assert_int_equal(parse(&c, "gateway:\n  allowed_hosts: [Jane.Example.COM., \"[::1]\", kc.ns.svc]\n", err), 0);
+	assert_int_equal(c.n_allowed_hosts, 3);
+	assert_true(kc_gw_host_allowed(&c, "jane.example.com"));
+	assert_true(kc_gw_host_allowed(&c, "::1"));
+	assert_false(kc_gw_host_allowed(&c, "localhost"));
+	assert_int_equal(parse(&c, "gateway:\n  allowed_hosts: []\n", err), KC_ERR_INVALID);
+	assert_int_equal(parse(&c, "gateway:\n  allowed_hosts: localhost\n", err), KC_ERR_INVALID);
+	assert_int_equal(parse(&c, "gateway:\n  allowed_hosts: [\"a@b\"]\n", err), KC_ERR_INVALID);
+	assert_non_null(strstr(err, "gateway.allowed_hosts: line 2"));
+}
+
+static void test_host_normalize(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *out;
+	} ok[] = {
+		{"localhost", "localhost"}, {"LocalHost:6080", "localhost"}, {"localhost.", "localhost"},
+		{"localhost.:80", "localhost"}, {"[::1]", "::1"}, {"[::1]:6080", "::1"}, {"::1", "::1"},
+		{"[0:0:0:0:0:0:0:1]", "::1"}, {"127.0.0.1:", "127.0.0.1"}, {"A.B-c.example", "a.b-c.example"},
+	};
+	static const char *const bad_hosts[] = {
+		"", ":80", "user@localhost", "localhost/x", "local%68ost", "localhost:80:80", "localhost:x",
+		"[::1", "[::1]x", "local host", "localhost:123456", "[fe80::1%eth0]", "..", "::1:6080x",
+	};
+	char out[KC_GW_MAX_HOST_LEN];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(kc_gw_host_normalize(ok[i].in, strlen(ok[i].in), out, sizeof(out)), 0);
+		assert_string_equal(out, ok[i].out);
+	}
+	for (i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+		if (kc_gw_host_normalize(bad_hosts[i], strlen(bad_hosts[i]), out, sizeof(out)) == 0)
+			fail_msg("accepted \"%s\" as \"%s\"", bad_hosts[i], out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values_and_other_sections),
 		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_listen_and_env),
+		cmocka_unit_test(test_trust_keys),
+		cmocka_unit_test(test_host_normalize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,6 +48,10 @@ typedef struct kc_gw {
 	kc_gw_config cfg;
 	struct event_base *base;
 	struct evconnlistener *listener;
+	/* The identity listener (gateway.oauth_listen), or NULL; the unix
+	 * socket's path when it is one, unlinked at stop. */
+	struct evconnlistener *oauth_listener;
+	char oauth_socket[128];
 	kc_upstream *up;
 	kc_gw_metrics *metrics;
 	/* The OpenAPI document (generated at build time), or NULL. */
@@ -78,5 +82,10 @@ int kc_gw_start(kc_gw *gw);
 void kc_gw_stop(kc_gw *gw);
 /* The port actually bound (for listen ports of 0 in tests). */
 int kc_gw_bound_port(const kc_gw *gw);
+/* The identity listener's TCP port, or 0 when it is off or a unix socket. */
+int kc_gw_oauth_bound_port(const kc_gw *gw);
+/* True when connection `c` (an exchange's conn_data) arrived on the
+ * identity listener: only then are the proxy's identity headers read. */
+bool kc_gw_conn_trusts_identity(const kc_gw_conn *c);
 
 #endif /* KC_GW_GW_H */

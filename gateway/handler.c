@@ -11,11 +11,25 @@
  *   GET anything else         the dashboard's static files.
  *
  * Auth is kc-server's: the gateway only transports. `Authorization` goes up
- * as gRPC metadata `authorization` on every call. The OAuth proxy's
- * identity headers go up as `x-kc-oauth-user` / `x-kc-oauth-email` only
- * when the path carried the `/oauth` prefix (the proxy sets them there);
- * elsewhere they are dropped here, so a client that reaches the pod
- * directly cannot claim an identity.
+ * as gRPC metadata `authorization` on every call. Identity is trusted by
+ * listener, never by path: only a request that arrived on the identity
+ * listener (gateway.oauth_listen, which nothing but the auth proxy can
+ * reach) has the proxy's headers (gateway.oauth_user_header /
+ * oauth_email_header) sent up as `x-kc-oauth-user` / `x-kc-oauth-email`.
+ * On the public listener they are never read, on any path or protocol:
+ * such a request is as unauthenticated as one without them. kc-server
+ * trusts that metadata only from its unix socket, whose one client is
+ * this gateway.
+ *
+ * Before any of that, on every listener and path (gateway/README.md,
+ * Trust model): the Host (or :authority) must be one of
+ * gateway.allowed_hosts (400 when missing, 421 otherwise: a page whose DNS
+ * name was rebound to this address is not served); an API body must be
+ * application/json (415: an HTML form cannot send it cross-site without a
+ * CORS preflight); and on the identity listener, where a browser's cookie
+ * makes the session, a state-changing request that the browser marks
+ * cross-site or same-site, or whose Origin is not the Host, is refused
+ * (403).
  *
  * What happens next is in unary.c (unary calls, identical reads sharing
  * one) and stream.c (SSE / NDJSON); request.c answers and frees.
@@ -72,6 +86,133 @@ static void request_id(kc_gw_req *r, const kc_http_request *req)
 	         (unsigned long long)++r->gw->next_request_id);
 }
 
+/* ---- the trust rules ---- */
+
+/* True for a media type `application/json`, parameters (`; charset=utf-8`)
+ * allowed, any case. */
+static bool is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (!ct)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, want, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* The explicit port of a Host / Origin authority, or -1 when none. */
+static long authority_port(const char *a, size_t len)
+{
+	const char *colon = NULL;
+	size_t i;
+	size_t colons = 0;
+	long port = 0;
+
+	if (len && a[0] == '[') {
+		const char *close = memchr(a, ']', len);
+
+		if (close && (size_t)(close - a) + 1 < len && close[1] == ':')
+			colon = close + 1;
+	} else {
+		for (i = 0; i < len; i++)
+			if (a[i] == ':') {
+				colons++;
+				colon = a + i;
+			}
+		if (colons != 1)
+			colon = NULL;
+	}
+	if (!colon || colon + 1 == a + len)
+		return -1;
+	for (colon++; colon < a + len; colon++)
+		port = port * 10 + (*colon - '0');
+	return port;
+}
+
+/*
+ * The browser's Origin names the same host (and port) as the request's
+ * Host. The gateway does not know the scheme the client used (TLS ends at
+ * the ingress), so a Host without a port matches an Origin on its
+ * scheme's default port, and an explicit Host port must equal the
+ * Origin's. "null" (sandboxed frames, file: pages, some redirects) never
+ * matches.
+ */
+static bool origin_is_host(const char *origin, const char *host)
+{
+	const char *sep = strstr(origin, "://");
+	char oh[KC_GW_MAX_HOST_LEN];
+	char hh[KC_GW_MAX_HOST_LEN];
+	const char *auth;
+	long oport;
+	long hport;
+	bool https;
+
+	if (!sep)
+		return false;
+	https = (size_t)(sep - origin) == 5 && strncasecmp(origin, "https", 5) == 0;
+	if (!https && !((size_t)(sep - origin) == 4 && strncasecmp(origin, "http", 4) == 0))
+		return false;
+	auth = sep + 3;
+	if (kc_gw_host_normalize(auth, strlen(auth), oh, sizeof(oh)) ||
+	    kc_gw_host_normalize(host, strlen(host), hh, sizeof(hh)) || strcmp(oh, hh) != 0)
+		return false;
+	oport = authority_port(auth, strlen(auth));
+	if (oport < 0)
+		oport = https ? 443 : 80;
+	hport = authority_port(host, strlen(host));
+	if (hport >= 0)
+		return hport == oport;
+	return oport == 443 || oport == 80;
+}
+
+/*
+ * The checks every request passes before it is routed. False when r was
+ * answered (and freed).
+ */
+static bool admit(kc_gw_req *r)
+{
+	kc_http_request *req = &r->ex->req;
+	const char *host = kc_http_header(req, "host");
+	char norm[KC_GW_MAX_HOST_LEN];
+	const char *site;
+	const char *origin;
+
+	/* DNS rebinding: a page on attacker.example whose name now resolves
+	 * to 127.0.0.1 sends Host: attacker.example. Port ignored (the name
+	 * is what an attacker controls). */
+	if (!host || !*host) {
+		kc_gw_finish_error(r, 400, "missing Host header", NULL, 0);
+		return false;
+	}
+	if (kc_gw_host_normalize(host, strlen(host), norm, sizeof(norm)) || !kc_gw_host_allowed(&r->gw->cfg, norm)) {
+		kc_gw_finish_error(r, 421, "misdirected request", NULL, 0);
+		return false;
+	}
+	if (!kc_gw_conn_trusts_identity(r->ex->conn_data) || strcmp(req->method, "GET") == 0 || req->head ||
+	    strcmp(req->method, "OPTIONS") == 0)
+		return true;
+	/* CSRF, where a cookie makes the session. Fetch metadata first (every
+	 * current browser sends it); Origin for the others. */
+	site = kc_http_header(req, "sec-fetch-site");
+	if (site && (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0)) {
+		kc_gw_finish_error(r, 403, "cross-site request refused", NULL, 0);
+		return false;
+	}
+	origin = kc_http_header(req, "origin");
+	if (kc_http_header_count(req, "origin") > 1 || (origin && !origin_is_host(origin, host))) {
+		kc_gw_finish_error(r, 403, "cross-origin request refused", NULL, 0);
+		return false;
+	}
+	return true;
+}
+
 static void call_api(kc_gw_req *r, kc_route_match *m)
 {
 	kc_http_request *req = &r->ex->req;
@@ -84,8 +225,24 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	size_t plen;
 	size_t i;
 	const char *v;
+	const char *bound[KC_ROUTE_MAX_BINDINGS];
+	bool identity = kc_gw_conn_trusts_identity(r->ex->conn_data);
+	const kc_gw_config *cfg = &r->gw->cfg;
 	int rc = 0;
 
+	/* A body is JSON and says so: a form or text/plain post is what a
+	 * page on another site can send without asking (no preflight). */
+	if (req->body.len && !is_json_type(kc_http_header(req, "content-type"))) {
+		kc_gw_finish_error(r, 415, "the request body must be application/json", NULL, 0);
+		return;
+	}
+	if (identity && (kc_http_header_count(req, cfg->oauth_user_header) > 1 ||
+	                 kc_http_header_count(req, cfg->oauth_email_header) > 1)) {
+		kc_gw_finish_error(r, 400, "duplicate header", NULL, 0);
+		return;
+	}
+	for (i = 0; i < m->n_bindings; i++)
+		bound[i] = m->bindings[i].field;
 	msg = kc_message_new(route->input);
 	if (!msg) {
 		kc_gw_finish_error(r, 500, "out of memory", NULL, 0);
@@ -93,10 +250,13 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	}
 	for (i = 0; i < m->n_bindings && !rc; i++)
 		rc = kc_message_set_text(msg, m->bindings[i].field, m->bindings[i].value, err, sizeof(err));
+	/* A field the path set is the resource the request acts on: neither
+	 * the query nor the body may name it again (it would win silently). */
 	if (!rc && req->query_len)
-		rc = kc_message_set_query(msg, req->query, req->query_len, err, sizeof(err));
+		rc = kc_message_set_query2(msg, req->query, req->query_len, bound, m->n_bindings, err, sizeof(err));
 	if (!rc && *route->body_field && req->body.len)
-		rc = kc_json_to_message(msg, req->body.data, req->body.len, route->body_field, err, sizeof(err));
+		rc = kc_json_to_message2(msg, req->body.data, req->body.len, route->body_field, 0, bound, m->n_bindings,
+		                         err, sizeof(err));
 	if (rc) {
 		kc_message_free(msg);
 		kc_gw_finish_error(r, rc == KC_ERR_NOMEM ? 500 : 400, rc == KC_ERR_NOMEM ? "out of memory" : err, NULL, 0);
@@ -115,12 +275,12 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	v = kc_http_header(req, "authorization");
 	if (v)
 		md[n_md++] = (kc_header){"authorization", v};
-	if (m->oauth) {
-		v = kc_http_header(req, "x-auth-request-user");
-		if (v)
+	if (identity) {
+		v = kc_http_header(req, cfg->oauth_user_header);
+		if (v && *v)
 			md[n_md++] = (kc_header){"x-kc-oauth-user", v};
-		v = kc_http_header(req, "x-auth-request-email");
-		if (v)
+		v = kc_http_header(req, cfg->oauth_email_header);
+		if (v && *v)
 			md[n_md++] = (kc_header){"x-kc-oauth-email", v};
 	}
 	md[n_md++] = (kc_header){"x-request-id", r->id};
@@ -272,6 +432,8 @@ void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	r->metric_row = kc_n_routes + KC_GW_KIND_UNMATCHED;
 	request_id(r, req);
+	if (!admit(r))
+		return;
 
 	if (path_is(req, "/healthz") && (strcmp(req->method, "GET") == 0 || req->head)) {
 		healthz(r);

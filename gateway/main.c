@@ -102,15 +102,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (kc_gw_start(&gw)) {
-		fprintf(stderr, "kc-gateway: cannot listen on %s\n", gw.cfg.listen);
+		/* The identity listener's failures are logged where they happen,
+		 * with the path and the reason. */
+		if (!gw.listener)
+			fprintf(stderr, "kc-gateway: cannot listen on %s\n", gw.cfg.listen);
 		goto out;
 	}
 	{
 		char port[16];
+		char oport[16];
 
 		snprintf(port, sizeof(port), "%d", kc_gw_bound_port(&gw));
-		kc_log(KC_LOG_INFO, "listening", "listen", gw.cfg.listen, "port", port, "upstream", gw.cfg.upstream,
-		       "web_root", gw.cfg.web_root, NULL);
+		snprintf(oport, sizeof(oport), "%d", kc_gw_oauth_bound_port(&gw));
+		kc_log(KC_LOG_INFO, "listening", "listen", gw.cfg.listen, "port", port, "oauth_listen",
+		       gw.cfg.oauth_listen[0] ? gw.cfg.oauth_listen : "off", "oauth_port", oport, "upstream",
+		       gw.cfg.upstream, "web_root", gw.cfg.web_root, NULL);
 	}
 	event_base_dispatch(gw.base);
 	kc_log(KC_LOG_INFO, "stopped", NULL);

@@ -11,8 +11,9 @@
  * Matching follows the HTTP rule's path-template grammar, restricted to
  * what the API uses: literal segments, `{field}` (one segment) and
  * `{field=**}` (the rest of the path, last only). Every route is also
- * reachable with the `/oauth` prefix; the match says whether it was there,
- * because identity headers are honoured only under it.
+ * reachable with the `/oauth` prefix (the URL space browser sessions use
+ * behind the auth proxy); the match says whether it was there. Identity
+ * does not depend on it: it is trusted by listener (handler.c).
  *
  * The matcher is strict on purpose. It refuses, rather than normalises:
  * empty segments (`//`, a trailing slash), dot segments (`.`, `..`, and

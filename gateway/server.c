@@ -1,7 +1,14 @@
 /*
- * server.c - sockets: the listener, one kc_gw_conn per client connection,
+ * server.c - sockets: the listeners, one kc_gw_conn per client connection,
  * timeouts, the connection cap and the graceful drain. Protocol work is in
  * http1.c; this file only moves bytes between bufferevents and it.
+ *
+ * Listeners: the public one (gateway.listen: what the ingress and `make
+ * run` expose; bearer only) and, when gateway.oauth_listen is set, the
+ * identity listener that only the auth proxy reaches (a 0600 unix socket,
+ * or a loopback port). A connection remembers which one accepted it; the
+ * handler reads identity headers only on the second (handler.c). Both
+ * share every limit and the connection cap.
  *
  * Timeouts: a connection with no request in flight is closed after
  * idle_timeout_ms; a request must arrive whole within request_timeout_ms
@@ -26,7 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -61,6 +71,8 @@ struct kc_gw_conn {
 	struct bufferevent *bev;
 	enum conn_proto proto;
 	bool tls;
+	/* Accepted on the identity listener (gateway.oauth_listen). */
+	bool oauth;
 	kc_h1 *h1;
 	kc_h2 *h2;
 	struct event *timer;
@@ -454,28 +466,32 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	kc_gw *gw = arg;
 	kc_gw_conn *c;
 	int one = 1;
+	/* The identity listener is pod-local plaintext; TLS is the public
+	 * port's. */
+	bool oauth = l == gw->oauth_listener;
+	void *ssl_ctx = oauth ? NULL : gw->ssl_ctx;
 
-	(void)l;
-	(void)sa;
 	(void)salen;
 	if (gw->n_conns >= gw->cfg.max_connections || gw->draining) {
 		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
 		                           "Content-Length: 34\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
 
-		if (!gw->ssl_ctx && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		if (!ssl_ctx && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			(void)0;
 		evutil_closesocket(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		evutil_closesocket(fd);
 		return;
 	}
 	c->gw = gw;
-	if (gw->ssl_ctx) {
-		SSL *ssl = SSL_new(gw->ssl_ctx);
+	c->oauth = oauth;
+	if (ssl_ctx) {
+		SSL *ssl = SSL_new(ssl_ctx);
 
 		c->tls = true;
 		if (ssl)
@@ -537,6 +553,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	kc_log(KC_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	gw->draining = true;
 	evconnlistener_disable(gw->listener);
+	if (gw->oauth_listener)
+		evconnlistener_disable(gw->oauth_listener);
 	/* Streams never end by themselves: end them cleanly now. */
 	kc_gw_end_streams(gw);
 	for (c = gw->conns; c; c = next) {
@@ -602,41 +620,136 @@ static int tls_setup(kc_gw *gw)
 	return 0;
 }
 
-int kc_gw_start(kc_gw *gw)
+/* "host:port" (or "[v6]:port", "localhost:port") as a socket address. */
+static int listen_addr(const char *listen, struct sockaddr_storage *ss, int *sslen)
 {
 	char host[256];
 	int port;
-	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
 
-	if (kc_gw_parse_listen(gw->cfg.listen, host, sizeof(host), &port))
+	if (kc_gw_parse_listen(listen, host, sizeof(host), &port))
 		return KC_ERR_INVALID;
-	if (gw->cfg.tls_cert[0] && tls_setup(gw))
-		return KC_ERR_INVALID;
-	memset(&ss, 0, sizeof(ss));
+	memset(ss, 0, sizeof(*ss));
 	if (strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	if (strchr(host, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
 			return KC_ERR_INVALID;
-		sslen = sizeof(*s6);
+		*sslen = sizeof(*s6);
 	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
 			return KC_ERR_INVALID;
-		sslen = sizeof(*s4);
+		*sslen = sizeof(*s4);
 	}
+	return 0;
+}
+
+/*
+ * The identity listener on a unix socket: its directory is made 0700 when
+ * missing (an existing one, such as a pod's emptyDir shared with the
+ * proxy's container only, is left as it is), and the socket is 0600 from
+ * the moment it exists (bound under umask 0177), so only this uid can
+ * connect. A socket file left by a gateway that died is replaced; one a
+ * live gateway still answers on is not (two gateways never share it).
+ */
+static int listen_unix(kc_gw *gw, const char *path)
+{
+	struct sockaddr_un sun;
+	char dir[sizeof(sun.sun_path)];
+	char *slash;
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path) || strlen(path) >= sizeof(gw->oauth_socket))
+		return KC_ERR_INVALID;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			kc_log(KC_LOG_ERROR, "cannot make the oauth socket's directory", "dir", dir, "error",
+			       strerror(errno), NULL);
+			return KC_ERR_IO;
+		}
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			kc_log(KC_LOG_ERROR, "oauth_listen names a file that is not a socket", "path", path, NULL);
+			return KC_ERR_INVALID;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(fd);
+			kc_log(KC_LOG_ERROR, "another process listens on the oauth socket", "path", path, NULL);
+			return KC_ERR_IO;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+	}
+	old = umask(0177);
+	gw->oauth_listener =
+	    evconnlistener_new_bind(gw->base, on_accept, gw, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+	                            (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (!gw->oauth_listener) {
+		kc_log(KC_LOG_ERROR, "cannot listen on the oauth socket", "path", path, "error", strerror(errno), NULL);
+		return KC_ERR_IO;
+	}
+	snprintf(gw->oauth_socket, sizeof(gw->oauth_socket), "%s", path);
+	/* Not loosened by a umask that was stricter, nor by one that was not. */
+	chmod(path, 0600);
+	return 0;
+}
+
+static int listen_oauth(kc_gw *gw)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+
+	if (!gw->cfg.oauth_listen[0])
+		return 0;
+	if (strncmp(gw->cfg.oauth_listen, "unix:", 5) == 0)
+		return listen_unix(gw, gw->cfg.oauth_listen + 5);
+	if (listen_addr(gw->cfg.oauth_listen, &ss, &sslen))
+		return KC_ERR_INVALID;
+	gw->oauth_listener = evconnlistener_new_bind(gw->base, on_accept, gw,
+	                                             LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	                                             128, (struct sockaddr *)&ss, sslen);
+	if (!gw->oauth_listener) {
+		kc_log(KC_LOG_ERROR, "cannot listen on oauth_listen", "listen", gw->cfg.oauth_listen, "error",
+		       strerror(errno), NULL);
+		return KC_ERR_IO;
+	}
+	return 0;
+}
+
+int kc_gw_start(kc_gw *gw)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+
+	if (listen_addr(gw->cfg.listen, &ss, &sslen))
+		return KC_ERR_INVALID;
+	if (gw->cfg.tls_cert[0] && tls_setup(gw))
+		return KC_ERR_INVALID;
 	gw->listener = evconnlistener_new_bind(gw->base, on_accept, gw,
 	                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 	                                       (struct sockaddr *)&ss, sslen);
 	if (!gw->listener)
+		return KC_ERR_IO;
+	if (listen_oauth(gw))
 		return KC_ERR_IO;
 	gw->sig_term = evsignal_new(gw->base, SIGTERM, on_signal, gw);
 	gw->sig_int = evsignal_new(gw->base, SIGINT, on_signal, gw);
@@ -653,6 +766,12 @@ void kc_gw_stop(kc_gw *gw)
 		conn_free(gw->conns);
 	if (gw->listener)
 		evconnlistener_free(gw->listener);
+	if (gw->oauth_listener)
+		evconnlistener_free(gw->oauth_listener);
+	gw->oauth_listener = NULL;
+	if (gw->oauth_socket[0])
+		unlink(gw->oauth_socket);
+	gw->oauth_socket[0] = '\0';
 	if (gw->drain_timer)
 		event_free(gw->drain_timer);
 	if (gw->sig_term)
@@ -675,4 +794,23 @@ int kc_gw_bound_port(const kc_gw *gw)
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int kc_gw_oauth_bound_port(const kc_gw *gw)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!gw->oauth_listener || gw->oauth_socket[0])
+		return 0;
+	if (getsockname(evconnlistener_get_fd(gw->oauth_listener), (struct sockaddr *)&ss, &len))
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+bool kc_gw_conn_trusts_identity(const kc_gw_conn *c)
+{
+	return c && c->oauth;
 }

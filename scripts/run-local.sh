@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the control plane on this machine.
+# `make run`: the control plane on this machine, on loopback only.
 #
 # Builds kc-server and kc-gateway, starts kc-server with the workspace home
 # under ./.run/home (or $KC_HOME) and tasks under $KC_HOME/.claude-tasks,
@@ -14,6 +14,14 @@
 #   KC_PORT       the gateway's HTTP port on 127.0.0.1 (default 6080)
 #   KC_GRPC_PORT  also serve gRPC on 127.0.0.1:$KC_GRPC_PORT (off when unset)
 #   KC_AGENT      the agent command (default: claude)
+#   KC_OAUTH_STANDIN=1  also run a stand-in for the workspace's auth proxy
+#                 (scripts/oauth-standin.py) on 127.0.0.1:$KC_OAUTH_PORT
+#                 (default: a free port, printed), in front of the gateway's
+#                 identity listener (a 0600 unix socket in the run
+#                 directory). Whoever reaches that port is "signed in": it
+#                 is for testing /oauth/ flows, off by default. Without it
+#                 the gateway has no identity listener at all, and the
+#                 dashboard uses the token in the URL's fragment.
 # Several stacks can run side by side with different KC_HOME and KC_PORT:
 # each home gets its own run directory (sockets, tmux, logs).
 # For tests: KC_BIN_DIR holds kc-server and kc-gateway already built (no
@@ -51,6 +59,12 @@ gw_bin="$run/kc-gateway"
 cp -f "$bin" "$tmp_bin"
 cp -f "$gw_src" "$gw_bin"
 
+oauth_line=
+if [ "${KC_OAUTH_STANDIN:-0}" = 1 ]; then
+	oauth_sock="$run/oauth/gateway.sock"
+	oauth_line="  oauth_listen: unix:$oauth_sock"
+fi
+
 config="$run/kc-server.yaml"
 cat >"$config" <<YAML
 # Written by scripts/run-local.sh for a local run.
@@ -62,6 +76,7 @@ gateway:
   listen: 127.0.0.1:$KC_PORT
   upstream: unix:$run/sock/kc-server.sock
   web_root: $web_root
+$oauth_line
 YAML
 
 pids=()
@@ -108,6 +123,25 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 
+standin_url=
+if [ -n "$oauth_line" ]; then
+	rm -f "$run/standin.port"
+	/usr/bin/python3 "$root/scripts/oauth-standin.py" --upstream "unix:$oauth_sock" \
+		--listen "127.0.0.1:${KC_OAUTH_PORT:-0}" --port-file "$run/standin.port" \
+		>>"$run/oauth-standin.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 1 200); do
+		[ -s "$run/standin.port" ] && break
+		if ! kill -0 "${pids[2]}" 2>/dev/null; then
+			echo "run-local: the oauth stand-in exited; see $run/oauth-standin.log" >&2
+			tail -5 "$run/oauth-standin.log" >&2 || true
+			exit 1
+		fi
+		sleep 0.05
+	done
+	standin_url="http://127.0.0.1:$(cat "$run/standin.port")"
+fi
+
 token=$(cat "$token_file")
 echo "kc-server and kc-gateway are running (logs: $run/kc-server.log, $run/kc-gateway.log)"
 echo "  dashboard:  http://127.0.0.1:$KC_PORT/#token=$token"
@@ -117,6 +151,7 @@ echo "  home:       $KC_HOME"
 echo "  tasks:      $KC_HOME/.claude-tasks"
 echo "  socket:     unix:$run/sock/kc-server.sock"
 [ -n "${KC_GRPC_PORT:-}" ] && echo "  gRPC (TCP): 127.0.0.1:$KC_GRPC_PORT"
+[ -n "$standin_url" ] && echo "  signed in:  $standin_url/oauth/ (stand-in auth proxy; anyone reaching it is signed in)"
 echo "  tmux:       tmux -S $run/tmux/default ls"
 echo "Ctrl-C stops both."
 

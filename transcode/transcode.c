@@ -844,8 +844,52 @@ int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, cons
 	return kc_json_to_message_ex(msg, json, len, body_field, 0, err, errlen);
 }
 
+/*
+ * True when the field paths a and b (dotted, each segment a proto or
+ * lowerCamelCase name) reach the same field of `d`, or one lies inside the
+ * other: "task_id" and "taskId", "task" and "task.id". Unknown names reach
+ * nothing.
+ */
+static bool paths_overlap(const ProtobufCMessageDescriptor *d, const char *a, const char *b)
+{
+	for (;;) {
+		const char *da = strchr(a, '.');
+		const char *db = strchr(b, '.');
+		const ProtobufCFieldDescriptor *fa = find_field(d, a, da ? (size_t)(da - a) : strlen(a));
+		const ProtobufCFieldDescriptor *fb = find_field(d, b, db ? (size_t)(db - b) : strlen(b));
+
+		if (!fa || fa != fb)
+			return false;
+		if (!da || !db)
+			return true;
+		if (fa->type != PROTOBUF_C_TYPE_MESSAGE)
+			return false;
+		d = fa->descriptor;
+		a = da + 1;
+		b = db + 1;
+	}
+}
+
+/* The path-bound field `name` overlaps, or NULL. */
+static const char *bound_clash(const ProtobufCMessageDescriptor *d, const char *name, const char *const *bound,
+                               size_t n_bound)
+{
+	size_t i;
+
+	for (i = 0; i < n_bound; i++)
+		if (paths_overlap(d, name, bound[i]))
+			return bound[i];
+	return NULL;
+}
+
 int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
                           char *err, size_t errlen)
+{
+	return kc_json_to_message2(msg, json, len, body_field, flags, NULL, 0, err, errlen);
+}
+
+int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
+                        const char *const *bound, size_t n_bound, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -857,15 +901,36 @@ int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, c
 	if (!root)
 		return fail(err, errlen, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
 	if (!body_field || !*body_field || strcmp(body_field, "*") == 0) {
-		if (!json_is_object(root))
+		const char *key;
+		const char *clash = NULL;
+		json_t *v;
+
+		if (!json_is_object(root)) {
 			rc = fail(err, errlen, "invalid JSON: expected an object");
+			goto out;
+		}
+		json_object_foreach(root, key, v)
+		{
+			clash = bound_clash(msg->descriptor, key, bound, n_bound);
+			if (clash)
+				break;
+		}
+		if (clash)
+			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body",
+			          clash);
 		else
 			rc = json_to_fields(msg, root, 0, flags, err, errlen);
 	} else {
 		const ProtobufCFieldDescriptor *f = find_field(msg->descriptor, body_field, strlen(body_field));
+		const char *clash = bound_clash(msg->descriptor, body_field, bound, n_bound);
 
-		rc = f ? field_from_json(msg, f, root, 0, flags, err, errlen) : KC_ERR_INTERNAL;
+		if (clash)
+			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body",
+			          clash);
+		else
+			rc = f ? field_from_json(msg, f, root, 0, flags, err, errlen) : KC_ERR_INTERNAL;
 	}
+out:
 	json_decref(root);
 	return rc;
 }
@@ -974,7 +1039,14 @@ static char *query_decode(const char *s, size_t len, int *rc)
 
 int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, char *err, size_t errlen)
 {
+	return kc_message_set_query2(msg, query, len, NULL, 0, err, errlen);
+}
+
+int kc_message_set_query2(ProtobufCMessage *msg, const char *query, size_t len, const char *const *bound,
+                          size_t n_bound, char *err, size_t errlen)
+{
 	size_t i = 0;
+	const char *clash;
 	int rc = 0;
 
 	while (i < len && !rc) {
@@ -1000,7 +1072,12 @@ int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, c
 			free(name);
 			return rc == KC_ERR_INVALID ? fail(err, errlen, "bad escape in the query string") : rc;
 		}
-		rc = kc_message_set_text(msg, name, value, err, errlen);
+		clash = bound_clash(msg->descriptor, name, bound, n_bound);
+		if (clash)
+			rc = fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the query",
+			          clash);
+		else
+			rc = kc_message_set_text(msg, name, value, err, errlen);
 		free(name);
 		free(value);
 		i = end + 1;

@@ -79,6 +79,17 @@ int kc_json_to_message(ProtobufCMessage *msg, const char *json, size_t len, cons
 int kc_json_to_message_ex(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
                           char *err, size_t errlen);
 
+/*
+ * The same, for a request some of whose fields the URL path already set:
+ * `bound[0..n_bound)` are those fields' paths (as kc_message_set_text
+ * takes them). A body member that names one of them, or a message on the
+ * way to one, is KC_ERR_INVALID ("field \"task_id\" is set by the path; it
+ * cannot also be in the body"): the path decides which resource a request
+ * acts on, and a body must not quietly point it at another.
+ */
+int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, const char *body_field, unsigned flags,
+                        const char *const *bound, size_t n_bound, char *err, size_t errlen);
+
 /* Decodes a JSON object into a new message of type `desc` (free with
  * kc_message_free). Errors as kc_json_to_message; *out is untouched on
  * failure. */
@@ -99,6 +110,11 @@ int kc_message_set_text(ProtobufCMessage *msg, const char *path, const char *val
  * Errors as kc_message_set_text; a bad escape is KC_ERR_INVALID.
  */
 int kc_message_set_query(ProtobufCMessage *msg, const char *query, size_t len, char *err, size_t errlen);
+/* The same, refusing (KC_ERR_INVALID, the field named) a parameter that
+ * names one of the path-bound fields `bound[0..n_bound)`, in any spelling
+ * the parameter names accept (proto or lowerCamelCase name). */
+int kc_message_set_query2(ProtobufCMessage *msg, const char *query, size_t len, const char *const *bound,
+                          size_t n_bound, char *err, size_t errlen);
 
 /*
  * Appends `msg` as JSON to `out`. With `field` not NULL and not "", only

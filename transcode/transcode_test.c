@@ -187,6 +187,49 @@ static void test_text_and_query(void **state)
 	kc_message_free(&l->base);
 }
 
+/* A field the path bound cannot come again from the query or the body, in
+ * any spelling; other fields still can. */
+static void test_path_bound_fields(void **state)
+{
+	Kc__V1__GetTaskOutputRequest *r = (void *)kc_message_new(&kc__v1__get_task_output_request__descriptor);
+	Kc__V1__SendMessageRequest *m = (void *)kc_message_new(&kc__v1__send_message_request__descriptor);
+	const char *const bound[] = {"task_id"};
+	char err[256] = "";
+	const char *q;
+	const char *j;
+
+	(void)state;
+	assert_int_equal(kc_message_set_text(&r->base, "task_id", "1-ab", err, sizeof(err)), 0);
+	q = "tail=3";
+	assert_int_equal(kc_message_set_query2(&r->base, q, strlen(q), bound, 1, err, sizeof(err)), 0);
+	q = "tail=3&task_id=2-cd";
+	assert_int_equal(kc_message_set_query2(&r->base, q, strlen(q), bound, 1, err, sizeof(err)), KC_ERR_INVALID);
+	assert_string_equal(err, "field \"task_id\" is set by the path; it cannot also be in the query");
+	q = "taskId=2-cd";
+	assert_int_equal(kc_message_set_query2(&r->base, q, strlen(q), bound, 1, err, sizeof(err)), KC_ERR_INVALID);
+	q = "task%5fid=2-cd";
+	assert_int_equal(kc_message_set_query2(&r->base, q, strlen(q), bound, 1, err, sizeof(err)), KC_ERR_INVALID);
+	assert_string_equal(r->task_id, "1-ab");
+
+	assert_int_equal(kc_message_set_text(&m->base, "task_id", "1-ab", err, sizeof(err)), 0);
+	j = "{\"prompt\":\"hi\"}";
+	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)), 0);
+	j = "{\"prompt\":\"hi\",\"task_id\":\"2-cd\"}";
+	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)),
+	                 KC_ERR_INVALID);
+	assert_string_equal(err, "field \"task_id\" is set by the path; it cannot also be in the body");
+	j = "{\"taskId\":\"\"}";
+	assert_int_equal(kc_json_to_message2(&m->base, j, strlen(j), "*", 0, bound, 1, err, sizeof(err)),
+	                 KC_ERR_INVALID);
+	assert_string_equal(m->task_id, "1-ab");
+	/* Without bindings the old entry points behave as before. */
+	j = "{\"task_id\":\"3-ef\"}";
+	assert_int_equal(kc_json_to_message(&m->base, j, strlen(j), "*", err, sizeof(err)), 0);
+	assert_string_equal(m->task_id, "3-ef");
+	kc_message_free(&r->base);
+	kc_message_free(&m->base);
+}
+
 static void test_oneof_and_int64(void **state)
 {
 	ProtobufCMessage *m = kc_message_new(&kc__v1__task_event__descriptor);
@@ -421,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_nested_enum_and_alerts),
 		cmocka_unit_test(test_map_roundtrip),
 		cmocka_unit_test(test_text_and_query),
+		cmocka_unit_test(test_path_bound_fields),
 		cmocka_unit_test(test_oneof_and_int64),
 		cmocka_unit_test(test_response_field_and_invalid_utf8_out),
 		cmocka_unit_test(test_doubles),

@@ -117,7 +117,7 @@ if [ $use_stub = 0 ]; then
 	create() { # prompt -> 0 when created
 		local body
 		body=$(jq -cn --arg p "$1" '{prompt: $p}')
-		[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" -d "$body" "http://127.0.0.1:$gport/api/claude/tasks")" = 201 ]
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$gport/api/claude/tasks")" = 201 ]
 	}
 	for i in $(seq 1 90); do
 		until create "$long"$'\n'exit; do sleep 0.2; done

@@ -16,6 +16,8 @@
 //   KC_MOCK         1: the API is mock_server.js; also run checks that need its test hooks
 //   KC_OAUTH        1: also load /oauth/ with proxy identity headers and read and
 //                   regenerate the token there (run last: the old token dies)
+//   KC_OAUTH_URL    where /oauth/ is served with an identity (the auth proxy's
+//                   stand-in on a live stack); default KC_URL
 //   KC_BAD_WORKDIR  a workdir that does not exist (default /nonexistent-kc-test)
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   PLAYWRIGHT_CORE where playwright-core is (default /opt/kube-coder-tools/node_modules/playwright-core)
@@ -27,6 +29,9 @@ const path = require('path');
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || '/opt/kube-coder-tools/node_modules/playwright-core');
 
 const URL_BASE = (process.env.KC_URL || '').replace(/\/$/, '');
+// Where /oauth/ is served with an identity: the auth proxy (its stand-in
+// on a live stack), else the same server (the mock honours the headers).
+const OAUTH_BASE = (process.env.KC_OAUTH_URL || URL_BASE).replace(/\/$/, '');
 const TOKEN = process.env.KC_TOKEN || '';
 const OUT = process.env.KC_OUT || process.env.TEST_UNDECLARED_OUTPUTS_DIR || '.';
 const ECHO = process.env.KC_ECHO || '{prompt}';
@@ -386,7 +391,7 @@ async function main() {
       const p3 = await c3.newPage();
       const e3 = [];
       watchConsole(p3, e3);
-      await p3.goto(`${URL_BASE}/oauth/`);
+      await p3.goto(`${OAUTH_BASE}/oauth/`);
       await until(async () => /^\d/.test((await p3.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics through /oauth');
       await p3.click('#token-show');
       await p3.locator('#token-box').waitFor();

@@ -47,7 +47,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))
 read -r term_port browser_port vnc_port <<<"$dead_ports"
 
 live_stack_start --server "$server_bin" --gateway "$gateway_bin" --agent "$fake_agent" \
-	--log-level info --ready '^> ' --metrics-ms 500 \
+	--log-level info --ready '^> ' --metrics-ms 500 --standin \
 	--server-yaml "  terminal_marker: $home/.claude-tasks/.terminal-session" \
 	--yaml "tasks_dir: $home/.claude-tasks
 probes:
@@ -57,7 +57,10 @@ probes:
   vnc: $vnc_port"
 
 status=0
-KC_URL="$LS_URL" KC_TOKEN="$LS_TOKEN" KC_ECHO='echo: {prompt}' \
+# /oauth/ goes through the auth proxy's stand-in, as the ingress sends it
+# through oauth2-proxy: the page's own calls (same origin, JSON bodies)
+# must pass the gateway's Host and CSRF checks there.
+KC_URL="$LS_URL" KC_OAUTH_URL="$LS_OAUTH_URL" KC_TOKEN="$LS_TOKEN" KC_ECHO='echo: {prompt}' \
 	KC_EXPECT_ANSI=0 KC_OAUTH=1 KC_BAD_WORKDIR="$home/does-not-exist" \
 	node "$root/tests/browser/dashboard_test.js" || status=$?
 

@@ -211,7 +211,7 @@ def assert_workspace_pod(docs, vals):
     spec = dep["spec"]["template"]["spec"]
     check(dep["spec"]["strategy"]["type"] == "Recreate", "workspace strategy must be Recreate (RWO home)")
     cs = {c["name"]: c for c in spec["containers"]}
-    want = {"ide", "terminal", "kc-server", "kc-gateway"}
+    want = {"ide", "terminal", "kc-server", "kc-gateway", "oauth2-proxy"}
     if vals["browser"]["enabled"]:
         want.add("browser")
     if vals["dind"]["enabled"]:
@@ -224,11 +224,16 @@ def assert_workspace_pod(docs, vals):
         hg = pr.get("httpGet") or {}
         check(hg.get("path") == "/healthz", f"kc-gateway {kind} path {hg.get('path')}, want /healthz")
         check(port_number(gw, hg.get("port")) == 6080, f"kc-gateway {kind} port")
+    # The kubelet would send Host: <pod IP>, which the allow-list refuses.
+    for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+        hdrs = {h["name"].lower(): h["value"] for h in ((gw.get(kind) or {}).get("httpGet") or {}).get("httpHeaders", [])}
+        check(hdrs.get("host") == "localhost", f"kc-gateway {kind} must send Host: localhost, sends {hdrs}")
+    check([p["containerPort"] for p in gw.get("ports", [])] == [6080], "kc-gateway exposes a port besides 6080")
     for c in spec["containers"]:
         for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
             hg = (c.get(kind) or {}).get("httpGet")
             if hg:
-                check(hg["path"] in ("/healthz",), f"{c['name']} {kind} on {hg['path']}")
+                check(hg["path"] in (("/ping",) if c["name"] == "oauth2-proxy" else ("/healthz",)), f"{c['name']} {kind} on {hg['path']}")
         if c["name"] != "dind":
             check(c.get("livenessProbe"), f"{c['name']}: no liveness probe")
 
@@ -238,6 +243,24 @@ def assert_workspace_pod(docs, vals):
     for c in ("kc-server", "terminal", "ide"):
         check(mounts[c].get("tmux", {}).get("mountPath") == "/tmp/kc-tmux", f"{c}: tmux socket dir not at /tmp/kc-tmux")
     check("emptyDir" in vols["tmux"], "tmux volume must be an emptyDir")
+    # The identity listener's socket: an emptyDir only kc-gateway and
+    # oauth2-proxy mount, so no other container (agents, IDE, terminal) can
+    # speak to it, and no port to expose.
+    check("emptyDir" in vols["oauth-sock"], "oauth-sock must be an emptyDir")
+    users = sorted(c for c, ms in mounts.items() if "oauth-sock" in ms)
+    check(users == ["kc-gateway", "oauth2-proxy"], f"oauth-sock mounted by {users}")
+    sock_dir = mounts["kc-gateway"]["oauth-sock"]["mountPath"]
+    check(mounts["oauth2-proxy"]["oauth-sock"]["mountPath"] == sock_dir, "oauth-sock at different paths")
+    cm = one(docs, "ConfigMap", f"{name}-config")
+    gcfg = yaml.safe_load(cm["data"]["kc.yaml"])["gateway"]
+    check(gcfg["oauth_listen"] == f"unix:{sock_dir}/gateway.sock", f"oauth_listen {gcfg['oauth_listen']}")
+    pargs = cs["oauth2-proxy"]["args"]
+    ups = [a for a in pargs if a.startswith("--upstream=")]
+    check(ups == [f"--upstream=unix://{sock_dir}/gateway.sock"], f"oauth2-proxy upstreams {ups}")
+    check("--pass-user-headers=true" in pargs and "--pass-host-header=true" in pargs, "oauth2-proxy header passing")
+    check(gcfg["oauth_user_header"] == "x-forwarded-user" and gcfg["oauth_email_header"] == "x-forwarded-email",
+          "the gateway must read the headers oauth2-proxy sets (and strips): X-Forwarded-User/-Email")
+    check("--cookie-samesite=lax" in pargs, "cookie SameSite (Strict breaks the GitHub callback in 7.6)")
     for c in ("kc-server", "kc-gateway"):
         check(mounts[c].get("kc-run", {}).get("mountPath") == "/run/kc", f"{c}: /run/kc not shared")
         cfg = mounts[c].get("config", {})
@@ -309,6 +332,13 @@ def assert_config(docs, vals):
     check(cfg["server"]["tmux_socket"].startswith("/tmp/kc-tmux/"), "tmux socket in the shared dir")
     check(cfg["server"]["terminal_marker"].startswith(cfg["tasks_dir"] + "/"), "terminal marker in tasks dir")
     check(cfg["gateway"]["listen"].endswith(":6080"), "gateway port")
+    hosts = cfg["gateway"]["allowed_hosts"]
+    name = f"{vals['user']['name']}-workspace"
+    for h in ["localhost", "127.0.0.1", "::1", name, vals["user"]["host"]] + \
+            list(vals["controlPlane"]["gateway"].get("allowedHosts") or []):
+        check(h in hosts, f"allowed_hosts {hosts} lacks {h}")
+    check(any(h.startswith(name + ".") and h.endswith(".svc") for h in hosts), "allowed_hosts lacks the Service's name")
+    check(len(hosts) <= 16, "more allowed_hosts than kc-gateway takes")
     check(cfg["github_app"]["token_file"].startswith("/home/coder/"), "token file in home")
     grpc = vals["controlPlane"]["grpc"]
     check((cfg["server"]["grpc_listen"] != "") == bool(grpc["enabled"]), "grpc_listen iff grpc enabled")
@@ -326,6 +356,10 @@ def assert_config(docs, vals):
 
 def annotations(ing):
     return ing["metadata"].get("annotations") or {}
+
+
+def ns_of(obj):
+    return obj["metadata"]["namespace"]
 
 
 def assert_ingresses(docs, vals):
@@ -366,27 +400,59 @@ def assert_ingresses(docs, vals):
     else:
         check(all(not i["spec"].get("tls") for i in ings.values()), "TLS while disabled")
 
-    # OAuth2: every browser path is behind auth_request to this release's proxy.
-    for path in ("/oauth", "/oauth/terminal", "/oauth/ide(/|$)(.*)"):
+    # OAuth2. The dashboard and its API (/oauth) go to the oauth2-proxy
+    # container's port; the proxy authenticates every request and forwards
+    # to kc-gateway's identity listener. The other browser paths are behind
+    # auth_request to that proxy.
+    dep = one(docs, "Deployment", name)
+    ccs = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}
+    svc = services[name]
+
+    def target(b):
+        """The container a backend reaches, through the Service's port."""
+        sp = [p for p in svc["spec"]["ports"] if p["name"] == b["port"].get("name")][0]
+        for cname, c in ccs.items():
+            if any(p["name"] == sp["targetPort"] or p["containerPort"] == sp["targetPort"] for p in c.get("ports", [])):
+                return cname, sp["targetPort"]
+        raise Failed(f"service port {sp} reaches no container")
+
+    for path in ("/oauth", "/oauth2", "/oauth/terminal", "/oauth/ide(/|$)(.*)"):
         check(path in routes, f"no ingress path {path}")
     if vals["browser"]["enabled"]:
         check("/oauth/browser(/|$)(.*)" in routes, "no browser path")
-    for path, (iname, rhost, _) in routes.items():
-        a = annotations(ings[iname])
-        if path.startswith("/oauth/") or path == "/oauth":
-            check(rhost == host, f"{path} on host {rhost}")
-            check(a.get("nginx.ingress.kubernetes.io/auth-url", "").startswith(f"http://{name}-oauth2."),
-                  f"{path} ({iname}) is not behind OAuth2")
-            check("X-Auth-Request-User" in a.get("nginx.ingress.kubernetes.io/auth-response-headers", ""),
-                  f"{path}: identity headers not taken from the proxy")
-    dash = annotations(ings[routes["/oauth"][0]])
-    check(dash.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off", "dashboard SSE would be buffered")
-    check(routes["/oauth2"][2]["name"] == f"{name}-oauth2", "/oauth2 goes to oauth2-proxy")
+    check(target(routes["/oauth"][2])[0] == "oauth2-proxy", "/oauth must go to oauth2-proxy")
+    check(target(routes["/oauth2"][2])[0] == "oauth2-proxy", "/oauth2 must go to oauth2-proxy")
     check("nginx.ingress.kubernetes.io/auth-url" not in annotations(ings[routes["/oauth2"][0]]),
           "/oauth2 itself must not require auth")
+    for path, (iname, rhost, b) in routes.items():
+        a = annotations(ings[iname])
+        cname, _ = target(b)
+        # kc-gateway is reached from outside only on its public port, for
+        # the bearer API; browser paths reach it only through the proxy.
+        if cname == "kc-gateway":
+            check(path == "/api/claude", f"{path} ({iname}) reaches kc-gateway directly")
+        if path.startswith("/oauth/") or path == "/oauth":
+            check(rhost == host, f"{path} on host {rhost}")
+            if cname != "oauth2-proxy":
+                check(a.get("nginx.ingress.kubernetes.io/auth-url", "") ==
+                      f"http://{name}.{ns_of(svc)}.svc.cluster.local:4180/oauth2/auth",
+                      f"{path} ({iname}) is not behind OAuth2")
+        check("auth-response-headers" not in " ".join(a), f"{path}: identity headers copied from auth_request")
+    dash = annotations(ings[routes["/oauth"][0]])
+    check(dash.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off", "dashboard SSE would be buffered")
+    check(not any("auth-url" in k for k in dash), "the dashboard ingress has its own auth_request")
 
-    proxy = one(docs, "Deployment", f"{name}-oauth2")
-    args = proxy["spec"]["template"]["spec"]["containers"][0]["args"]
+    # Nothing exposes the identity listener: no Service port reaches a
+    # kc-gateway port but 6080 (and the socket has no port at all).
+    for s_ in by_kind(docs, "Service"):
+        for p in s_["spec"]["ports"]:
+            sel = s_["spec"]["selector"]
+            if all(dep["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items()):
+                cname, tp = target({"port": {"name": p["name"]}}) if s_ is svc else (None, None)
+                if cname == "kc-gateway":
+                    check(port_number(ccs["kc-gateway"], tp) == 6080, f"Service port {p['name']} reaches kc-gateway:{tp}")
+
+    args = ccs["oauth2-proxy"]["args"]
     users = vals["oauth2"]["githubUsers"].replace(" ", "")
     check(f"--github-user={users}" in args, f"oauth2-proxy users: {args}")
     check("--provider=github" in args and "--set-xauthrequest=true" in args, "oauth2-proxy provider/xauthrequest")
@@ -410,7 +476,7 @@ def assert_ingresses(docs, vals):
             m = re.search(r"more_clear_input_headers\s+([^;]*);", snip)
             check(m, "API ingress does not clear input headers")
             cleared = re.findall(r'"([^"]+)"', m.group(1))
-            for h in ("X-Auth-Request-User", "X-Auth-Request-Email"):
+            for h in ("X-Auth-Request-User", "X-Auth-Request-Email", "X-Forwarded-User", "X-Forwarded-Email"):
                 check(h in cleared, f"API ingress does not clear {h}")
     else:
         check(api is None, "API ingress rendered while disabled")

@@ -7,7 +7,10 @@ gateway in one read, so the gateway parses them before any call leaves for
 kc-server: that makes sharing deterministic here. Prints one "ok"/"FAIL" line
 per check; exits 1 on any failure.
 
-    coalesce_check.py PORT TOKEN
+    coalesce_check.py PORT TOKEN OAUTH_SOCKET
+
+OAUTH_SOCKET is the gateway's identity listener (gateway.oauth_listen), the
+only place the auth proxy's identity headers count.
 """
 import json
 import socket
@@ -18,6 +21,7 @@ import http.client
 
 PORT = int(sys.argv[1])
 TOKEN = sys.argv[2]
+OAUTH_SOCKET = sys.argv[3]
 failed = 0
 
 
@@ -56,8 +60,13 @@ def read_answers(sock, n):
     return out
 
 
-def pipelined(reqs, timeout=10):
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
+def pipelined(reqs, timeout=10, unix=None):
+    if unix:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(unix)
+    else:
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
     try:
         s.sendall(b"".join(reqs))
         return read_answers(s, len(reqs))
@@ -92,25 +101,42 @@ check("nine of them were answered from the first one's call", after - before == 
 ids = [a[1].get("x-request-id") for a in answers]
 check("each answer keeps its own request id", len(set(ids)) == 10 and None not in ids, str(ids))
 
-# ---- different credentials, identity or query never share ----
+# ---- different credentials or query never share ----
 before = shared_total()
 answers = pipelined([
     LIST,
     request_bytes("GET", "/api/claude/tasks", [("Authorization", "Bearer wrong")]),
     LIST,
     request_bytes("GET", "/api/claude/tasks"),
-    request_bytes("GET", "/oauth/api/claude/tasks", [("X-Auth-Request-User", "alice")]),
-    request_bytes("GET", "/oauth/api/claude/tasks", [("X-Auth-Request-User", "mallory"), AUTH]),
     request_bytes("GET", "/api/claude/tasks?status=running", [AUTH]),
     request_bytes("GET", "/api/claude/tasks?status=nope", [AUTH]),
 ])
 after = shared_total()
 check("a wrong bearer between two good ones is still 401",
       [a[0] for a in answers[:4]] == [200, 401, 200, 401], str([a[0] for a in answers]))
-check("an OAuth identity gets its own answer", answers[4][0] == 200 and answers[5][0] == 200)
 check("another query gets its own answer (200, then 400 for a bad filter)",
-      answers[6][0] == 200 and answers[7][0] == 400, str([a[0] for a in answers[6:]]))
+      answers[4][0] == 200 and answers[5][0] == 400, str([a[0] for a in answers[4:]]))
 check("only the two identical good reads shared a call", after - before == 1, "shared %d" % (after - before))
+
+# ---- identity headers on the public port are nobody's ----
+answers = pipelined([
+    request_bytes("GET", "/oauth/api/claude/tasks", [("X-Auth-Request-User", "alice")]),
+    request_bytes("GET", "/oauth/api/claude/tasks", [("X-Auth-Request-User", "mallory"), AUTH]),
+])
+check("on the public port an identity alone is 401, with a bearer 200",
+      [a[0] for a in answers] == [401, 200], str([a[0] for a in answers]))
+
+# ---- on the identity listener an OAuth identity gets its own answer ----
+before = shared_total()
+answers = pipelined([
+    request_bytes("GET", "/oauth/api/claude/tasks", [AUTH]),
+    request_bytes("GET", "/oauth/api/claude/tasks", [("X-Auth-Request-User", "alice")]),
+    request_bytes("GET", "/oauth/api/claude/tasks", [("X-Auth-Request-User", "mallory"), AUTH]),
+    request_bytes("GET", "/oauth/api/claude/tasks", [AUTH]),
+], unix=OAUTH_SOCKET)
+after = shared_total()
+check("an OAuth identity gets its own answer", all(a[0] == 200 for a in answers), str([a[0] for a in answers]))
+check("only the two bearer-only reads shared a call", after - before == 1, "shared %d" % (after - before))
 
 # ---- writes are never shared; a read after a write sees it, under load ----
 stop = threading.Event()

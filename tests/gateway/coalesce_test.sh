@@ -8,9 +8,9 @@
 set -uo pipefail
 
 source "$(pwd)/tests/lib/live_stack.sh"
-live_stack_start --max-running 16 --log-level info
+live_stack_start --max-running 16 --log-level info --oauth
 
-check "HTTP/1.1 checks (coalesce_check.py)" /usr/bin/python3 tests/gateway/coalesce_check.py "$LS_PORT" "$LS_TOKEN"
+check "HTTP/1.1 checks (coalesce_check.py)" /usr/bin/python3 tests/gateway/coalesce_check.py "$LS_PORT" "$LS_TOKEN" "$LS_OAUTH_SOCK"
 
 shared() { curl -s "$LS_URL/metrics/prometheus" | awk '$1 == "kc_gateway_shared_answers_total" {print $2}'; }
 before=$(shared)

@@ -9,11 +9,14 @@
 set -uo pipefail
 
 source "$(pwd)/tests/lib/live_stack.sh"
-live_stack_start --max-running 8
+live_stack_start --max-running 8 --standin
 tmp=$LS_TMP
 BASE=$LS_URL
 TOKEN=$LS_TOKEN
-A=(-H "Authorization: Bearer $TOKEN")
+# Bodies are JSON and say so (a form or text/plain body is 415); on a GET
+# the header is harmless.
+J=(-H 'Content-Type: application/json')
+A=(-H "Authorization: Bearer $TOKEN" "${J[@]}")
 
 # code METHOD PATH [curl args] -> status; body in $tmp/body, headers in $tmp/headers
 code() {
@@ -38,15 +41,20 @@ done
 check "no credentials is 401" test "$(code GET /api/claude/tasks)" = 401
 check "401 is a JSON error" is_json_error
 check "a wrong bearer is 401" test "$(code GET /api/claude/tasks -H 'Authorization: Bearer nope')" = 401
-check "identity headers off /oauth are ignored (401)" \
+# Identity is trusted by listener, never by path: on the public port the
+# proxy's headers are nobody, under /oauth or not (tests/security has the
+# many spellings).
+check "identity headers on the public port are ignored (401)" \
 	test "$(code GET /api/claude/tasks -H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: a@x')" = 401
-check "identity headers under /oauth are honoured" \
-	test "$(code GET /oauth/api/claude/tasks -H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: a@x')" = 200
+check "identity headers under /oauth on the public port are ignored (401)" \
+	test "$(code GET /oauth/api/claude/tasks -H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: a@x')" = 401
+check "through the auth proxy (stand-in) the identity is honoured" \
+	test "$(curl -s -o "$tmp/body" -w '%{http_code}' "$LS_OAUTH_URL/oauth/api/claude/tasks")" = 200
 check "any route with the /oauth prefix and a bearer" test "$(code GET /oauth/api/claude/tasks "${A[@]}")" = 200
 
 # ---- create ----
 check "POST /api/claude/tasks is 201" \
-	test "$(code POST /api/claude/tasks "${A[@]}" -H 'Content-Type: application/json' -d '{"prompt": "hello there"}')" = 201
+	test "$(code POST /api/claude/tasks "${A[@]}" -d '{"prompt": "hello there"}')" = 201
 check "create answers JSON" ctype application/json
 check "task object fields" jqb '(.task_id | test("^[0-9]+-[0-9a-f]{8}$")) and (.session_id | test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")) and .prompt == "hello there" and .status == "running" and (.created_at | type == "number") and .tmux_session == ("claude-" + .task_id) and .followups == []'
 check "workdir defaults to the home" jqq --arg h "$LS_HOME" '.workdir == $h' "$tmp/body"
@@ -93,7 +101,7 @@ check "DELETE answers killed" jqq --arg t "$T2" '.task_id == $t and .status == "
 check "the killed task's tmux session is gone" wait_for 20 bash -c "! tmux -S $LS_TMUX has-session -t claude-$T2 2>/dev/null"
 check "GET shows killed" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' $BASE/api/claude/tasks/$T2 | jq -e '.status == \"killed\"' >/dev/null"
 check "message to an ended session is refused" \
-	bash -c "[ \"\$(curl -s -o $tmp/b2 -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' -d '{\"prompt\":\"x\"}' $BASE/api/claude/tasks/$T2/message)\" -ge 400 ]"
+	bash -c "[ \"\$(curl -s -o $tmp/b2 -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' -d '{\"prompt\":\"x\"}' $BASE/api/claude/tasks/$T2/message)\" -ge 400 ]"
 check "with the contract's message" jqq '.error == "Session is no longer running"' "$tmp/b2"
 
 # ---- streams ----
@@ -102,16 +110,24 @@ check "WatchTask as SSE shows the task" bash -c "grep '^data: ' $tmp/sse | head 
 
 # ---- token routes: OAuth identity only ----
 OA=(-H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: alice@example.com')
+# ocode METHOD PATH [curl args]: through the auth proxy's stand-in.
+ocode() {
+	local m=$1 p=$2
+	shift 2
+	curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' -X "$m" "$@" "$LS_OAUTH_URL$p"
+}
 check "token with a bearer is refused" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' $BASE/oauth/api/claude/auth/token)\" = 403 ]"
 check "token without /oauth and spoofed identity is 401" test "$(code GET /api/claude/auth/token "${OA[@]}")" = 401
-check "token under /oauth with identity is 200" test "$(code GET /oauth/api/claude/auth/token "${OA[@]}")" = 200
+check "token under /oauth with spoofed identity on the public port is 401" \
+	test "$(code GET /oauth/api/claude/auth/token "${OA[@]}")" = 401
+check "token through the auth proxy is 200" test "$(ocode GET /oauth/api/claude/auth/token)" = 200
 check "it is the API token" jqq --arg t "$TOKEN" '.token == $t' "$tmp/body"
-check "regenerate is 200" test "$(code POST /oauth/api/claude/auth/token/regenerate "${OA[@]}")" = 200
+check "regenerate through the auth proxy is 200" test "$(ocode POST /oauth/api/claude/auth/token/regenerate)" = 200
 NEW=$(jq -r .token "$tmp/body")
 check "a new token" test -n "$NEW" -a "$NEW" != "$TOKEN"
 check "the old token dies at once" test "$(code GET /api/claude/tasks "${A[@]}")" = 401
 TOKEN=$NEW
-A=(-H "Authorization: Bearer $TOKEN")
+A=(-H "Authorization: Bearer $TOKEN" "${J[@]}")
 check "the new token works" test "$(code GET /api/claude/tasks "${A[@]}")" = 200
 
 # ---- workspace routes ----
@@ -155,7 +171,7 @@ check "get over h2 via Upgrade" \
 	test "$(curl -s -o "$tmp/body" -w '%{http_version} %{http_code}' --http2 "${A[@]}" "$BASE/api/claude/tasks/$T3")" = "2 200"
 check "and the task is the one created" jqq --arg t "$T3" '.task_id == $t' "$tmp/body"
 check "errors over h2c are the same JSON" \
-	bash -c "[ \"\$(curl -s -o $tmp/b4 -w '%{http_code}' --http2-prior-knowledge -H 'Authorization: Bearer $TOKEN' -d '{}' $BASE/api/claude/tasks)\" = 400 ] && jq -e '.error == \"prompt is required\"' $tmp/b4 >/dev/null"
+	bash -c "[ \"\$(curl -s -o $tmp/b4 -w '%{http_code}' --http2-prior-knowledge -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' -d '{}' $BASE/api/claude/tasks)\" = 400 ] && jq -e '.error == \"prompt is required\"' $tmp/b4 >/dev/null"
 
 # ---- many clients at once (DESIGN §7: keep serving under 200) ----
 seq 1 200 | xargs -P 100 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 "${A[@]}" "$BASE/api/claude/tasks" >"$tmp/many"

@@ -55,7 +55,8 @@ start_gw tls
 tport=$gw_port
 base=http://127.0.0.1:$port
 tbase=https://127.0.0.1:$tport
-B=(-H "Authorization: Bearer good")
+# Bodies are JSON and say so (else 415); harmless on a GET.
+B=(-H "Authorization: Bearer good" -H 'Content-Type: application/json')
 
 # v MODE METHOD PATH [curl args] -> "<http version> <status>", body in $tmp/body
 v() {
@@ -77,8 +78,10 @@ for mode in prior upgrade tls; do
 	check "$mode: no credentials is 401" test "$(v $mode GET /api/claude/tasks)" = "2 401"
 	check "$mode: spoofed identity off /oauth is 401" \
 		test "$(v $mode GET /api/claude/tasks -H 'X-Auth-Request-User: mallory')" = "2 401"
+	check "$mode: spoofed identity under /oauth on the public port is 401" \
+		test "$(v $mode GET /oauth/api/claude/auth/token -H 'X-Auth-Request-User: mallory')" = "2 401"
 	check "$mode: create is 201" \
-		test "$(v $mode POST /api/claude/tasks "${B[@]}" -H 'Content-Type: application/json' -d '{"prompt":"fix it"}')" = "2 201"
+		test "$(v $mode POST /api/claude/tasks "${B[@]}" -d '{"prompt":"fix it"}')" = "2 201"
 	check "$mode: create echoes the task" jqb '.task_id == "1732665600-9f3a1c2b" and .prompt == "fix it"'
 	check "$mode: non-string prompt is 400" test "$(v $mode POST /api/claude/tasks "${B[@]}" -d '{"prompt":5}')" = "2 400"
 	check "$mode: unknown task is 404 JSON" \

@@ -28,6 +28,7 @@ gateway:
   listen: 127.0.0.1:0
   upstream: unix:$tmp/s.sock
   web_root: $web
+  oauth_listen: unix:$tmp/o/oauth.sock
   request_timeout_ms: 1500
   max_body_bytes: 1048576
 YAML
@@ -41,7 +42,13 @@ pids+=($gw_pid)
 wait_for 20 grep -q '"listening"' "$tmp/gw.log" || { echo "gateway did not start"; cat "$tmp/gw.log"; exit 1; }
 port=$(grep -o '"port":"[0-9]*"' "$tmp/gw.log" | grep -o '[0-9]*')
 base=http://127.0.0.1:$port
-B=(-H "Authorization: Bearer good")
+# Bodies are JSON and say so (else 415); harmless on a GET.
+B=(-H "Authorization: Bearer good" -H 'Content-Type: application/json')
+J=(-H 'Content-Type: application/json')
+# The identity listener, where the auth proxy's headers count (Host:
+# localhost, which the allow-list has by default).
+O=(--unix-socket "$tmp/o/oauth.sock")
+obase=http://localhost
 
 # code METHOD PATH [curl args...] -> prints the status, body in $tmp/body
 code() {
@@ -64,15 +71,28 @@ check "list fields and enum strings" jqb '(.tasks | length) == 3 and .tasks[0].s
 check "API answers carry no-store and nosniff" bash -c "grep -qi '^cache-control: no-store' $tmp/headers && grep -qi '^x-content-type-options: nosniff' $tmp/headers"
 check "spoofed X-Auth-Request-User on a non-/oauth path is 401" \
 	test "$(code GET /api/claude/tasks -H 'X-Auth-Request-User: mallory')" = 401
-check "identity headers are honoured under /oauth" \
-	test "$(code GET /oauth/api/claude/tasks -H 'X-Auth-Request-User: alice')" = 200
+check "spoofed X-Auth-Request-User under /oauth on the public port is 401" \
+	test "$(code GET /oauth/api/claude/tasks -H 'X-Auth-Request-User: mallory')" = 401
+check "identity headers are honoured on the identity listener" \
+	test "$(curl -s -o "$tmp/body" -w '%{http_code}' "${O[@]}" -H 'X-Auth-Request-User: alice' "$obase/oauth/api/claude/tasks")" = 200
+check "the identity listener is a 0600 socket" test "$(stat -c %a "$tmp/o/oauth.sock")" = 600
+check "its directory is 0700" test "$(stat -c %a "$tmp/o")" = 700
 
-check "create is 201" test "$(code POST /api/claude/tasks "${B[@]}" -H 'Content-Type: application/json' -d '{"prompt":"fix it"}')" = 201
+check "create is 201" test "$(code POST /api/claude/tasks "${B[@]}" -d '{"prompt":"fix it"}')" = 201
 check "create echoes the task" jqb '.task_id == "1732665600-9f3a1c2b" and .status == "running" and .prompt == "fix it" and .followups == [] and .recent_output == ""'
 check "identity stripped on non-/oauth create" \
 	bash -c "curl -s -X POST ${B[*]@Q} -H 'X-Auth-Request-User: mallory' -d '{\"prompt\":\"x\"}' $base/api/claude/tasks | jq -e '.agent == \"\"' >/dev/null"
-check "identity forwarded on /oauth create" \
-	bash -c "curl -s -X POST -H 'X-Auth-Request-User: alice' -d '{\"prompt\":\"x\"}' $base/oauth/api/claude/tasks | jq -e '.agent == \"alice\"' >/dev/null"
+check "identity stripped on /oauth create on the public port" \
+	bash -c "curl -s -X POST ${B[*]@Q} -H 'X-Auth-Request-User: mallory' -d '{\"prompt\":\"x\"}' $base/oauth/api/claude/tasks | jq -e '.agent == \"\"' >/dev/null"
+check "identity forwarded on the identity listener" \
+	bash -c "curl -s -X POST ${O[*]@Q} ${J[*]@Q} -H 'X-Auth-Request-User: alice' -d '{\"prompt\":\"x\"}' $obase/oauth/api/claude/tasks | jq -e '.agent == \"alice\"' >/dev/null"
+check "a form body is 415" test "$(code POST /api/claude/tasks -H "Authorization: Bearer good" -d '{"prompt":"x"}')" = 415
+check "415 is a JSON error" jqb '.error == "the request body must be application/json"'
+check "JSON with a charset is fine" \
+	test "$(code POST /api/claude/tasks -H "Authorization: Bearer good" -H 'Content-Type: Application/JSON; charset=utf-8' -d '{"prompt":"x"}')" = 201
+check "a Host not allowed is 421" test "$(code GET /api/claude/tasks "${B[@]}" -H 'Host: attacker.example')" = 421
+check "421 is a JSON error" jqb '.error == "misdirected request"'
+check "no Host is 400" test "$(code GET /healthz -H 'Host:')" = 400
 check "request id reaches the server and the client" \
 	bash -c "curl -s -D - -X POST ${B[*]@Q} -H 'X-Request-Id: rid-123' -d '{\"prompt\":\"x\"}' $base/api/claude/tasks | grep -q 'rid-123'"
 
@@ -101,8 +121,10 @@ check "output with ?tail= is 200" test "$(code GET '/api/claude/tasks/1-a/output
 check "output is text/plain and tail reached the server" bash -c "grep -qi '^content-type: text/plain' $tmp/headers && grep -q 'tail=5' $tmp/body"
 check "bad tail is 400" test "$(code GET '/api/claude/tasks/1-a/output?tail=x' "${B[@]}")" = 400
 check "token with a bearer is 403" test "$(code GET /api/claude/auth/token "${B[@]}")" = 403
-check "token under /oauth with identity is 200" \
-	test "$(code GET /oauth/api/claude/auth/token -H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: a@x')" = 200
+check "token under /oauth with spoofed identity on the public port is 401" \
+	test "$(code GET /oauth/api/claude/auth/token -H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: a@x')" = 401
+check "token on the identity listener is 200" \
+	test "$(curl -s -o "$tmp/body" -w '%{http_code}' "${O[@]}" -H 'X-Auth-Request-User: alice' -H 'X-Auth-Request-Email: a@x' "$obase/oauth/api/claude/auth/token")" = 200
 
 # Streams.
 curl -s -N "${B[@]}" -H 'Accept: text/event-stream' "$base/api/claude/tasks/1-a/watch" >"$tmp/sse" --max-time 20
@@ -124,13 +146,13 @@ raw() { # sends $1, prints what comes back within $2 seconds
 	timeout "$2" cat <&3
 	exec 3<&-
 }
-raw "GET /api/claude/tasks/missing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" 10 >"$tmp/pipe"
+raw "GET /api/claude/tasks/missing HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer good\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" 10 >"$tmp/pipe"
 check "pipelined answers come back in order" \
 	bash -c "grep -ao 'HTTP/1.1 [0-9]*' $tmp/pipe | tr '\n' ' ' | grep -q '^HTTP/1.1 404 HTTP/1.1 200 $'"
-raw "POST /api/claude/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n" 10 >"$tmp/smuggle"
+raw "POST /api/claude/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n" 10 >"$tmp/smuggle"
 check "Content-Length with Transfer-Encoding is 400 and nothing after it is read" \
 	bash -c "[ \"\$(grep -ac 'HTTP/1.1 ' $tmp/smuggle)\" = 1 ] && grep -q '^HTTP/1.1 400' $tmp/smuggle"
-raw "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " 10 >"$tmp/slow"
+raw "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " 10 >"$tmp/slow"
 check "slowloris: an incomplete request is answered 408 and closed" grep -q '^HTTP/1.1 408' "$tmp/slow"
 check "garbage is 400" bash -c "[ \"\$(printf 'HELLO\r\n\r\n' | timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; cat <&3' | head -c 12)\" = 'HTTP/1.1 400' ]"
 

@@ -14,6 +14,13 @@
 #     --ready RE           the fake agent's ready_pattern (^>)
 #     --never-agent        a second agent, "never", that never gets ready
 #     --grpc               kc-server also listens for gRPC on a loopback port
+#     --oauth              the gateway's identity listener on a unix socket
+#                          ($LS_OAUTH_SOCK): the only place identity headers
+#                          count (gateway/README.md, Trust model)
+#     --standin            --oauth, plus the auth proxy's stand-in
+#                          (scripts/oauth-standin.py) on a loopback port in
+#                          front of it ($LS_OAUTH_URL): it sets the identity
+#                          headers and drops any the client sent
 #     --web DIR            the gateway's web_root (default: a copy of
 #                          gateway/web when it is in the runfiles, else empty)
 #     --server-yaml LINES  more lines under server: (indented by the caller)
@@ -31,7 +38,9 @@
 # LS_TOKEN_FILE, LS_SOCKET (kc-server's unix socket), LS_TMUX (the tmux
 # socket), LS_GRPC_PORT (with --grpc), LS_HOME, LS_TMP, LS_SOCK (a short
 # directory for sockets), LS_CONFIG, LS_SERVER_LOG, LS_GATEWAY_LOG,
-# LS_SERVER_PID, LS_GATEWAY_PID, LS_ROOT (the runfiles/source root).
+# LS_SERVER_PID, LS_GATEWAY_PID, LS_ROOT (the runfiles/source root);
+# with --oauth LS_OAUTH_SOCK, with --standin also LS_OAUTH_URL
+# (http://127.0.0.1:PORT, identity "standin"), LS_STANDIN_PID.
 LS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=check.sh
 source "$LS_ROOT/tests/lib/check.sh"
@@ -39,6 +48,7 @@ source "$LS_ROOT/tests/lib/check.sh"
 LS_TMP=
 LS_SERVER_PID=
 LS_GATEWAY_PID=
+LS_STANDIN_PID=
 
 live_stack_init() {
 	[ -n "$LS_TMP" ] && return 0
@@ -82,6 +92,7 @@ live_stack_start() {
 	local server=${KC_SERVER_BIN:-} gateway=${KC_GATEWAY_BIN:-} agent=${KC_FAKE_AGENT:-}
 	local max_running= metrics_ms=200 log_level=debug ready='^>' never= grpc= web=
 	local server_yaml= yaml= grpc_line= limits= never_yaml= gateway_yaml=
+	local oauth= standin= oauth_line=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--server) server=$2; shift ;;
@@ -93,6 +104,8 @@ live_stack_start() {
 		--ready) ready=$2; shift ;;
 		--never-agent) never=1 ;;
 		--grpc) grpc=1 ;;
+		--oauth) oauth=1 ;;
+		--standin) oauth=1; standin=1 ;;
 		--web) web=$2; shift ;;
 		--server-yaml) server_yaml=$2; shift ;;
 		--yaml) yaml=$2; shift ;;
@@ -118,6 +131,10 @@ live_stack_start() {
 	if [ -n "$grpc" ]; then
 		LS_GRPC_PORT=$(_ls_free_port)
 		grpc_line="  grpc_listen: \"127.0.0.1:$LS_GRPC_PORT\""
+	fi
+	if [ -n "$oauth" ]; then
+		LS_OAUTH_SOCK=$LS_SOCK/oauth/gw.sock
+		oauth_line="  oauth_listen: unix:$LS_OAUTH_SOCK"
 	fi
 	[ -n "$max_running" ] && limits="limits:
   max_running_tasks: $max_running"
@@ -150,6 +167,7 @@ gateway:
   listen: 127.0.0.1:0
   upstream: unix:$LS_SOCKET
   web_root: $web
+$oauth_line
 $gateway_yaml
 YAML
 
@@ -179,6 +197,23 @@ YAML
 		live_stack_logs 40
 		exit 1
 	fi
+	[ -n "$standin" ] && live_stack_standin_start
+	return 0
+}
+
+# The auth proxy's stand-in in front of the identity listener.
+live_stack_standin_start() {
+	LS_STANDIN_LOG=$LS_TMP/standin.log
+	rm -f "$LS_TMP/standin.port"
+	/usr/bin/python3 "$LS_ROOT/scripts/oauth-standin.py" --upstream "unix:$LS_OAUTH_SOCK" \
+		--port-file "$LS_TMP/standin.port" >"$LS_STANDIN_LOG" 2>&1 &
+	LS_STANDIN_PID=$!
+	if ! wait_for 30 test -s "$LS_TMP/standin.port"; then
+		echo "live_stack: the oauth stand-in did not start" >&2
+		cat "$LS_STANDIN_LOG" >&2
+		exit 1
+	fi
+	LS_OAUTH_URL=http://127.0.0.1:$(cat "$LS_TMP/standin.port")
 }
 
 live_stack_server_start() {
@@ -203,7 +238,7 @@ live_stack_logs() {
 
 live_stack_stop() {
 	local p log
-	for p in "$LS_GATEWAY_PID" "$LS_SERVER_PID"; do
+	for p in "$LS_STANDIN_PID" "$LS_GATEWAY_PID" "$LS_SERVER_PID"; do
 		[ -n "$p" ] || continue
 		kill -TERM "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -216,7 +251,7 @@ live_stack_stop() {
 			fail_at_exit "sanitizer report in $(basename "$log")"
 		fi
 	done
-	LS_GATEWAY_PID= LS_SERVER_PID=
+	LS_GATEWAY_PID= LS_SERVER_PID= LS_STANDIN_PID=
 	# Task sessions outlive the server by design (re-adopted at the next
 	# start); this test's private tmux server goes with the test.
 	[ -n "${LS_TMUX:-}" ] && tmux -S "$LS_TMUX" kill-server 2>/dev/null

@@ -149,20 +149,40 @@ tls:
 {{- end -}}
 
 {{/*
-Where ingress-nginx asks oauth2-proxy whether a request may pass
-(auth_request). Cluster-internal, so the check never leaves the cluster.
+Where ingress-nginx asks oauth2-proxy (the workspace pod's sidecar, through
+the workspace Service) whether a request to the IDE, terminal or browser may
+pass (auth_request). Cluster-internal, so the check never leaves the cluster.
 */}}
 {{- define "kc.oauth2AuthURL" -}}
-http://{{ include "kc.fullname" . }}-oauth2.{{ include "kc.namespace" . }}.svc.cluster.local:4180/oauth2/auth
+http://{{ include "kc.fullname" . }}.{{ include "kc.namespace" . }}.svc.cluster.local:4180/oauth2/auth
+{{- end -}}
+
+{{/*
+kc-gateway's identity listener: a unix socket in the "oauth-sock" emptyDir,
+which only kc-gateway and oauth2-proxy mount. Only requests arriving there
+turn the proxy's identity headers into a session (gateway/README.md, Trust
+model).
+*/}}
+{{- define "kc.oauthSocketDir" -}}
+/run/kc-oauth
+{{- end -}}
+{{- define "kc.oauthSocket" -}}
+{{ include "kc.oauthSocketDir" . }}/gateway.sock
+{{- end -}}
+
+{{/* Host names kc-gateway answers (gateway.allowed_hosts); anything else is 421. */}}
+{{- define "kc.gatewayHosts" -}}
+{{- $f := include "kc.fullname" . -}}
+{{- $ns := include "kc.namespace" . -}}
+{{- $hosts := list "localhost" "127.0.0.1" "::1" $f (printf "%s.%s" $f $ns) (printf "%s.%s.svc" $f $ns) (printf "%s.%s.svc.cluster.local" $f $ns) .Values.user.host -}}
+{{- range .Values.controlPlane.gateway.allowedHosts }}{{ $hosts = append $hosts . }}{{ end -}}
+{{- toJson (uniq $hosts) -}}
 {{- end -}}
 
 {{/* The annotations that put an Ingress behind GitHub OAuth2. */}}
 {{- define "kc.oauth2Annotations" -}}
 nginx.ingress.kubernetes.io/auth-url: {{ include "kc.oauth2AuthURL" . | quote }}
 nginx.ingress.kubernetes.io/auth-signin: "https://$host/oauth2/start?rd=$escaped_request_uri"
-# The proxy's answer overwrites whatever the client sent in these headers,
-# so kc-gateway can trust them on /oauth/ paths.
-nginx.ingress.kubernetes.io/auth-response-headers: "X-Auth-Request-User,X-Auth-Request-Email"
 # IDE, terminal and browser keep WebSockets open for a working session.
 nginx.ingress.kubernetes.io/proxy-read-timeout: "3600"
 nginx.ingress.kubernetes.io/proxy-send-timeout: "3600"
