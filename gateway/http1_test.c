@@ -363,6 +363,22 @@ static void test_line_endings_strict(void **state)
 		assert_int_equal(f.n_requests, i == sizeof(bad) / sizeof(bad[0]) - 1 ? 1 : 0);
 		done(h, &f);
 	}
+	/* The first of two pipelined requests is answered later: the 400 for
+	 * the second waits behind it, then the connection closes. */
+	{
+		fixture f;
+		kc_h1 *h = mk(&f, false, 8);
+
+		feed(h, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\nHost: x\r\n\r\n");
+		assert_int_equal(f.n_held, 1);
+		assert_int_equal(f.out.len, 0);
+		assert_false(kc_h1_want_close(h));
+		f.held[0]->ops->respond(f.held[0], 200, NULL, 0, "one", 3);
+		assert_non_null(strstr(f.out.data, "\r\n\r\none"));
+		assert_non_null(strstr(f.out.data, " 400 "));
+		assert_true(kc_h1_want_close(h));
+		done(h, &f);
+	}
 	/* A body may hold any byte; split input is checked across the pieces. */
 	{
 		fixture f;
