@@ -516,7 +516,12 @@ static void on_write(struct bufferevent *bev, void *arg)
 		maybe_close(c);
 		return;
 	}
-	update_reading(c);
+	/* The output drained: input held back by the budget (pipelined
+	 * requests already read) is fed now, and reading resumes. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+		feed(c);
+	else
+		update_reading(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
