@@ -310,20 +310,20 @@ def check_trailers(port, token):
         "Authorization on create": (
             b"POST /api/claude/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked +
-            b"Authorization: Bearer " + tok + b"\r\n\r\n", ("401",)),
+            b"Authorization: Bearer " + tok + b"\r\n\r\n", ("401", "403")),
         "authorization (lower case) on create": (
             b"POST /api/claude/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked +
-            b"authorization: Bearer " + tok + b"\r\n\r\n", ("401",)),
+            b"authorization: Bearer " + tok + b"\r\n\r\n", ("401", "403")),
         "X-Auth-Request-User on the token route": (
             b"POST /oauth/api/claude/auth/token/regenerate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             b"2\r\n{}\r\n0\r\nX-Auth-Request-User: mallory\r\nX-Auth-Request-Email: m@example.com\r\n\r\n",
-            ("401", "403", "404", "421")),
+            ("400", "401", "403", "404", "415", "421")),
         "X-Auth-Request-User and Authorization on a read": (
             b"GET /oauth/api/claude/auth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
             b"Connection: close\r\n\r\n0\r\nX-Auth-Request-User: mallory\r\nAuthorization: Bearer " + tok +
-            b"\r\n\r\n", ("401", "403", "404", "421")),
+            b"\r\n\r\n", ("400", "401", "403", "404", "415", "421")),
     }
     for name, (raw, allowed) in cases.items():
         data, _ = exchange(port, raw, 8)
