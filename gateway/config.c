@@ -30,6 +30,8 @@ void kc_gw_config_defaults(kc_gw_config *c)
 	c->max_streams = 100;
 	c->idle_timeout_ms = 60000;
 	c->request_timeout_ms = 30000;
+	c->write_timeout_ms = 30000;
+	c->max_connection_bytes = 8L << 20;
 	c->upstream_wait_ms = 5000;
 	c->coalesce_reads = true;
 }
@@ -205,6 +207,10 @@ int kc_gw_config_parse(kc_gw_config *c, const char *buf, size_t len, char *err, 
 			rc = get_long(v, key, 100, 86400000, &c->idle_timeout_ms, err, errlen);
 		} else if (strcmp(key, "request_timeout_ms") == 0) {
 			rc = get_long(v, key, 100, 86400000, &c->request_timeout_ms, err, errlen);
+		} else if (strcmp(key, "write_timeout_ms") == 0) {
+			rc = get_long(v, key, 100, 86400000, &c->write_timeout_ms, err, errlen);
+		} else if (strcmp(key, "max_connection_bytes") == 0) {
+			rc = get_long(v, key, 65536, 1L << 32, &c->max_connection_bytes, err, errlen);
 		} else if (strcmp(key, "upstream_wait_ms") == 0) {
 			rc = get_long(v, key, 0, 600000, &c->upstream_wait_ms, err, errlen);
 		} else if (strcmp(key, "coalesce_reads") == 0) {

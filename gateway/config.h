@@ -49,6 +49,12 @@ typedef struct kc_gw_config {
 	long max_streams;
 	long idle_timeout_ms;
 	long request_timeout_ms;
+	/* Answer bytes queued for a client must make progress (bytes leaving
+	 * the socket) within this, or the connection is closed. */
+	long write_timeout_ms;
+	/* What one connection may make the gateway hold: unparsed input,
+	 * request bodies, queued answers (server.c says what happens past it). */
+	long max_connection_bytes;
 	/* How long a call waits for kc-server when it is away (a restart)
 	 * before failing with 503; 0 fails at once. */
 	long upstream_wait_ms;

@@ -54,6 +54,14 @@ static void test_strict(void **state)
 	assert_int_equal(parse(&c, "gateway:\n  upstream_wait_ms: 0\n", err), 0);
 	assert_int_equal(c.upstream_wait_ms, 0);
 	assert_int_equal(parse(&c, "gateway:\n  upstream_wait_ms: -1\n", err), KC_ERR_INVALID);
+	assert_int_equal(c.write_timeout_ms, 30000);
+	assert_int_equal(c.max_connection_bytes, 8L << 20);
+	assert_int_equal(parse(&c, "gateway:\n  write_timeout_ms: 500\n  max_connection_bytes: 1048576\n", err), 0);
+	assert_int_equal(c.write_timeout_ms, 500);
+	assert_int_equal(c.max_connection_bytes, 1048576);
+	assert_int_equal(parse(&c, "gateway:\n  write_timeout_ms: 0\n", err), KC_ERR_INVALID);
+	assert_non_null(strstr(err, "gateway.write_timeout_ms: line 2"));
+	assert_int_equal(parse(&c, "gateway:\n  max_connection_bytes: 10\n", err), KC_ERR_INVALID);
 	assert_int_equal(parse(&c, "gateway:\n  coalesce_reads: false\n", err), 0);
 	assert_false(c.coalesce_reads);
 	assert_int_equal(parse(&c, "gateway:\n  coalesce_reads: sometimes\n", err), KC_ERR_INVALID);

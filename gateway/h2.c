@@ -25,6 +25,8 @@
 #define H2_MAX_RESPONSE_HEADERS 32
 /* Bytes counted per header beside name and value, as in HPACK (RFC 7541 §4.1). */
 #define H2_HEADER_OVERHEAD 32
+/* What the glue may hold when the caller sets no max_buffered_bytes. */
+#define H2_DEFAULT_MAX_BUFFERED (8u << 20)
 
 typedef struct h2_stream {
 	kc_exchange ex;
@@ -65,6 +67,11 @@ struct kc_h2 {
 	bool in_pump;
 	bool broken;
 	bool dead;
+	/* A stream's answer passed max_buffered_bytes: the session ends. */
+	bool overflow;
+	/* Request body bytes and answer bytes the streams hold. */
+	size_t held_in;
+	size_t held_out;
 	/* A stream closed inside kc_h2_recv: wake once it returns. */
 	bool wake_pending;
 };
@@ -72,6 +79,11 @@ struct kc_h2 {
 static const kc_exchange_ops h2_ops;
 
 static void pump(kc_h2 *h);
+
+static size_t held(const kc_h2 *h)
+{
+	return h->held_in + h->held_out;
+}
 
 /* ---- streams ---- */
 
@@ -110,6 +122,8 @@ static void stream_free(h2_stream *st)
 		h->n_dispatched--;
 	else
 		h->n_undispatched--;
+	h->held_in -= st->ex.req.body.len;
+	h->held_out -= st->out.len - st->out_off;
 	kc_http_request_release(&st->ex.req);
 	kc_buf_release(&st->out);
 	free(st->path);
@@ -154,6 +168,7 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
 	if (h->cb.send(framehd, 9, h->ud) || (length && h->cb.send(st->out.data + st->out_off, length, h->ud)))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	st->out_off += length;
+	h->held_out -= length;
 	if (st->out_off == st->out.len) {
 		/* Keep the allocation for the next write of a stream. */
 		st->out.len = 0;
@@ -215,10 +230,11 @@ static void after_answer(kc_h2 *h)
 		pump(h);
 }
 
-static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, const void *body, size_t len)
+static void answer_error(h2_stream *st, int status, const char *message);
+
+static int respond(h2_stream *st, int status, const kc_header *hdrs, size_t n, const void *body, size_t len)
 {
-	h2_stream *st = (h2_stream *)ex;
-	bool with_body = len && !ex->req.head && status != 304 && status != 204;
+	bool with_body = len && !st->ex.req.head && status != 304 && status != 204;
 	char clen[24];
 	int rc;
 
@@ -228,10 +244,29 @@ static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t
 	st->ended = true;
 	if (with_body && kc_buf_append(&st->out, body, len))
 		return KC_ERR_NOMEM;
+	if (with_body)
+		st->h->held_out += len;
 	snprintf(clen, sizeof(clen), "%zu", len);
 	rc = submit(st, status, hdrs, n, status == 304 || status == 204 ? NULL : clen, with_body);
 	after_answer(st->h);
 	return rc;
+}
+
+/* Past the connection's budget an answer is replaced by a 503 (the client
+ * may ask again once it has read what it was sent); one answer alone may
+ * pass it, since it exists already and nothing else is held. */
+static int op_respond(kc_exchange *ex, int status, const kc_header *hdrs, size_t n, const void *body, size_t len)
+{
+	h2_stream *st = (h2_stream *)ex;
+	kc_h2 *h = st->h;
+
+	if (st->started || st->ended)
+		return KC_ERR_INTERNAL;
+	if (!ex->req.head && held(h) && held(h) + len > h->lim.max_buffered_bytes) {
+		answer_error(st, 503, "connection buffer full");
+		return KC_ERR_TOO_LARGE;
+	}
+	return respond(st, status, hdrs, n, body, len);
 }
 
 /* HTTP/2 frames the body itself (DATA frames as flow control allows), so
@@ -268,6 +303,7 @@ static void resume(h2_stream *st)
 static int op_write(kc_exchange *ex, const void *data, size_t len)
 {
 	h2_stream *st = (h2_stream *)ex;
+	kc_h2 *h = st->h;
 	int rc;
 
 	if (!st->started)
@@ -276,9 +312,24 @@ static int op_write(kc_exchange *ex, const void *data, size_t len)
 		return 0;
 	if (st->ended)
 		return KC_ERR_INTERNAL;
+	if (h->overflow)
+		return KC_ERR_TOO_LARGE;
+	if (held(h) + len > h->lim.max_buffered_bytes) {
+		/* A stream whose client does not read while others fill the
+		 * budget: the session ends (GOAWAY ENHANCE_YOUR_CALM). Not a
+		 * reset of this stream alone: its close would reach the handler
+		 * (on_abort) from inside its own write. The connection layer
+		 * closes once woken. */
+		h->overflow = true;
+		nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+		h->wake_pending = true;
+		after_answer(h);
+		return KC_ERR_TOO_LARGE;
+	}
 	rc = kc_buf_append(&st->out, data, len);
 	if (rc)
 		return rc;
+	h->held_out += len;
 	resume(st);
 	return 0;
 }
@@ -334,7 +385,7 @@ static void answer_error(h2_stream *st, int status, const char *message)
 		st->h->n_undispatched--;
 		st->h->n_dispatched++;
 	}
-	op_respond(&st->ex, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body, (size_t)n);
+	respond(st, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body, (size_t)n);
 }
 
 /* ---- requests ---- */
@@ -512,11 +563,17 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	(void)ud;
 	if (!st || st->dispatched || st->answered)
 		return 0;
+	if (held(st->h) + len > st->h->lim.max_buffered_bytes) {
+		answer_error(st, 503, "connection buffer full");
+		return 0;
+	}
 	rc = kc_buf_append(&st->ex.req.body, data, len);
 	if (rc == KC_ERR_TOO_LARGE)
 		answer_error(st, 413, "request body too large");
 	else if (rc)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	else
+		st->h->held_in += len;
 	return 0;
 }
 
@@ -551,6 +608,8 @@ int kc_h2_new(kc_h2 **out, const kc_h2_limits *limits, const kc_h2_callbacks *cb
 	h->lim = *limits;
 	if (!h->lim.max_concurrent_streams)
 		h->lim.max_concurrent_streams = 100;
+	if (!h->lim.max_buffered_bytes)
+		h->lim.max_buffered_bytes = H2_DEFAULT_MAX_BUFFERED;
 	h->cb = *cb;
 	h->ud = user_data;
 	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
@@ -602,34 +661,6 @@ void kc_h2_free(kc_h2 *h)
 	/* nghttp2_session_del calls no callbacks. */
 	nghttp2_session_del(h->s);
 	free(h);
-}
-
-int kc_h2_upgrade(kc_h2 *h, kc_http_request *req, const uint8_t *settings, size_t settings_len)
-{
-	h2_stream *st;
-	int rc;
-
-	rc = nghttp2_session_upgrade2(h->s, settings, settings_len, req->head, NULL);
-	if (rc) {
-		kc_http_request_release(req);
-		return rc == NGHTTP2_ERR_NOMEM ? KC_ERR_NOMEM : KC_ERR_INVALID;
-	}
-	st = stream_new(h, 1);
-	if (!st) {
-		kc_http_request_release(req);
-		return KC_ERR_NOMEM;
-	}
-	kc_buf_release(&st->ex.req.body);
-	st->ex.req = *req;
-	memset(req, 0, sizeof(*req));
-	/* The answer goes out on HTTP/2, whatever the request came on. */
-	st->ex.req.protocol = "HTTP/2";
-	nghttp2_session_set_stream_user_data(h->s, 1, st);
-	h->in_recv = true;
-	dispatch(st);
-	h->in_recv = false;
-	pump(h);
-	return 0;
 }
 
 static void pump(kc_h2 *h)
@@ -699,6 +730,16 @@ bool kc_h2_in_request(const kc_h2 *h)
 size_t kc_h2_pending(const kc_h2 *h)
 {
 	return h->n_dispatched;
+}
+
+size_t kc_h2_buffered(const kc_h2 *h)
+{
+	return held(h);
+}
+
+size_t kc_h2_unsent(const kc_h2 *h)
+{
+	return h->held_out;
 }
 
 void kc_h2_shutdown(kc_h2 *h)

@@ -17,8 +17,8 @@
  *
  * Limits: SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 refuses streams past
  * it), header bytes per request (431), the decoded body (413, also when a
- * content-length announces more), the header count of http.h (431).
- * Every error is answered on its stream with a JSON body; connection
+ * content-length announces more), the header count of http.h (431), the
+ * bytes all streams hold (max_buffered_bytes, 503). Every error is answered on its stream with a JSON body; connection
  * errors end in GOAWAY, sent by nghttp2.
  */
 #ifndef KC_GW_H2_H
@@ -37,6 +37,11 @@ typedef struct kc_h2_limits {
 	size_t max_header_bytes;     /* pseudo + regular header bytes; past it 431 */
 	size_t max_body_bytes;       /* decoded body; past it 413 */
 	uint32_t max_concurrent_streams;
+	/* Request bodies and answer bytes the streams hold at once (0: 8 MiB).
+	 * Past it a request body or a whole answer is refused with 503 on its
+	 * stream, and a streamed answer that would pass it ends the session
+	 * (GOAWAY ENHANCE_YOUR_CALM). */
+	size_t max_buffered_bytes;
 } kc_h2_limits;
 
 typedef struct kc_h2_callbacks {
@@ -67,15 +72,6 @@ int kc_h2_new(kc_h2 **out, const kc_h2_limits *limits, const kc_h2_callbacks *cb
  * then frees everything. NULL is a no-op. */
 void kc_h2_free(kc_h2 *h);
 
-/*
- * h2c upgrade (RFC 7540 §3.2): `req` is the HTTP/1.1 request that carried
- * `Upgrade: h2c` (its 101 already sent), `settings` its decoded
- * HTTP2-Settings payload. The request becomes stream 1 and is dispatched
- * at once. Takes ownership of *req's contents (left zeroed), also on
- * failure. 0, or KC_ERR_INVALID for a bad settings payload.
- */
-int kc_h2_upgrade(kc_h2 *h, kc_http_request *req, const uint8_t *settings, size_t settings_len);
-
 /* Consumes all `len` bytes (starting with the client preface) and sends
  * what they call for. 0, or a negative code after which the connection
  * should be flushed and closed. */
@@ -94,6 +90,14 @@ bool kc_h2_in_request(const kc_h2 *h);
 
 /* Dispatched streams whose answer has not fully left. */
 size_t kc_h2_pending(const kc_h2 *h);
+
+/* Bytes the streams hold: request bodies, and answer bytes not yet taken
+ * by `send` (waiting for the peer's window or for the backlog to drain). */
+size_t kc_h2_buffered(const kc_h2 *h);
+
+/* The answer part of that: bytes waiting for the peer's window or for the
+ * connection's backlog to drain. */
+size_t kc_h2_unsent(const kc_h2 *h);
 
 /* Graceful drain: GOAWAY with the last stream seen; open streams finish. */
 void kc_h2_shutdown(kc_h2 *h);

@@ -1,7 +1,8 @@
 /* The HTTP/2 front on bytes: a real nghttp2 client session talks to it
  * through memory, no sockets. Requests, bodies, answers whole and
  * streamed, flow control (a client that does not open its window), the
- * limits, a reset by the client, the h2c upgrade and the drain. */
+ * limits, a reset by the client, the drain, the byte budget, and that an
+ * HTTP/1.1 `Upgrade: h2c` request is no way in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,10 +160,16 @@ static void pump(void)
 	fail_msg("the sessions kept talking");
 }
 
+/* The glue's byte budget for the next setup_with (0: its default). */
+static size_t budget;
+
 static void setup_with(uint32_t client_window, bool send_preface)
 {
 	nghttp2_session_callbacks *cb;
-	kc_h2_limits lim = {.max_header_bytes = 4096, .max_body_bytes = 1000, .max_concurrent_streams = 4};
+	kc_h2_limits lim = {.max_header_bytes = 4096,
+	                    .max_body_bytes = 1000,
+	                    .max_concurrent_streams = 4,
+	                    .max_buffered_bytes = budget};
 	kc_h2_callbacks hcb = {.on_request = on_request, .on_abort = on_abort, .send = on_send};
 	nghttp2_settings_entry iv[1] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, client_window}};
 
@@ -404,29 +411,115 @@ static void test_shutdown_lets_streams_finish(void **state)
 	teardown();
 }
 
-static void test_upgrade(void **state)
+/* There is no h2c upgrade: an HTTP/1.1 request asking for one is not an
+ * HTTP/2 preface, and the session ends without dispatching anything. */
+static void test_no_upgrade(void **state)
 {
-	kc_http_request req;
-	uint8_t settings[64];
-	ssize_t slen;
-	nghttp2_settings_entry iv[1] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
+	static const uint8_t up[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+	                            "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
 
 	(void)state;
 	setup_with(65535, false);
 	S.mode = ANSWER_NOW;
-	slen = nghttp2_pack_settings_payload(settings, sizeof(settings), iv, 1);
-	assert_true(slen > 0);
-	assert_int_equal(nghttp2_session_upgrade2(S.client, settings, (size_t)slen, 0, NULL), 0);
-	memset(&req, 0, sizeof(req));
-	assert_int_equal(kc_http_request_set_line(&req, "GET", 3, "/healthz", 8), 0);
-	req.protocol = "HTTP/1.1";
-	assert_int_equal(kc_h2_upgrade(S.h2, &req, settings, (size_t)slen), 0);
-	/* The request owned by the front now: the caller's copy is empty. */
-	assert_null(req.method);
+	assert_int_not_equal(kc_h2_recv(S.h2, up, sizeof(up) - 1), 0);
+	assert_true(kc_h2_want_close(S.h2));
+	assert_int_equal(S.n_ex, 0);
+	teardown();
+}
+
+/* A client that opens no window: answers stay with the glue, counted as
+ * unsent; past the budget a further answer becomes a 503. */
+static void test_budget_refuses_answers(void **state)
+{
+	char a[1500];
+	char b[1000];
+
+	(void)state;
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	budget = 2000;
+	setup_with(0, true);
+	budget = 0;
+	S.mode = ANSWER_LATER;
+	request("GET", "/1", NULL, NULL, 0);
+	request("GET", "/2", NULL, NULL, 0);
+	request("GET", "/3", NULL, NULL, 0);
+	pump();
+	assert_int_equal(S.n_ex, 3);
+	assert_int_equal(S.ex[0]->ops->respond(S.ex[0], 200, NULL, 0, a, sizeof(a)), 0);
+	pump();
+	assert_int_equal(S.status[0], 200);
+	assert_int_equal(S.body_len[0], 0);
+	assert_int_equal(kc_h2_unsent(S.h2), sizeof(a));
+	assert_int_not_equal(S.ex[1]->ops->respond(S.ex[1], 200, NULL, 0, b, sizeof(b)), 0);
+	/* Small enough to fit beside the first. */
+	assert_int_equal(S.ex[2]->ops->respond(S.ex[2], 200, NULL, 0, "c", 1), 0);
+	pump();
+	assert_int_equal(S.status[1], 503);
+	assert_int_equal(S.status[2], 200);
+	assert_true(kc_h2_buffered(S.h2) <= 2000);
+	/* The window opens: everything leaves, and nothing is held. */
+	nghttp2_submit_window_update(S.client, NGHTTP2_FLAG_NONE, 0, 100000);
+	nghttp2_submit_window_update(S.client, NGHTTP2_FLAG_NONE, 1, 100000);
+	nghttp2_submit_window_update(S.client, NGHTTP2_FLAG_NONE, 3, 100000);
+	nghttp2_submit_window_update(S.client, NGHTTP2_FLAG_NONE, 5, 100000);
+	pump();
+	assert_int_equal(S.body_len[0], sizeof(a));
+	assert_non_null(strstr(S.body[1], "connection buffer full"));
+	assert_int_equal(S.body_len[2], 1);
+	assert_int_equal(kc_h2_buffered(S.h2), 0);
+	assert_int_equal(S.aborts, 0);
+	teardown();
+}
+
+/* A streamed answer that would pass the budget ends the session with
+ * GOAWAY(ENHANCE_YOUR_CALM); the stream is aborted only when the glue is
+ * freed, never from inside the handler's write. */
+static void test_budget_ends_session_for_streams(void **state)
+{
+	char chunk[1500];
+
+	(void)state;
+	memset(chunk, 'z', sizeof(chunk));
+	budget = 2000;
+	setup_with(0, true);
+	budget = 0;
+	S.mode = STREAM;
+	request("GET", "/watch", NULL, NULL, 0);
 	pump();
 	assert_int_equal(S.n_ex, 1);
-	assert_int_equal(S.status[0], 200);
-	assert_memory_equal(S.body[0], "GET /healthz 0", 14);
+	assert_int_equal(S.ex[0]->ops->write(S.ex[0], chunk, sizeof(chunk)), 0);
+	assert_int_not_equal(S.ex[0]->ops->write(S.ex[0], chunk, sizeof(chunk)), 0);
+	assert_int_equal(S.aborts, 0);
+	pump();
+	assert_true(S.goaway);
+	assert_true(kc_h2_want_close(S.h2));
+	assert_true(kc_h2_unsent(S.h2) <= 2000);
+	teardown();
+	assert_int_equal(S.aborts, 1);
+}
+
+/* Request bodies count too: a body that would pass the budget is a 503. */
+static void test_budget_refuses_bodies(void **state)
+{
+	char body[901];
+
+	(void)state;
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	budget = 1500;
+	setup_with(65535, true);
+	budget = 0;
+	S.mode = ANSWER_LATER;
+	request("POST", "/1", body, NULL, 0);
+	pump();
+	assert_int_equal(S.n_ex, 1);
+	assert_int_equal(kc_h2_buffered(S.h2), 900);
+	request("POST", "/2", body, NULL, 0);
+	pump();
+	assert_int_equal(S.n_ex, 1);
+	assert_int_equal(S.status[1], 503);
+	assert_int_equal(kc_h2_buffered(S.h2), 900);
 	teardown();
 }
 
@@ -473,7 +566,10 @@ int main(void)
 		cmocka_unit_test(test_reset_aborts),
 		cmocka_unit_test(test_free_aborts_open_streams),
 		cmocka_unit_test(test_shutdown_lets_streams_finish),
-		cmocka_unit_test(test_upgrade),
+		cmocka_unit_test(test_no_upgrade),
+		cmocka_unit_test(test_budget_refuses_answers),
+		cmocka_unit_test(test_budget_ends_session_for_streams),
+		cmocka_unit_test(test_budget_refuses_bodies),
 		cmocka_unit_test(test_concurrent_streams_are_capped),
 		cmocka_unit_test(test_garbage_is_fatal),
 	};

@@ -15,10 +15,8 @@
 
 #include "common/kc_error.h"
 
-/* An answer waiting behind earlier ones may buffer this much; a peer that
- * pipelines a request whose answer is huge behind a slow one gets its
- * connection closed rather than the gateway's memory. */
-#define MAX_BUFFERED_ANSWER (64u << 20)
+/* What the front may hold when the caller sets no max_buffered_bytes. */
+#define DEFAULT_MAX_BUFFERED (8u << 20)
 
 typedef struct h1_ex {
 	kc_exchange ex;
@@ -34,6 +32,12 @@ typedef struct h1_ex {
 	bool http10;
 	/* Made by the front itself (an error answer), not given to the handler. */
 	bool internal;
+	/* Its answer did not fit in the connection's budget while it waited
+	 * behind earlier ones: nothing of it is sent, and the connection ends
+	 * when it reaches the head. */
+	bool overflow;
+	/* http_parser's verdicts, taken when the message completed. */
+	bool upgrade;
 } h1_ex;
 
 struct kc_h1 {
@@ -46,6 +50,21 @@ struct kc_h1 {
 	size_t n_pending;
 	/* The request being parsed. */
 	h1_ex *cur;
+	/* Parsed and its framing checked, not yet handed to the handler. */
+	h1_ex *ready;
+	/* The request's header block has ended: header callbacks that follow
+	 * are chunked trailers, which are never kept. */
+	bool headers_done;
+	/* An `Expect: 100-continue` waits for the framing check. */
+	bool want_continue;
+	/* Framing check (see check_framing): the first input byte not yet
+	 * checked, and the last framing byte seen (0 after a body). */
+	const char *scan;
+	char fr_last;
+	bool bad_framing;
+	/* Body and answer bytes the exchanges hold (request bodies, answers
+	 * queued behind earlier ones). */
+	size_t held;
 	kc_buf url;
 	kc_buf hname;
 	kc_buf hval;
@@ -57,8 +76,9 @@ struct kc_h1 {
 	/* A callback asked to stop with this answer (431, 413, 400). */
 	int error_status;
 	const char *error_message;
-	h1_ex *upgrade;
 	bool dead;
+	/* An answer overflowed: the connection closes at it. */
+	bool cut;
 	/* kc_h1_shutdown: pending answers announce the close. */
 	bool shutdown;
 };
@@ -67,6 +87,7 @@ static const kc_exchange_ops h1_ops;
 
 static void ex_free(h1_ex *e)
 {
+	e->h->held -= e->ex.req.body.len + e->out.len;
 	kc_http_request_release(&e->ex.req);
 	kc_buf_release(&e->out);
 	free(e);
@@ -92,13 +113,27 @@ static int ex_emit(h1_ex *e, const void *data, size_t len)
 {
 	kc_h1 *h = e->h;
 
+	int rc;
+
 	if (!len)
 		return 0;
+	if (e->overflow || h->cut)
+		return KC_ERR_TOO_LARGE;
 	if (e == h->head && !h->dead)
 		return h->cb.send(data, len, h->ud);
-	if (e->out.len + len > MAX_BUFFERED_ANSWER)
+	/* Waiting behind earlier answers: held against the connection's
+	 * budget. Past it the answer is dropped whole; it must not reach the
+	 * client cut short, so the connection ends where it would begin. */
+	if (h->held + len > h->lim.max_buffered_bytes) {
+		h->held -= e->out.len;
+		kc_buf_release(&e->out);
+		e->overflow = true;
 		return KC_ERR_TOO_LARGE;
-	return kc_buf_append(&e->out, data, len);
+	}
+	rc = kc_buf_append(&e->out, data, len);
+	if (!rc)
+		h->held += len;
+	return rc;
 }
 
 /* Pops ended exchanges off the head and flushes the new head's backlog. */
@@ -106,7 +141,7 @@ static void advance(kc_h1 *h)
 {
 	bool popped = false;
 
-	while (h->head && h->head->ended) {
+	while (h->head && h->head->ended && !h->cut) {
 		h1_ex *e = h->head;
 
 		h->head = e->next;
@@ -117,8 +152,16 @@ static void advance(kc_h1 *h)
 			h->closing = true;
 		ex_free(e);
 		popped = true;
+		if (h->head && h->head->overflow) {
+			/* Everything before it went out whole; it and what follows
+			 * are never sent, and the connection closes. */
+			h->cut = true;
+			h->closing = true;
+			break;
+		}
 		if (h->head && h->head->out.len && !h->dead) {
 			h->cb.send(h->head->out.data, h->head->out.len, h->ud);
+			h->held -= h->head->out.len;
 			kc_buf_release(&h->head->out);
 		}
 	}
@@ -342,6 +385,53 @@ static int count_header_bytes(kc_h1 *h, size_t len)
 	return 0;
 }
 
+/*
+ * Line endings. http_parser, even built strict, ends a line at a bare LF
+ * and takes a space-led line as the continuation of the header before
+ * (obs-fold). A proxy in front may read such bytes differently (a bare LF
+ * inside what it saw as one header line, a folded Transfer-Encoding), so
+ * the same bytes would frame two different requests: the gateway accepts
+ * CRLF only. Every input byte outside a body is checked as it is consumed
+ * (bodies are excised: they may hold any byte): a CR must be followed by
+ * LF, an LF preceded by CR, and no line may begin with a space or tab.
+ */
+static void check_framing(kc_h1 *h, const char *end)
+{
+	const char *q;
+	char last = h->fr_last;
+
+	for (q = h->scan; q < end && !h->bad_framing; q++) {
+		char ch = *q;
+
+		if ((last == '\r' && ch != '\n') || (ch == '\n' && last != '\r') ||
+		    (last == '\n' && (ch == ' ' || ch == '\t')))
+			h->bad_framing = true;
+		last = ch;
+	}
+	h->fr_last = last;
+	h->scan = end;
+}
+
+/* A field name is a token (RFC 9110 §5.1): no white space before the
+ * colon, which http_parser lets through ("Transfer-Encoding : chunked" is
+ * chunked to it, and to a proxy perhaps just an unknown header). */
+static bool is_token(const char *s, size_t len)
+{
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+	size_t i;
+
+	if (!len)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      (ch && strchr(extra, ch))))
+			return false;
+	}
+	return true;
+}
+
 static int on_message_begin(http_parser *p)
 {
 	kc_h1 *h = p->data;
@@ -351,6 +441,7 @@ static int on_message_begin(http_parser *p)
 		return cb_error(h, 500, "out of memory");
 	h->header_bytes = 0;
 	h->in_value = false;
+	h->headers_done = false;
 	kc_buf_release(&h->url);
 	kc_buf_release(&h->hname);
 	kc_buf_release(&h->hval);
@@ -372,8 +463,15 @@ static int flush_header(kc_h1 *h)
 
 	if (!h->in_value)
 		return 0;
-	rc = kc_http_request_add_header(&h->cur->ex.req, h->hname.data ? h->hname.data : "", h->hname.len,
-	                                h->hval.data ? h->hval.data : "", h->hval.len);
+	if (!is_token(h->hname.data, h->hname.len))
+		return cb_error(h, 400, "malformed header name");
+	/* The value as sent, before white space is trimmed: `chunked` and
+	 * nothing else (see on_headers_complete). */
+	if (h->hname.len == 17 && strncasecmp(h->hname.data, "transfer-encoding", 17) == 0 &&
+	    !(h->hval.len == 7 && strncasecmp(h->hval.data, "chunked", 7) == 0))
+		return cb_error(h, 400, "unsupported Transfer-Encoding");
+	rc = kc_http_request_add_header(&h->cur->ex.req, h->hname.data, h->hname.len, h->hval.data ? h->hval.data : "",
+	                                h->hval.len);
 	kc_buf_release(&h->hname);
 	kc_buf_release(&h->hval);
 	h->in_value = false;
@@ -384,11 +482,20 @@ static int flush_header(kc_h1 *h)
 	return 0;
 }
 
+/* After the header block, http_parser reports a chunked body's trailer
+ * fields through the same callbacks. They are counted against the header
+ * cap and dropped: a trailer never becomes a request header (an
+ * `Authorization` or identity header there would otherwise reach the
+ * handler unseen by any proxy that judged the request by its head). */
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	kc_h1 *h = p->data;
 
-	if (count_header_bytes(h, len) || flush_header(h))
+	if (count_header_bytes(h, len))
+		return -1;
+	if (h->headers_done)
+		return 0;
+	if (flush_header(h))
 		return -1;
 	return kc_buf_append(&h->hname, at, len) ? cb_error(h, 500, "out of memory") : 0;
 }
@@ -399,6 +506,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 
 	if (count_header_bytes(h, len))
 		return -1;
+	if (h->headers_done)
+		return 0;
 	h->in_value = true;
 	return kc_buf_append(&h->hval, at, len) ? cb_error(h, 500, "out of memory") : 0;
 }
@@ -411,11 +520,13 @@ static int on_headers_complete(http_parser *p)
 	static const char *const single[] = {"host", "authorization", "x-auth-request-user", "x-auth-request-email",
 	                                     "content-type"};
 	const char *expect;
+	const char *te;
 	size_t i;
 
 	h->in_value = h->in_value || h->hname.len;
 	if (flush_header(h))
 		return -1;
+	h->headers_done = true;
 	if (!h->url.len)
 		return cb_error(h, 400, "empty request target");
 	if (kc_http_request_set_line(req, method, strlen(method), h->url.data, h->url.len))
@@ -427,6 +538,14 @@ static int on_headers_complete(http_parser *p)
 	for (i = 0; i < sizeof(single) / sizeof(single[0]); i++)
 		if (kc_http_header_count(req, single[i]) > 1)
 			return cb_error(h, 400, "duplicate header");
+	/* Framing is decided by one header with one meaning: exactly one
+	 * Transfer-Encoding, exactly `chunked` (http_parser takes any list
+	 * that ends in chunked, and repeated headers), and none in HTTP/1.0,
+	 * which has no chunked coding. Content-Length beside it, or twice, is
+	 * refused by http_parser. */
+	te = kc_http_header(req, "transfer-encoding");
+	if (te && (kc_http_header_count(req, "transfer-encoding") != 1 || h->cur->http10))
+		return cb_error(h, 400, "unsupported Transfer-Encoding");
 	if (p->content_length != ULLONG_MAX && p->content_length > h->lim.max_body_bytes &&
 	    !(p->flags & F_CHUNKED))
 		return cb_error(h, 413, "request body too large");
@@ -434,10 +553,9 @@ static int on_headers_complete(http_parser *p)
 	if (expect) {
 		if (strcasecmp(expect, "100-continue") != 0)
 			return cb_error(h, 400, "unsupported Expect");
-		/* Only when nothing is queued ahead, or the 100 would land in the
-		 * middle of an earlier answer. */
-		if (!h->head)
-			h->cb.send("HTTP/1.1 100 Continue\r\n\r\n", 25, h->ud);
+		/* Answered once the head's framing is checked (kc_h1_recv). */
+		h->want_continue = true;
+		http_parser_pause(p, 1);
 	}
 	return 0;
 }
@@ -445,20 +563,24 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	kc_h1 *h = p->data;
-	int rc = kc_buf_append(&h->cur->ex.req.body, at, len);
+	int rc;
 
+	check_framing(h, at);
+	if (h->bad_framing || h->fr_last == '\r')
+		return cb_error(h, 400, "malformed line ending");
+	h->scan = at + len;
+	h->fr_last = 0;
+	rc = kc_buf_append(&h->cur->ex.req.body, at, len);
 	if (rc == KC_ERR_TOO_LARGE)
 		return cb_error(h, 413, "request body too large");
-	return rc ? cb_error(h, 500, "out of memory") : 0;
+	if (rc)
+		return cb_error(h, 500, "out of memory");
+	h->held += len;
+	return 0;
 }
 
-static bool upgrade_is_h2c(const kc_http_request *req)
-{
-	const char *up = kc_http_header(req, "upgrade");
-
-	return up && strcasecmp(up, "h2c") == 0 && kc_http_header_count(req, "http2-settings") == 1;
-}
-
+/* The request is handed over only once kc_h1_recv has checked its framing
+ * to the last byte, so the parser stops here. */
 static int on_message_complete(http_parser *p)
 {
 	kc_h1 *h = p->data;
@@ -466,22 +588,9 @@ static int on_message_complete(http_parser *p)
 
 	h->cur = NULL;
 	e->keep_alive = http_should_keep_alive(p) != 0;
-	if (p->upgrade) {
-		if (upgrade_is_h2c(&e->ex.req) && !h->head) {
-			h->upgrade = e;
-			http_parser_pause(p, 1);
-			return 0;
-		}
-		/* Another protocol (WebSocket...): answer as plain HTTP, then
-		 * close, since the parser stops reading after an upgrade. */
-		e->keep_alive = false;
-	}
-	if (!e->keep_alive)
-		h->closing = true;
-	enqueue(h, e);
-	h->cb.on_request(&e->ex, h->ud);
-	if (h->closing || h->n_pending >= h->lim.max_pipeline)
-		http_parser_pause(p, 1);
+	e->upgrade = p->upgrade != 0;
+	h->ready = e;
+	http_parser_pause(p, 1);
 	return 0;
 }
 
@@ -504,6 +613,8 @@ int kc_h1_new(kc_h1 **out, const kc_h1_limits *limits, const kc_h1_callbacks *cb
 	h->lim = *limits;
 	if (!h->lim.max_pipeline)
 		h->lim.max_pipeline = 1;
+	if (!h->lim.max_buffered_bytes)
+		h->lim.max_buffered_bytes = DEFAULT_MAX_BUFFERED;
 	h->cb = *cb;
 	h->ud = user_data;
 	http_parser_init(&h->parser, HTTP_REQUEST);
@@ -530,49 +641,103 @@ void kc_h1_free(kc_h1 *h)
 	}
 	if (h->cur)
 		ex_free(h->cur);
-	if (h->upgrade)
-		ex_free(h->upgrade);
+	if (h->ready)
+		ex_free(h->ready);
 	kc_buf_release(&h->url);
 	kc_buf_release(&h->hname);
 	kc_buf_release(&h->hval);
 	free(h);
 }
 
-size_t kc_h1_recv(kc_h1 *h, const uint8_t *data, size_t len)
+/* The request in progress failed to parse: answer why and stop reading. */
+static void parse_failed(kc_h1 *h, enum http_errno err)
 {
-	size_t n;
-	enum http_errno err;
-
-	if (h->closing || h->upgrade || h->n_pending >= h->lim.max_pipeline || !len)
-		return 0;
-	http_parser_pause(&h->parser, 0);
-	h->in_recv = true;
-	n = http_parser_execute(&h->parser, &settings, (const char *)data, len);
-	h->in_recv = false;
-	err = HTTP_PARSER_ERRNO(&h->parser);
-	if (err != HPE_OK && err != HPE_PAUSED && !h->closing) {
-		if (h->cur) {
-			ex_free(h->cur);
-			h->cur = NULL;
-		}
-		if (h->error_status)
-			fail_request(h, h->error_status, h->error_message);
-		else if (err == HPE_HEADER_OVERFLOW)
-			fail_request(h, 431, "request headers too large");
-		else
-			fail_request(h, 400, "malformed request");
-		return len;
+	if (h->cur) {
+		ex_free(h->cur);
+		h->cur = NULL;
+	}
+	if (h->ready) {
+		ex_free(h->ready);
+		h->ready = NULL;
 	}
 	if (h->closing)
-		return len;
-	/* A pipelined request that finished in the callbacks above may have
-	 * ended the head: advance() skipped wake while we were inside. */
-	return n;
+		return;
+	if (h->bad_framing)
+		fail_request(h, 400, "malformed line ending");
+	else if (h->error_status)
+		fail_request(h, h->error_status, h->error_message);
+	else if (err == HPE_HEADER_OVERFLOW)
+		fail_request(h, 431, "request headers too large");
+	else
+		fail_request(h, 400, "malformed request");
+}
+
+/* Hands the request whose framing has been checked to the handler. */
+static void dispatch_ready(kc_h1 *h)
+{
+	h1_ex *e = h->ready;
+
+	h->ready = NULL;
+	/* Another protocol was asked for (h2c, WebSocket...): none is spoken
+	 * here, so the request is answered as plain HTTP/1.1 and the
+	 * connection closes after it, since http_parser does not read on
+	 * after an upgrade request. */
+	if (e->upgrade)
+		e->keep_alive = false;
+	if (!e->keep_alive)
+		h->closing = true;
+	enqueue(h, e);
+	h->cb.on_request(&e->ex, h->ud);
+}
+
+size_t kc_h1_recv(kc_h1 *h, const uint8_t *data, size_t len)
+{
+	const char *in = (const char *)data;
+	size_t done = 0;
+
+	if (h->closing || h->n_pending >= h->lim.max_pipeline || !len)
+		return 0;
+	h->in_recv = true;
+	while (done < len && !h->closing && h->n_pending < h->lim.max_pipeline) {
+		enum http_errno err;
+		size_t n;
+
+		h->scan = in + done;
+		http_parser_pause(&h->parser, 0);
+		n = http_parser_execute(&h->parser, &settings, in + done, len - done);
+		err = HTTP_PARSER_ERRNO(&h->parser);
+		check_framing(h, in + done + n);
+		done += n;
+		if (h->bad_framing || (err != HPE_OK && err != HPE_PAUSED)) {
+			parse_failed(h, err);
+			break;
+		}
+		if (h->want_continue) {
+			h->want_continue = false;
+			/* Only when nothing is queued ahead, or the 100 would land
+			 * in the middle of an earlier answer. */
+			if (!h->head)
+				h->cb.send("HTTP/1.1 100 Continue\r\n\r\n", 25, h->ud);
+		} else if (h->ready) {
+			dispatch_ready(h);
+		} else {
+			break;
+		}
+	}
+	h->in_recv = false;
+	/* A pipelined request that finished in the handler may have ended the
+	 * head: advance() skipped wake while we were inside. */
+	return h->closing ? len : done;
 }
 
 bool kc_h1_want_close(const kc_h1 *h)
 {
-	return h->closing && !h->head;
+	return h->closing && (!h->head || h->cut);
+}
+
+size_t kc_h1_buffered(const kc_h1 *h)
+{
+	return h->held;
 }
 
 bool kc_h1_in_request(const kc_h1 *h)
@@ -593,61 +758,4 @@ void kc_h1_shutdown(kc_h1 *h)
 		ex_free(h->cur);
 		h->cur = NULL;
 	}
-}
-
-static size_t b64url_decode(const char *s, uint8_t *out, size_t cap)
-{
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	for (; *s && *s != '='; s++) {
-		int v;
-
-		if (*s >= 'A' && *s <= 'Z')
-			v = *s - 'A';
-		else if (*s >= 'a' && *s <= 'z')
-			v = *s - 'a' + 26;
-		else if (*s >= '0' && *s <= '9')
-			v = *s - '0' + 52;
-		else if (*s == '-' || *s == '+')
-			v = 62;
-		else if (*s == '_' || *s == '/')
-			v = 63;
-		else
-			return (size_t)-1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= cap)
-				return (size_t)-1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return o;
-}
-
-bool kc_h1_take_upgrade(kc_h1 *h, kc_http_request *req, uint8_t *settings_out, size_t *settings_len)
-{
-	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
-	size_t n;
-
-	if (!h->upgrade)
-		return false;
-	n = b64url_decode(kc_http_header(&h->upgrade->ex.req, "http2-settings"), settings_out, *settings_len);
-	if (n == (size_t)-1) {
-		ex_free(h->upgrade);
-		h->upgrade = NULL;
-		fail_request(h, 400, "malformed HTTP2-Settings");
-		return false;
-	}
-	*settings_len = n;
-	*req = h->upgrade->ex.req;
-	memset(&h->upgrade->ex.req, 0, sizeof(h->upgrade->ex.req));
-	ex_free(h->upgrade);
-	h->upgrade = NULL;
-	h->closing = true;
-	h->cb.send(sw, sizeof(sw) - 1, h->ud);
-	return true;
 }

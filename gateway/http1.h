@@ -33,6 +33,10 @@ typedef struct kc_h1_limits {
 	size_t max_header_bytes; /* request line + headers; past it 431 */
 	size_t max_body_bytes;   /* decoded body; past it 413 */
 	size_t max_pipeline;     /* pending exchanges per connection */
+	/* Request bodies and answers queued behind earlier ones that the
+	 * front holds at once (0: 8 MiB). An answer that would pass it is
+	 * never sent: the connection closes where it would have begun. */
+	size_t max_buffered_bytes;
 } kc_h1_limits;
 
 typedef struct kc_h1_callbacks {
@@ -62,12 +66,18 @@ int kc_h1_new(kc_h1 **out, const kc_h1_limits *limits, const kc_h1_callbacks *cb
 void kc_h1_free(kc_h1 *h);
 
 /* Consumes up to `len` bytes; returns how many (less when paused by the
- * pipeline cap, or at an h2c upgrade, or after an error that ends reading). */
+ * pipeline cap, or after a request asking for an upgrade). After an error
+ * that ends reading, returns `len`. */
 size_t kc_h1_recv(kc_h1 *h, const uint8_t *data, size_t len);
 
 /* True once the connection should close after its output is flushed: a
- * `Connection: close`, an HTTP/1.0 peer, a request error, or kc_h1_shutdown. */
+ * `Connection: close`, an HTTP/1.0 peer, a request error, an upgrade
+ * request, an answer past max_buffered_bytes, or kc_h1_shutdown. */
 bool kc_h1_want_close(const kc_h1 *h);
+
+/* Bytes the front holds for its exchanges: request bodies, and answers
+ * waiting behind earlier ones (not what `send` was handed). */
+size_t kc_h1_buffered(const kc_h1 *h);
 
 /* True while a request has begun but not completed (slow-request timer). */
 bool kc_h1_in_request(const kc_h1 *h);
@@ -81,15 +91,5 @@ void kc_h1_shutdown(kc_h1 *h);
 /* Answers a request that is in progress or about to arrive with `status`
  * and `message` and closes (timeouts: 408). */
 void kc_h1_fail(kc_h1 *h, int status, const char *message);
-
-/*
- * h2c upgrade (RFC 7540 §3.2): after kc_h1_recv stopped at a request with
- * `Upgrade: h2c` and `HTTP2-Settings`, this returns true and hands over the
- * request (the caller owns *req and its decoded settings payload in
- * `settings`, base64url-decoded), after writing the 101 answer through
- * `send`. The caller then runs the connection as HTTP/2 and must not call
- * kc_h1_recv again.
- */
-bool kc_h1_take_upgrade(kc_h1 *h, kc_http_request *req, uint8_t *settings, size_t *settings_len);
 
 #endif /* KC_GW_HTTP1_H */

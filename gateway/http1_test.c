@@ -1,5 +1,6 @@
 /* http1_test.c - the HTTP/1 front on byte strings: framing, pipelining in
- * order, caps, smuggling, upgrade. */
+ * order, caps, smuggling (Transfer-Encoding, line endings, trailers),
+ * upgrade requests answered as plain HTTP/1.1, the byte budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,9 +51,15 @@ static void fx_abort(kc_exchange *ex, void *ud)
 	((fixture *)ud)->n_aborts++;
 }
 
+/* The front's byte budget for the next mk() (0: its default). */
+static size_t budget;
+
 static kc_h1 *mk(fixture *f, bool immediate, size_t pipeline)
 {
-	kc_h1_limits lim = {.max_header_bytes = 1024, .max_body_bytes = 64, .max_pipeline = pipeline};
+	kc_h1_limits lim = {.max_header_bytes = 1024,
+	                    .max_body_bytes = 64,
+	                    .max_pipeline = pipeline,
+	                    .max_buffered_bytes = budget};
 	kc_h1_callbacks cb = {.on_request = fx_request, .on_abort = fx_abort, .send = fx_send};
 	kc_h1 *h = NULL;
 
@@ -218,23 +225,281 @@ static void test_abort_on_free(void **state)
 	kc_buf_release(&f.out);
 }
 
-static void test_upgrade_h2c(void **state)
+/* h2c (and any other upgrade) is never switched to: the request is
+ * answered as plain HTTP/1.1, whatever the spelling of its headers. With
+ * `Connection: upgrade` the connection closes after the answer (the parser
+ * reads no further), without it the connection stays HTTP/1.1. */
+static void test_upgrade_answered_as_http1(void **state)
+{
+	static const struct {
+		const char *req;
+		bool closes;
+	} cases[] = {
+		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+		 "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+		 true},
+		{"GET /health HTTP/1.1\r\nhost: x\r\nCONNECTION: upgrade\r\nUPGRADE: H2C\r\nhttp2-settings: AAMAAABkAAQAAP__\r\n\r\n",
+		 true},
+		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", true},
+		{"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", false},
+		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nUpgrade: h2c\r\n"
+		 "HTTP2-Settings: AAMAAABkAAQAAP__\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+		 true},
+		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"
+		 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		 true},
+		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n", true},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fixture f;
+		kc_h1 *h = mk(&f, true, 8);
+
+		feed(h, cases[i].req);
+		if (f.n_requests != 1 || !f.out.data || strncmp(f.out.data, "HTTP/1.1 200 OK\r\n", 17) != 0 ||
+		    strstr(f.out.data, "101") || strstr(f.out.data, "Upgrade"))
+			fail_msg("case %zu: got %s", i, f.out.data ? f.out.data : "(nothing)");
+		assert_non_null(strstr(f.out.data, "\r\n\r\n/health"));
+		assert_int_equal(kc_h1_want_close(h), cases[i].closes);
+		if (cases[i].closes)
+			assert_non_null(strstr(f.out.data, "Connection: close\r\n"));
+		else
+			assert_int_equal(feed(h, "GET /2 HTTP/1.1\r\n\r\n"), 19);
+		done(h, &f);
+	}
+}
+
+/* Transfer-Encoding is one header saying exactly `chunked`; anything else
+ * that could frame the body differently for a proxy in front is a 400. */
+static void test_transfer_encoding_strict(void **state)
+{
+	static const char *const bad[] = {
+		"Transfer-Encoding: identity, chunked\r\n",
+		"Transfer-Encoding: chunked, chunked\r\n",
+		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+		"Transfer-Encoding: chunked\r\ntransfer-encoding: identity\r\n",
+		"Transfer-Encoding: gzip\r\n",
+		"Transfer-Encoding: gzip, chunked\r\n",
+		"Transfer-Encoding: chunked;q=1\r\n",
+		"Transfer-Encoding: chunked,\r\n",
+		"Transfer-Encoding: ,chunked\r\n",
+		"Transfer-Encoding: \"chunked\"\r\n",
+		"Transfer-Encoding: xchunked\r\n",
+		"Transfer-Encoding: chunked \r\n",
+		"Transfer-Encoding: chunked\t\r\n",
+		"Transfer-Encoding:\r\n",
+		"Transfer-Encoding : chunked\r\n",
+		"Transfer-Encoding\t: chunked\r\n",
+		" Transfer-Encoding: chunked\r\n",
+		"X: y\r\n Transfer-Encoding: chunked\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+		"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+	};
+	static const char *const good[] = {
+		"Transfer-Encoding: chunked\r\n",
+		"transfer-encoding: CHUNKED\r\n",
+		"Transfer-Encoding:   Chunked\r\n",
+	};
+	char req[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(req, sizeof(req), "POST /x HTTP/1.1\r\nHost: x\r\n%s\r\n5\r\nhello\r\n0\r\n\r\n", bad[i]);
+		expect_error(req, " 400 ");
+	}
+	/* HTTP/1.0 has no chunked coding. */
+	expect_error("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", " 400 ");
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		fixture f;
+		kc_h1 *h = mk(&f, false, 8);
+
+		snprintf(req, sizeof(req), "POST /x HTTP/1.1\r\nHost: x\r\n%s\r\n5\r\nhello\r\n0\r\n\r\n", good[i]);
+		assert_int_equal(feed(h, req), strlen(req));
+		assert_int_equal(f.n_held, 1);
+		assert_string_equal(f.last_body, "hello");
+		done(h, &f);
+	}
+}
+
+/* CRLF only: a bare LF or CR anywhere outside a body, or a folded header
+ * line, is a 400 and the connection closes. */
+static void test_line_endings_strict(void **state)
+{
+	static const char *const bad[] = {
+		"GET / HTTP/1.1\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n\n",
+		"GET / HTTP/1.1\nHost: x\n\n",
+		"GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",
+		"GET / HTTP/1.1\rHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\rX-Y: z\r\n\r\n",
+		"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
+		"GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n",
+		"\nGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n folded\r\n\r\n",
+		/* The second of two pipelined requests. */
+		"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\nHost: x\r\n\r\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fixture f;
+		kc_h1 *h = mk(&f, true, 8);
+
+		feed(h, bad[i]);
+		if (!f.out.data || !strstr(f.out.data, " 400 ") || !strstr(f.out.data, "malformed"))
+			fail_msg("case %zu: got %s", i, f.out.data ? f.out.data : "(nothing)");
+		assert_true(kc_h1_want_close(h));
+		/* The request with the bad line never reached the handler. */
+		assert_int_equal(f.n_requests, i == sizeof(bad) / sizeof(bad[0]) - 1 ? 1 : 0);
+		done(h, &f);
+	}
+	/* The first of two pipelined requests is answered later: the 400 for
+	 * the second waits behind it, then the connection closes. */
+	{
+		fixture f;
+		kc_h1 *h = mk(&f, false, 8);
+
+		feed(h, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\nHost: x\r\n\r\n");
+		assert_int_equal(f.n_held, 1);
+		assert_int_equal(f.out.len, 0);
+		assert_false(kc_h1_want_close(h));
+		f.held[0]->ops->respond(f.held[0], 200, NULL, 0, "one", 3);
+		assert_non_null(strstr(f.out.data, "\r\n\r\none"));
+		assert_non_null(strstr(f.out.data, " 400 "));
+		assert_true(kc_h1_want_close(h));
+		done(h, &f);
+	}
+	/* A body may hold any byte; split input is checked across the pieces. */
+	{
+		fixture f;
+		kc_h1 *h = mk(&f, false, 8);
+		const char *req = "POST /x HTTP/1.1\r\nContent-Length: 6\r\n\r\na\nb\r\rc";
+		size_t k;
+
+		for (k = 0; k < strlen(req); k++)
+			assert_int_equal(kc_h1_recv(h, (const uint8_t *)req + k, 1), 1);
+		assert_int_equal(f.n_held, 1);
+		assert_string_equal(f.last_body, "a\nb\r\rc");
+		done(h, &f);
+	}
+	{
+		fixture f;
+		kc_h1 *h = mk(&f, true, 8);
+
+		feed(h, "GET / HTTP/1.1\r");
+		assert_int_equal(f.n_requests, 0);
+		feed(h, "\nHost: x\r");
+		feed(h, "X");
+		assert_non_null(strstr(f.out.data, " 400 "));
+		done(h, &f);
+	}
+}
+
+/* Trailer fields of a chunked body never become request headers. */
+static void test_trailers_dropped(void **state)
+{
+	fixture f;
+	kc_h1 *h = mk(&f, false, 8);
+	const char *req = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+	                  "Authorization: Bearer stolen\r\nX-Auth-Request-User: mallory\r\nHost: evil\r\n"
+	                  "X-Auth-Request-Email: m@x\r\n\r\n"
+	                  "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t i;
+
+	(void)state;
+	assert_int_equal(feed(h, req), strlen(req));
+	assert_int_equal(f.n_held, 2);
+	assert_string_equal(f.held[0]->req.body.data, "hello");
+	for (i = 0; i < 2; i++) {
+		assert_null(kc_http_header(&f.held[i]->req, "authorization"));
+		assert_null(kc_http_header(&f.held[i]->req, "x-auth-request-user"));
+		assert_null(kc_http_header(&f.held[i]->req, "x-auth-request-email"));
+		assert_string_equal(kc_http_header(&f.held[i]->req, "host"), "x");
+		assert_int_equal(kc_http_header_count(&f.held[i]->req, "host"), 1);
+	}
+	assert_string_equal(f.held[1]->req.target, "/next");
+	done(h, &f);
+	/* Trailers count against the header cap. */
+	{
+		char big[1400];
+		char req2[1600];
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		snprintf(req2, sizeof(req2), "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: %s\r\n\r\n", big);
+		expect_error(req2, " 431 ");
+	}
+}
+
+static void test_expect_continue(void **state)
 {
 	fixture f;
 	kc_h1 *h = mk(&f, true, 8);
-	kc_http_request req;
-	uint8_t settings[64];
-	size_t slen = sizeof(settings);
+	const char *req = "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi";
 
 	(void)state;
-	feed(h, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-	        "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
-	assert_int_equal(f.n_requests, 0);
-	assert_true(kc_h1_take_upgrade(h, &req, settings, &slen));
-	assert_int_equal(slen, 12);
-	assert_string_equal(req.target, "/health");
-	assert_non_null(strstr(f.out.data, "101 Switching Protocols"));
-	kc_http_request_release(&req);
+	assert_int_equal(feed(h, req), strlen(req));
+	assert_int_equal(strncmp(f.out.data, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42), 0);
+	done(h, &f);
+	/* Not for a head with a bad line ending. */
+	h = mk(&f, true, 8);
+	feed(h, "POST /x HTTP/1.1\r\nExpect: 100-continue\nContent-Length: 2\r\n\r\nhi");
+	assert_null(strstr(f.out.data, "100 Continue"));
+	assert_non_null(strstr(f.out.data, " 400 "));
+	done(h, &f);
+}
+
+/* An answer queued behind an earlier one past the budget is never sent:
+ * the earlier answers go out whole, then the connection closes. */
+static void test_budget_cuts_queued_answer(void **state)
+{
+	fixture f;
+	kc_h1 *h;
+	char big[300];
+
+	(void)state;
+	memset(big, 'q', sizeof(big));
+	budget = 256;
+	h = mk(&f, false, 8);
+	budget = 0;
+	feed(h, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+	assert_int_equal(f.n_held, 3);
+	assert_int_not_equal(f.held[1]->ops->respond(f.held[1], 200, NULL, 0, big, sizeof(big)), 0);
+	assert_int_equal(kc_h1_buffered(h), 0);
+	assert_int_equal(f.held[2]->ops->respond(f.held[2], 200, NULL, 0, "three", 5), 0);
+	assert_true(kc_h1_buffered(h) > 0);
+	assert_int_equal(f.out.len, 0);
+	assert_int_equal(f.held[0]->ops->respond(f.held[0], 200, NULL, 0, "one", 3), 0);
+	assert_non_null(strstr(f.out.data, "\r\n\r\none"));
+	assert_null(strstr(f.out.data, "qqq"));
+	assert_null(strstr(f.out.data, "three"));
+	assert_true(kc_h1_want_close(h));
+	done(h, &f);
+}
+
+/* Request bodies count while their exchange lives. */
+static void test_budget_counts_bodies(void **state)
+{
+	fixture f;
+	kc_h1 *h = mk(&f, false, 8);
+
+	(void)state;
+	feed(h, "POST /1 HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
+	assert_int_equal(kc_h1_buffered(h), 10);
+	feed(h, "POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+	assert_int_equal(kc_h1_buffered(h), 13);
+	f.held[0]->ops->respond(f.held[0], 204, NULL, 0, NULL, 0);
+	assert_int_equal(kc_h1_buffered(h), 3);
 	done(h, &f);
 }
 
@@ -244,7 +509,10 @@ int main(void)
 		cmocka_unit_test(test_simple_keepalive), cmocka_unit_test(test_pipeline_in_order),
 		cmocka_unit_test(test_pipeline_cap_pauses), cmocka_unit_test(test_chunked_body_and_stream),
 		cmocka_unit_test(test_hostile), cmocka_unit_test(test_close_and_http10),
-		cmocka_unit_test(test_abort_on_free), cmocka_unit_test(test_upgrade_h2c),
+		cmocka_unit_test(test_abort_on_free), cmocka_unit_test(test_upgrade_answered_as_http1),
+		cmocka_unit_test(test_transfer_encoding_strict), cmocka_unit_test(test_line_endings_strict),
+		cmocka_unit_test(test_trailers_dropped), cmocka_unit_test(test_expect_continue),
+		cmocka_unit_test(test_budget_cuts_queued_answer), cmocka_unit_test(test_budget_counts_bodies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

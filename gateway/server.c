@@ -16,9 +16,23 @@
  * is answered 408 and the connection closed. While an answer is pending
  * the upstream deadline applies instead.
  *
+ * Answers that do not drain: bytes queued for a client (the socket's
+ * output, and an HTTP/2 answer waiting for the peer's window) must make
+ * progress, bytes actually leaving the socket, within write_timeout_ms, or
+ * the connection is closed. So a client that never reads, or advertises a
+ * zero HTTP/2 window and never opens it, holds nothing for long; a slow
+ * reader of a stream is fine as long as bytes move.
+ *
+ * Memory: each connection has a budget (max_connection_bytes) for what it
+ * makes the gateway hold: unparsed input, request bodies, answers queued
+ * in the protocol layer and in the socket's output. An HTTP/1.1 connection
+ * past it is not read until answers drain; the HTTP/2 glue refuses new
+ * work past it itself (h2.h), since it must keep reading WINDOW_UPDATEs.
+ *
  * Protocols: on the plaintext port a connection that opens with HTTP/2's
  * client preface is HTTP/2 (h2c with prior knowledge); anything else is
- * HTTP/1.1, which may switch to HTTP/2 through `Upgrade: h2c`. With
+ * HTTP/1.1, and stays so: `Upgrade: h2c` is not honoured (a proxy that
+ * forwards Upgrade would carry a tunnel past its own rules). With
  * gateway.tls_cert/tls_key the port speaks TLS only, and ALPN picks `h2`
  * or `http/1.1` (the server's preference: h2); without ALPN the preface
  * decides as on the plaintext port. Both fronts (http1.c, h2.c) are
@@ -54,13 +68,11 @@
 
 /* Answers a connection may have pending (pipelined requests). */
 #define MAX_PIPELINE 16
-/* Stop reading a connection whose unsent output passes this. */
-#define OUTPUT_HIGH_WATER (4u << 20)
 /* How long a drain waits for running requests before it stops anyway. */
 #define DRAIN_MS 10000
-
-/* The decoded HTTP2-Settings of an h2c upgrade; SETTINGS has 6 ids. */
-#define MAX_UPGRADE_SETTINGS 256
+/* Unparsed input read ahead per connection (libevent stops reading there;
+ * what is parsed moves into the budgeted request bodies). */
+#define READ_AHEAD (256u << 10)
 
 enum conn_proto { PROTO_UNKNOWN, PROTO_H1, PROTO_H2 };
 
@@ -77,6 +89,11 @@ struct kc_gw_conn {
 	kc_h2 *h2;
 	struct event *timer;
 	struct event *wake;
+	/* Write progress: armed while answers are queued or pending; the last
+	 * moment bytes left the socket or nothing was queued. */
+	struct event *wtimer;
+	int64_t progress_ms;
+	struct evbuffer_cb_entry *out_cb;
 	/* Monotonic ms when the current partial request began; 0 if none. */
 	int64_t request_started;
 	bool closing;
@@ -120,6 +137,29 @@ static size_t conn_pending(const kc_gw_conn *c)
 	}
 }
 
+/* Answer bytes queued for the client and not yet on the wire. */
+static size_t conn_queued(const kc_gw_conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (c->proto == PROTO_H2)
+		n += kc_h2_unsent(c->h2);
+	return n;
+}
+
+/* What the connection makes the gateway hold (its budget). */
+static size_t conn_bytes(const kc_gw_conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_input(c->bev)) +
+	           evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (c->proto == PROTO_H1)
+		n += kc_h1_buffered(c->h1);
+	else if (c->proto == PROTO_H2)
+		n += kc_h2_buffered(c->h2);
+	return n;
+}
+
 static void conn_free(kc_gw_conn *c)
 {
 	kc_gw *gw = c->gw;
@@ -132,6 +172,8 @@ static void conn_free(kc_gw_conn *c)
 		c->next->prev = c->prev;
 	gw->n_conns--;
 	kc_gw_metrics_connections(gw->metrics, -1);
+	/* No more output accounting: the fronts are freed below. */
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	/* Aborts pending exchanges: the handler cancels their upstream calls. */
 	kc_h1_free(c->h1);
 	c->h1 = NULL;
@@ -141,6 +183,8 @@ static void conn_free(kc_gw_conn *c)
 		event_free(c->timer);
 	if (c->wake)
 		event_free(c->wake);
+	if (c->wtimer)
+		event_free(c->wtimer);
 	bufferevent_free(c->bev);
 	free(c);
 	if (gw->draining && !gw->conns)
@@ -258,6 +302,7 @@ static int start_h1(kc_gw_conn *c)
 	lim.max_header_bytes = c->gw->cfg.max_header_bytes;
 	lim.max_body_bytes = c->gw->cfg.max_body_bytes;
 	lim.max_pipeline = MAX_PIPELINE;
+	lim.max_buffered_bytes = c->gw->cfg.max_connection_bytes;
 	if (kc_h1_new(&c->h1, &lim, &cb, c))
 		return KC_ERR_NOMEM;
 	c->proto = PROTO_H1;
@@ -272,6 +317,7 @@ static int start_h2(kc_gw_conn *c)
 	lim.max_header_bytes = c->gw->cfg.max_header_bytes;
 	lim.max_body_bytes = c->gw->cfg.max_body_bytes;
 	lim.max_concurrent_streams = (uint32_t)c->gw->cfg.max_streams;
+	lim.max_buffered_bytes = c->gw->cfg.max_connection_bytes;
 	if (kc_h2_new(&c->h2, &lim, &cb, c))
 		return KC_ERR_NOMEM;
 	c->proto = PROTO_H2;
@@ -318,26 +364,99 @@ out:
 	return true;
 }
 
-/* After kc_h1_recv stopped at an `Upgrade: h2c` request: switch. */
-static void upgrade_to_h2(kc_gw_conn *c)
+/* Back-pressure: an HTTP/1.1 peer past its byte budget (answers it does
+ * not read, bodies of requests still pending) is not read until that
+ * drains; but only while something will drain, or a request whose body
+ * alone passes the budget would never complete (max_body_bytes bounds
+ * that one). HTTP/2 keeps reading (WINDOW_UPDATEs arrive that way); h2.c
+ * refuses new work past the budget instead. */
+static bool over_budget(const kc_gw_conn *c)
 {
-	kc_http_request req;
-	uint8_t settings[MAX_UPGRADE_SETTINGS];
-	size_t slen = sizeof(settings);
+	if (conn_bytes(c) <= (size_t)c->gw->cfg.max_connection_bytes)
+		return false;
+	return conn_pending(c) || evbuffer_get_length(bufferevent_get_output(c->bev));
+}
 
-	memset(&req, 0, sizeof(req));
-	if (!kc_h1_take_upgrade(c->h1, &req, settings, &slen))
+static void update_reading(kc_gw_conn *c)
+{
+	bool on = bufferevent_get_enabled(c->bev) & EV_READ;
+
+	if (c->closing || c->gw->draining)
 		return;
-	kc_h1_free(c->h1);
-	c->h1 = NULL;
-	if (start_h2(c)) {
-		kc_http_request_release(&req);
-		c->closing = true;
-		c->proto = PROTO_UNKNOWN;
+	if (c->proto == PROTO_H1 && over_budget(c)) {
+		if (on)
+			bufferevent_disable(c->bev, EV_READ);
+	} else if (!on) {
+		bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
+/* ---- write progress ---- */
+
+/* The write-progress check runs every quarter of write_timeout_ms while
+ * answers are pending or queued; a connection is closed once its queue
+ * has been non-empty with no byte leaving for write_timeout_ms plus one
+ * check (so never earlier than write_timeout_ms, whatever moment between
+ * two checks the queue began). */
+static int64_t write_tick(const kc_gw_conn *c)
+{
+	int64_t t = c->gw->cfg.write_timeout_ms / 4;
+
+	return t > 0 ? t : 1;
+}
+
+static void add_ms(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(ev, &tv);
+}
+
+/* Starts the check when something may come to be queued. */
+static void watch_writes(kc_gw_conn *c)
+{
+	if (event_pending(c->wtimer, EV_TIMEOUT, NULL))
+		return;
+	if (!conn_pending(c) && !conn_queued(c))
+		return;
+	c->progress_ms = now_ms();
+	add_ms(c->wtimer, write_tick(c));
+}
+
+static void on_write_check(evutil_socket_t fd, short what, void *arg)
+{
+	kc_gw_conn *c = arg;
+	int64_t now = now_ms();
+	size_t queued = conn_queued(c);
+	char n[32];
+
+	(void)fd;
+	(void)what;
+	if (!queued) {
+		c->progress_ms = now;
+	} else if (now - c->progress_ms >= c->gw->cfg.write_timeout_ms + write_tick(c)) {
+		snprintf(n, sizeof(n), "%zu", queued);
+		kc_log(KC_LOG_INFO, "closing a connection whose answers do not drain", "queued_bytes", n, NULL);
+		conn_free(c);
 		return;
 	}
-	if (kc_h2_upgrade(c->h2, &req, settings, slen))
-		kc_h2_fail(c->h2);
+	if (queued || conn_pending(c))
+		add_ms(c->wtimer, write_tick(c));
+}
+
+/* The socket's output: bytes leaving are progress; bytes added to an empty
+ * queue start a new wait. */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	kc_gw_conn *c = arg;
+
+	(void)buf;
+	if (info->n_deleted || (info->n_added && !info->orig_size && !(c->proto == PROTO_H2 && kc_h2_unsent(c->h2))))
+		c->progress_ms = now_ms();
+	if (info->n_added)
+		watch_writes(c);
 }
 
 static void feed(kc_gw_conn *c)
@@ -357,22 +476,22 @@ static void feed(kc_gw_conn *c)
 		return;
 	}
 	while (evbuffer_get_length(in) && !conn_want_close(c)) {
-		size_t len = evbuffer_get_length(in);
-		const uint8_t *data = evbuffer_pullup(in, -1);
+		size_t len;
+		const uint8_t *data;
 		size_t n;
 
+		/* HTTP/1.1 past its budget is read again once answers drain
+		 * (update_reading); the input stays where it is meanwhile. */
+		if (c->proto == PROTO_H1 && over_budget(c))
+			break;
+		len = evbuffer_get_length(in);
+		data = evbuffer_pullup(in, -1);
 		if (c->proto == PROTO_H2) {
 			if (kc_h2_recv(c->h2, data, len))
 				kc_h2_fail(c->h2);
 			n = len;
 		} else {
 			n = kc_h1_recv(c->h1, data, len);
-			upgrade_to_h2(c);
-			if (c->proto == PROTO_UNKNOWN) {
-				c->in_feed = false;
-				conn_free(c);
-				return;
-			}
 		}
 		evbuffer_drain(in, n);
 		if (c->request_started && !conn_in_request(c))
@@ -383,11 +502,8 @@ static void feed(kc_gw_conn *c)
 	c->in_feed = false;
 	if (maybe_close(c))
 		return;
-	/* Back-pressure: an HTTP/1 peer that does not read its answers stops
-	 * being read. HTTP/2 keeps reading (WINDOW_UPDATEs arrive that way);
-	 * its output is bounded in h2.c instead. */
-	if (c->proto == PROTO_H1 && evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER)
-		bufferevent_disable(c->bev, EV_READ);
+	update_reading(c);
+	watch_writes(c);
 	arm_timer(c);
 }
 
@@ -412,8 +528,12 @@ static void on_write(struct bufferevent *bev, void *arg)
 		maybe_close(c);
 		return;
 	}
-	if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->gw->draining)
-		bufferevent_enable(c->bev, EV_READ);
+	/* The output drained: input held back by the budget (pipelined
+	 * requests already read) is fed now, and reading resumes. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+		feed(c);
+	else
+		update_reading(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -458,7 +578,35 @@ static void on_wake_event(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		return;
 	}
+	/* The HTTP/2 glue asks for a wake after it ended its session (an
+	 * answer past the budget): flush its GOAWAY and close. */
+	if (c->proto == PROTO_H2) {
+		kc_h2_flush(c->h2);
+		if (maybe_close(c))
+			return;
+	}
 	feed(c);
+}
+
+/* Past max_connections (or while draining): a 503 written straight to the
+ * socket, best effort (never waits: the answer fits any socket buffer),
+ * then the connection closes. Not on TLS, which would need a handshake. */
+/* Past the connection cap or while draining: a well-formed 503, sent only
+ * on a plaintext listener (a TLS client would read it as garbage). */
+static void refuse(kc_gw *gw, evutil_socket_t fd, bool tls)
+{
+	const char *body = gw->draining ? "{\"error\":\"the gateway is shutting down\"}\n"
+	                                : "{\"error\":\"too many connections\"}\n";
+	char answer[256];
+	int n = snprintf(answer, sizeof(answer),
+	                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	                 strlen(body), body);
+
+	if (!tls && n > 0 && (size_t)n < sizeof(answer) &&
+	    send(fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		(void)0;
+	evutil_closesocket(fd);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -473,12 +621,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 	(void)salen;
 	if (gw->n_conns >= gw->cfg.max_connections || gw->draining) {
-		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-		                           "Content-Length: 34\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
-
-		if (!ssl_ctx && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			(void)0;
-		evutil_closesocket(fd);
+		refuse(gw, fd, ssl_ctx != NULL);
 		return;
 	}
 	if (sa->sa_family != AF_UNIX)
@@ -504,7 +647,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	c->timer = evtimer_new(gw->base, on_timer, c);
 	c->wake = event_new(gw->base, -1, 0, on_wake_event, c);
-	if (!c->bev || !c->timer || !c->wake) {
+	c->wtimer = evtimer_new(gw->base, on_write_check, c);
+	if (c->bev)
+		c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c);
+	if (!c->bev || !c->timer || !c->wake || !c->wtimer || !c->out_cb) {
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else
@@ -513,6 +659,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			event_free(c->timer);
 		if (c->wake)
 			event_free(c->wake);
+		if (c->wtimer)
+			event_free(c->wtimer);
 		free(c);
 		return;
 	}
@@ -523,6 +671,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	gw->n_conns++;
 	kc_gw_metrics_connections(gw->metrics, 1);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_AHEAD);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	arm_timer(c);
 }
