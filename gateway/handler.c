@@ -68,6 +68,42 @@ static bool path_starts(const kc_http_request *req, const char *p)
 	return req->path_len >= strlen(p) && memcmp(req->path, p, strlen(p)) == 0;
 }
 
+/* The task id segment of a path under the task collection
+ * (`[/oauth]/api/claude/tasks/<id>[/...]`), when there is one. */
+static bool task_segment(const kc_http_request *req, const char **seg, size_t *len)
+{
+	static const char *const prefixes[] = {"/api/claude/tasks/", "/oauth/api/claude/tasks/"};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(*prefixes); i++) {
+		size_t pl = strlen(prefixes[i]);
+		const char *end;
+
+		if (!path_starts(req, prefixes[i]))
+			continue;
+		*seg = req->path + pl;
+		end = memchr(*seg, '/', req->path_len - pl);
+		*len = end ? (size_t)(end - *seg) : req->path_len - pl;
+		return true;
+	}
+	return false;
+}
+
+/* kc-server's task id shape, `[0-9]+-[0-9a-f]{8}`, on raw path bytes. */
+static bool task_id_shaped(const char *s, size_t len)
+{
+	size_t i = 0, digits;
+
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i == 0 || i >= len || s[i] != '-' || len - i - 1 != 8)
+		return false;
+	for (digits = i + 1; digits < len; digits++)
+		if (!((s[digits] >= '0' && s[digits] <= '9') || (s[digits] >= 'a' && s[digits] <= 'f')))
+			return false;
+	return true;
+}
+
 static void request_id(kc_gw_req *r, const kc_http_request *req)
 {
 	const char *given = kc_http_header(req, "x-request-id");
@@ -470,6 +506,18 @@ void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 	if (rc == KC_ERR_TOO_LARGE) {
 		kc_gw_finish_error(r, 414, "path too long", NULL, 0);
 		return;
+	}
+	/* A task id no route can bind (`..`, `%2e%2e`, an encoded slash, a
+	 * control byte) names a task that cannot exist: the same 404 as an
+	 * unknown id, as kc-server answers a malformed one (issue 11). */
+	{
+		const char *seg;
+		size_t seg_len;
+
+		if (task_segment(req, &seg, &seg_len) && !task_id_shaped(seg, seg_len)) {
+			kc_gw_finish_error(r, 404, "task not found", NULL, 0);
+			return;
+		}
 	}
 	/* API-looking paths never fall through to files: a typo in a script
 	 * gets a JSON 404, not the dashboard. */
