@@ -40,18 +40,10 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 import grpc  # noqa: E402
-from kcapi import Api, Server, wait_for  # noqa: E402
+from kcapi import Api, Server, free_port, wait_for  # noqa: E402
 
 HEALTH_CAP = 4
 TCP_STREAMS = 6
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def with_limits(srv, lines):

@@ -51,7 +51,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
 import grpc  # noqa: E402
-from kcapi import Api, Server, find_runfile, wait_for  # noqa: E402
+from kcapi import Api, Server, find_runfile, free_port, wait_for  # noqa: E402
 
 TS = "kc.v1.TaskService"
 C = grpc.StatusCode
@@ -63,14 +63,6 @@ JOB_GRACE_S = 0.6
 def mark(name):
     """A shell command that leaves `name` in $KC_MARK_DIR; no '/' in it."""
     return MARK + name
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def field(number, data):

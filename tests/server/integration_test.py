@@ -4,7 +4,6 @@ limits, streams, auth and every error code."""
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
-from kcapi import Server, wait_for  # noqa: E402
+from kcapi import Server, free_port, wait_for  # noqa: E402
 
 RUNNING, COMPLETED, ERROR, KILLED = 1, 2, 3, 4
 STARTING, WORKING, WAITING = 1, 2, 3
@@ -27,14 +26,6 @@ def code_of(fn):
     except grpc.RpcError as e:
         return e.code(), e.details()
     return grpc.StatusCode.OK, ""
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Base(unittest.TestCase):

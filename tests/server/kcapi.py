@@ -9,6 +9,7 @@ the reply message. Also starts kc-server with a private tmux socket per test.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,15 @@ class Api:
 
     def task(self, _method, /, **fields):
         return self.call("kc.v1.TaskService", _method, **fields)
+
+
+def free_port():
+    """A loopback TCP port nothing listens on now (the caller binds it next)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
