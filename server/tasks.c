@@ -398,22 +398,21 @@ void kc_tasks_free(kc_tasks *m)
 
 /* ---- requests ------------------------------------------------------------ */
 
-int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
-		    char *err, size_t errlen)
+/* CreateTask's first step: the request's fields checked, the agent
+ * chosen (`*agent` the default when empty) and the workdir resolved into
+ * `resolved`. Nothing is reserved or written yet. */
+static int create_validate(const kc_config *cfg, const char *prompt, const char *workdir, const char **agent,
+			   const kc_agent_config **a, char resolved[PATH_MAX], char *err, size_t errlen)
 {
-	const kc_config *cfg = m->cfg;
-	const kc_agent_config *a;
-	char wd[PATH_MAX], resolved[PATH_MAX];
+	char wd[PATH_MAX];
 	struct stat st;
-	struct entry *e = NULL;
-	kc_task *t;
 	int rc;
 
 	if ((rc = check_prompt(prompt, cfg->max_prompt_bytes, err, errlen)) != 0)
 		return rc;
-	if (!agent || !*agent)
-		agent = cfg->default_agent;
-	if (!(a = kc_config_agent(cfg, agent))) {
+	if (!*agent || !**agent)
+		*agent = cfg->default_agent;
+	if (!(*a = kc_config_agent(cfg, *agent))) {
 		snprintf(err, errlen, "unknown agent");
 		return KC_ERR_INVALID;
 	}
@@ -439,6 +438,21 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 		snprintf(err, errlen, "workdir: resolves to a path with a control byte or a trailing ';'");
 		return KC_ERR_INVALID;
 	}
+	return 0;
+}
+
+int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
+		    char *err, size_t errlen)
+{
+	const kc_config *cfg = m->cfg;
+	const kc_agent_config *a;
+	char resolved[PATH_MAX];
+	struct entry *e = NULL;
+	kc_task *t;
+	int rc;
+
+	if ((rc = create_validate(cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
+		return rc;
 
 	pthread_mutex_lock(&m->mu);
 	if (kc_task_n_running(m) + m->reserved >= (size_t)cfg->max_running_tasks) {
