@@ -27,7 +27,7 @@ int kc_input_check_text(const char *field, const char *s, size_t len, char *err,
  * control byte at all (tab and newline included: no directory needs them,
  * and a newline splits every line-based listing of it), and no trailing
  * ';', which tmux takes as the end of a command when it is part of one
- * argument (tasks.c explains; the path is never an argument today, but
+ * argument (tmux.c explains; the path is never an argument today, but
  * the agent's command may carry it through {workdir}). */
 int kc_input_check_path(const char *field, const char *s, char *err, size_t errlen);
 

@@ -170,7 +170,7 @@ static void test_against_tmux(void **state)
 	}
 	/* Formats: display-message -p prints the expansion. */
 	for (size_t i = 0; samples[i]; i++) {
-		/* Both layers, as tasks.c's tmux_run does: format first, then
+		/* Both layers, as tmux.c's tmux_run does: format first, then
 		 * the command list. */
 		char *ff = kc_tmux_escape_format(samples[i], true);
 		char *f = ff ? kc_tmux_escape_arg(ff) : NULL;

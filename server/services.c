@@ -32,7 +32,7 @@ static uint8_t *answer_alloc(void *ans, size_t len)
 	return kc_rpc_answer_alloc(ans, len);
 }
 
-/* Raw: the task index writes the packed answer itself (tasks.c says why). */
+/* Raw: the task index writes the packed answer itself (task_list.c says why). */
 static int list_tasks(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_answer *ans, char *err,
 		      size_t errlen)
 {

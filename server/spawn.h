@@ -38,7 +38,7 @@ typedef struct kc_spawn_opts {
 	int cancel_fd;
 	/* The child's working directory (it changes there before exec); NULL:
 	 * ours. The path is handed to chdir(2), never parsed by anything, which
-	 * is what lets a workdir reach tmux without being an argument (tasks.c
+	 * is what lets a workdir reach tmux without being an argument (tmux.c
 	 * says why that matters). */
 	const char *cwd;
 } kc_spawn_opts;

@@ -2,7 +2,7 @@
  * tmux_quote.h - making a string arrive in tmux (and in the shell that some
  * tmux arguments reach) exactly as it was written.
  *
- * tmux reads its arguments in two steps that can change them (tasks.c has
+ * tmux reads its arguments in two steps that can change them (tmux.c has
  * the full list of which arguments of ours go through which):
  *   1. Splitting the command list: an argument that ends in ';' ends the
  *      command (the ';' is dropped), and one that ends in '\;' becomes one
