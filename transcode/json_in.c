@@ -25,11 +25,79 @@ static bool is_integral(double d, double max)
 	return fabs(d) <= max && d == (double)(int64_t)d;
 }
 
+/* What enum_from_json and integer_from_json return when v is not a value
+ * of the type at all, so the caller says what was expected. */
+#define NOT_THIS 1
+
+/* An enum value from JSON: its name, or its number (with
+ * KC_JSON_LENIENT_ENUMS, also an unknown one, an integral real or ""). */
+static int enum_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar *sc, unsigned flags, char *err,
+                          size_t errlen)
+{
+	int enum_v;
+
+	if (json_is_string(v)) {
+		if (kc_tc_scalar_from_text(f, json_string_value(v), sc) == 0)
+			return 0;
+		if ((flags & KC_JSON_LENIENT_ENUMS) &&
+		    kc_tc_enum_from_name(f->descriptor, json_string_value(v), &enum_v, true)) {
+			sc->v.i = enum_v;
+			return 0;
+		}
+		if ((flags & KC_JSON_LENIENT_ENUMS) &&
+		    (!json_string_value(v)[0] ||
+		     kc_tc_parse_int_text(json_string_value(v), INT32_MIN, INT32_MAX, &sc->v.i) == 0))
+			return 0;
+		return kc_tc_fail(err, errlen, "field \"%s\": unknown value \"%.64s\"", f->name, json_string_value(v));
+	}
+	if ((flags & KC_JSON_LENIENT_ENUMS) && json_is_real(v) && is_integral(json_real_value(v), INT32_MAX)) {
+		sc->v.i = (int64_t)json_real_value(v);
+		return 0;
+	}
+	if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN && json_integer_value(v) <= INT32_MAX &&
+	    ((flags & KC_JSON_LENIENT_ENUMS) ||
+	     protobuf_c_enum_descriptor_get_value(f->descriptor, (int)json_integer_value(v)))) {
+		sc->v.i = json_integer_value(v);
+		return 0;
+	}
+	return NOT_THIS;
+}
+
+/* An integer field from JSON: a JSON integer, an integral real, or the
+ * decimal text (proto3 JSON writes 64-bit integers as strings). */
+static int integer_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar *sc, char *err, size_t errlen)
+{
+	if (json_is_string(v)) {
+		if (kc_tc_scalar_from_text(f, json_string_value(v), sc) == 0)
+			return 0;
+		return NOT_THIS;
+	}
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+		char text[64];
+
+		if (!is_integral(d, 9.2e18))
+			return NOT_THIS;
+		snprintf(text, sizeof(text), "%.0f", d);
+		if (kc_tc_scalar_from_text(f, text, sc) == 0)
+			return 0;
+		return kc_tc_fail(err, errlen, "field \"%s\": number out of range", f->name);
+	}
+	if (json_is_integer(v)) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		if (kc_tc_scalar_from_text(f, text, sc) == 0)
+			return 0;
+		return kc_tc_fail(err, errlen, "field \"%s\": number out of range", f->name);
+	}
+	return NOT_THIS;
+}
+
 /* A scalar of f's type from a JSON value (not null, not object/array). */
 static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar *sc, unsigned flags, char *err,
                             size_t errlen)
 {
-	int enum_v;
 	int rc;
 
 	memset(sc, 0, sizeof(*sc));
@@ -52,30 +120,9 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 		sc->v.b = json_is_true(v);
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM:
-		if (json_is_string(v)) {
-			if (kc_tc_scalar_from_text(f, json_string_value(v), sc) == 0)
-				return 0;
-			if ((flags & KC_JSON_LENIENT_ENUMS) && kc_tc_enum_from_name(f->descriptor, json_string_value(v),
-			                                                       &enum_v, true)) {
-				sc->v.i = enum_v;
-				return 0;
-			}
-			if ((flags & KC_JSON_LENIENT_ENUMS) &&
-			    (!json_string_value(v)[0] ||
-			     kc_tc_parse_int_text(json_string_value(v), INT32_MIN, INT32_MAX, &sc->v.i) == 0))
-				return 0;
-			return kc_tc_fail(err, errlen, "field \"%s\": unknown value \"%.64s\"", f->name, json_string_value(v));
-		}
-		if ((flags & KC_JSON_LENIENT_ENUMS) && json_is_real(v) && is_integral(json_real_value(v), INT32_MAX)) {
-			sc->v.i = (int64_t)json_real_value(v);
-			return 0;
-		}
-		if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN && json_integer_value(v) <= INT32_MAX &&
-		    ((flags & KC_JSON_LENIENT_ENUMS) ||
-		     protobuf_c_enum_descriptor_get_value(f->descriptor, (int)json_integer_value(v)))) {
-			sc->v.i = json_integer_value(v);
-			return 0;
-		}
+		rc = enum_from_json(f, v, sc, flags, err, errlen);
+		if (rc != NOT_THIS)
+			return rc;
 		break;
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE:
@@ -91,32 +138,9 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 	case PROTOBUF_C_TYPE_MESSAGE:
 		break;
 	default:
-		/* Integers: a JSON integer, an integral real, or the decimal text
-		 * (proto3 JSON writes 64-bit integers as strings). */
-		if (json_is_string(v)) {
-			if (kc_tc_scalar_from_text(f, json_string_value(v), sc) == 0)
-				return 0;
-			break;
-		}
-		if (json_is_real(v)) {
-			double d = json_real_value(v);
-			char text[64];
-
-			if (!is_integral(d, 9.2e18))
-				break;
-			snprintf(text, sizeof(text), "%.0f", d);
-			if (kc_tc_scalar_from_text(f, text, sc) == 0)
-				return 0;
-			return kc_tc_fail(err, errlen, "field \"%s\": number out of range", f->name);
-		}
-		if (json_is_integer(v)) {
-			char text[32];
-
-			snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-			if (kc_tc_scalar_from_text(f, text, sc) == 0)
-				return 0;
-			return kc_tc_fail(err, errlen, "field \"%s\": number out of range", f->name);
-		}
+		rc = integer_from_json(f, v, sc, err, errlen);
+		if (rc != NOT_THIS)
+			return rc;
 		break;
 	}
 	return kc_tc_fail(err, errlen, "field \"%s\": expected %s", f->name, kc_tc_type_word(f));

@@ -61,9 +61,50 @@ static bool word_is_special(uint64_t w)
 	return ((lt | zq | zb) & HIGHS) || (w & HIGHS);
 }
 
-int kc_json_put_string(kc_buf *out, const char *s, size_t len)
+/* Appends the escape of c, a byte needs_escape() is true for. Off the hot
+ * path: plain text never gets here. */
+static int put_escape(kc_buf *out, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
+	char esc[6];
+	size_t n = 2;
+
+	esc[0] = '\\';
+	switch (c) {
+	case '"':
+		esc[1] = '"';
+		break;
+	case '\\':
+		esc[1] = '\\';
+		break;
+	case '\n':
+		esc[1] = 'n';
+		break;
+	case '\r':
+		esc[1] = 'r';
+		break;
+	case '\t':
+		esc[1] = 't';
+		break;
+	case '\b':
+		esc[1] = 'b';
+		break;
+	case '\f':
+		esc[1] = 'f';
+		break;
+	default:
+		esc[1] = 'u';
+		esc[2] = '0';
+		esc[3] = '0';
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 15];
+		n = 6;
+	}
+	return kc_buf_add(out, esc, n);
+}
+
+int kc_json_put_string(kc_buf *out, const char *s, size_t len)
+{
 	char *fixed = NULL;
 	size_t i;
 	size_t run = 0;
@@ -77,8 +118,6 @@ int kc_json_put_string(kc_buf *out, const char *s, size_t len)
 	kc_buf_addc(out, '"');
 	for (i = 0; i < len; i++) {
 		unsigned char c;
-		char esc[6];
-		size_t n = 2;
 
 		while (i + 8 <= len) {
 			uint64_t w;
@@ -112,38 +151,7 @@ int kc_json_put_string(kc_buf *out, const char *s, size_t len)
 			continue;
 		kc_buf_add(out, s + run, i - run);
 		run = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"':
-			esc[1] = '"';
-			break;
-		case '\\':
-			esc[1] = '\\';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-		}
-		kc_buf_add(out, esc, n);
+		put_escape(out, c);
 	}
 	kc_buf_add(out, s + run, len - run);
 	free(fixed);
