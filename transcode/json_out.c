@@ -19,7 +19,7 @@ static int message_to_json(const ProtobufCMessage *m, kc_buf *out, int depth, un
 
 	if (depth > MAX_DEPTH)
 		return kc_buf_puts(out, "null");
-	if (kc_is_wrapper(d))
+	if (kc_tc_is_wrapper(d))
 		return value_to_json(&d->fields[0], CMEMBER(m, d->fields[0].offset), out, depth + 1, flags);
 	return fields_to_json(m, out, depth + 1, flags);
 }

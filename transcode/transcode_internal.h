@@ -45,6 +45,14 @@ int kc_tc_fail(char *err, size_t errlen, const char *fmt, ...)
 #endif
 	;
 
+/* kc_is_wrapper with its cheap test inline: output asks it of every
+ * message of an answer, and in one file with it the compiler did this
+ * (kc_is_wrapper.part.0) by itself. */
+static inline bool kc_tc_is_wrapper(const ProtobufCMessageDescriptor *d)
+{
+	return d->n_fields == 1 && kc_is_wrapper(d);
+}
+
 /* Whether f is a map field of `parent` (a repeated XxxEntry of key and
  * value). */
 bool kc_tc_is_map_field(const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f);
