@@ -64,6 +64,10 @@ image=localhost/kube-coder-fresh:$(basename "$tarball" .tar)
 if ! $sudo podman image exists "$image"; then
 	say "importing $tarball"
 	$sudo podman import --quiet "$tarball" "$image" >/dev/null
+	# Earlier days' images go, as their tarballs did.
+	$sudo podman images --format '{{.Repository}}:{{.Tag}}' |
+		grep '^localhost/kube-coder-fresh:' | grep -vxF "$image" |
+		xargs -r $sudo podman rmi >/dev/null 2>&1 || true
 fi
 
 # A copy of the clone: what `git clone` plus the caller's uncommitted
@@ -75,6 +79,7 @@ cleanup() {
 	$sudo rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir "$work/src"
 (cd "$here" && git ls-files -z --cached --others --exclude-standard |
 	tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$work/src"

@@ -22,9 +22,10 @@ packages=(
 	tmux git openssh-client ca-certificates curl
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
 	# pkg-config (libkcclient's install test builds its example with it),
-	# a headless browser, unzip for helm, pgrep (procps)
+	# a headless browser, unzip for helm, pgrep (procps); zip and file for
+	# bazel's test runner, which zips each test's outputs (the screenshots)
 	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq pkg-config
-	chromium unzip procps
+	chromium unzip procps zip file
 )
 
 # Node.js and npm for playwright-core and helm's npm package: Debian's
