@@ -339,8 +339,18 @@ static void test_watch_cancel_and_stop(void **state)
 		pthread_t th;
 		assert_int_equal(pthread_create(&th, NULL, cancel_later, &cn), 0);
 		double start = now_s();
-		assert_int_equal(kc_task_watch(c, t->task_id, true, count_atomic, &seen), KC_ERR_CANCELLED);
+		int rc = kc_task_watch(c, t->task_id, true, count_atomic, &seen);
 		pthread_join(th, NULL);
+		if (rc != KC_ERR_CANCELLED) {
+			/* Say why the watch ended: the task's state then. */
+			kc_task *now = NULL;
+			int grc = kc_task_get(c, t->task_id, &now);
+			fprintf(stderr, "watch over %s ended with %d after %d events; task: %d status %d error %s\n",
+				urls[i], rc, atomic_load(&seen), grc, now ? (int)now->status : -1,
+				now && now->error ? now->error : "-");
+			kc_task_free(now);
+		}
+		assert_int_equal(rc, KC_ERR_CANCELLED);
 		assert_true(atomic_load(&seen) >= 1);
 		assert_true(now_s() - start < 30);
 		/* The client works after a cancel. */
