@@ -10,7 +10,7 @@ SHELL := /bin/bash
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-asan install fuzz clean
+.PHONY: help setup build run test test-asan test-flaky fresh-check install fuzz clean
 
 help: ## Show all commands
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -30,6 +30,12 @@ test: setup ## Run every test: bazel test //...
 
 test-asan: setup ## Run every test under ASan + UBSan
 	$(BAZEL) test --config=asan //...
+
+test-flaky: setup ## Run every test RUNS times (default 5) beside a CPU and I/O load
+	./scripts/test-flaky.sh
+
+fresh-check: ## Run setup + `make test` in a brand-new Debian bookworm root (podman)
+	./scripts/fresh-check.sh
 
 install: build ## Install libkcclient, kc and kc.1 (PREFIX=/usr/local, DESTDIR=)
 	$(BAZEL) build //client:dist && client/install.sh PREFIX=$(or $(PREFIX),/usr/local) DESTDIR=$(DESTDIR)

@@ -8,9 +8,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
-	# build
-	bazel-bootstrap bazel-platforms build-essential clang libclang-rt-14-dev
-	protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
+	# build (make runs the quick start; a minimal root has none)
+	make bazel-bootstrap bazel-platforms build-essential clang libclang-rt-14-dev
+	# protoc's well-known types (google/protobuf/*.proto) are in
+	# libprotobuf-dev, not in protobuf-compiler
+	protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
 	libgrpc-dev libnghttp2-dev libssl-dev libcurl4-openssl-dev libyaml-dev
 	libjansson-dev libevent-dev libhttp-parser-dev
 	# kc-server links gRPC core's dependencies from these packages' static
@@ -20,14 +22,20 @@ packages=(
 	tmux git openssh-client ca-certificates curl
 	# tests: an independent gRPC client, HTTP/2 tools, JSON on the shell,
 	# pkg-config (libkcclient's install test builds its example with it),
-	# a headless browser, unzip for helm
+	# a headless browser, unzip for helm, pgrep (procps); zip and file for
+	# bazel's test runner, which zips each test's outputs (the screenshots)
 	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq pkg-config
-	chromium unzip
+	chromium unzip procps zip file
 )
 
 # Node.js and npm for playwright-core and helm's npm package: Debian's
 # unless the machine already has a Node.js that brings its own npm (such as
-# NodeSource's, which conflicts with Debian's npm package).
+# NodeSource's, which conflicts with Debian's npm package). Bookworm's
+# nodejs is 18, so tools/npm pins playwright-core 1.61, the last release
+# whose engines allow Node 18 (1.62 and later want 20): one Node from Debian's
+# archive, with Debian's security updates, rather than a second runtime
+# from npm; playwright-core only speaks CDP to Debian's chromium, which
+# older clients drive as well as new ones.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	packages+=(nodejs npm)
 fi
@@ -45,6 +53,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}" >&2
 	$sudo apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$major" -lt 18 ]; then
+	echo "setup: Node.js $(node --version 2>/dev/null || echo missing) is too old: playwright-core needs 18 or later" >&2
+	exit 1
+fi
+
+# Behind a TLS-inspecting proxy npm needs the proxy's CA: KC_EXTRA_CA_FILE
+# names a PEM bundle to trust besides Node's own roots (none by default).
+if [ -n "${KC_EXTRA_CA_FILE:-}" ]; then
+	export NODE_EXTRA_CA_CERTS=$KC_EXTRA_CA_FILE npm_config_cafile=$KC_EXTRA_CA_FILE
 fi
 
 # npm tools pinned by tools/npm/package-lock.json: helm (inside the kubectl

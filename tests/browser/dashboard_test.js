@@ -59,6 +59,11 @@ function assert(cond, msg) {
 }
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+// How long a wait for the page may take. Generous: on a loaded 2-core
+// machine (CI beside other builds) chromium, the server and the page's 5 s
+// list poll each stall for seconds; a wait that passes returns at once.
+const WAIT = Number(process.env.KC_BROWSER_WAIT_MS) || 30000;
+
 /** Polls fn() until it returns a truthy value or `ms` pass. */
 async function until(fn, ms, what) {
   const end = Date.now() + ms;
@@ -98,7 +103,7 @@ async function main() {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   const page = await ctx.newPage();
   watchConsole(page, errors);
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(WAIT);
 
   const prompt = `say hello to the browser test ${Math.random().toString(16).slice(2, 8)}`;
   const followup = `and now a follow-up ${Math.random().toString(16).slice(2, 8)}`;
@@ -124,7 +129,7 @@ async function main() {
       const v = await until(async () => {
         const t = (await page.textContent(`#metric-${k} [data-field=value]`)).trim();
         return /^\d+(\.\d+)?$/.test(t) ? t : null;
-      }, 10000, `a ${k} figure`);
+      }, WAIT, `a ${k} figure`);
       assert(parseFloat(v) >= 0 && parseFloat(v) <= 100, `${k} ${v} is not a percent`);
     }
     const detail = await page.textContent('#metric-memory [data-field=detail]');
@@ -177,7 +182,7 @@ async function main() {
     const msg = await until(async () => {
       const el = page.locator('#new-task-error');
       return (await el.isVisible()) ? (await el.textContent()).trim() : null;
-    }, 10000, 'the error message');
+    }, WAIT, 'the error message');
     assert(/^Could not start the task: .{3,}/.test(msg), `unexpected message: ${msg}`);
     assert(!/^Could not start the task: \d{3} /.test(msg), `no server text, only a status: ${msg}`);
     await page.fill('#task-workdir', '');
@@ -189,7 +194,7 @@ async function main() {
     await page.fill('#task-prompt', prompt);
     await page.click('#task-submit');
     const row = page.locator('#task-list .task-row', { hasText: prompt });
-    await row.waitFor({ timeout: 10000 });
+    await row.waitFor({ timeout: WAIT });
     taskId = await row.getAttribute('data-task-id');
     assert(/^\d+-[0-9a-f]{8}$/.test(taskId), `bad task id ${taskId}`);
     assert((await page.inputValue('#task-prompt')) === '', 'the prompt was not cleared');
@@ -210,7 +215,7 @@ async function main() {
     const s = await until(async () => {
       const t = (await page.textContent('#tv-status')).trim();
       return ['starting', 'working', 'waiting for input', 'running'].includes(t) ? t : null;
-    }, 15000, 'a running state');
+    }, WAIT, 'a running state');
     assert(s, 'no state');
     const listBadge = (await page.textContent(`#task-list [data-task-id="${taskId}"] .badge`)).trim();
     assert(['starting', 'working', 'waiting for input', 'running'].includes(listBadge), `list badge is ${listBadge}`);
@@ -221,12 +226,12 @@ async function main() {
     await until(async () => (await page.textContent('#tv-status')).trim() === 'waiting for input', 15000, 'waiting for input').catch(() => {});
     await page.fill('#tv-message-input', followup);
     await page.click('#tv-send');
-    await page.locator('#tv-followups li', { hasText: followup }).waitFor({ timeout: 10000 });
+    await page.locator('#tv-followups li', { hasText: followup }).waitFor({ timeout: WAIT });
     const re = echoRe(followup);
     await until(async () => re.test(await page.textContent('#tv-output')), 30000, `output matching ${re}`);
     // The box clears when the POST answers, which on a slow (sanitized)
     // server can come after the watch stream has already shown the echo.
-    await until(async () => (await page.inputValue('#tv-message-input')) === '', 10000, 'the message box to clear');
+    await until(async () => (await page.inputValue('#tv-message-input')) === '', WAIT, 'the message box to clear');
   });
 
   await check('output renderer: colours, split escapes, carriage returns, no markup injection', async () => {
@@ -258,7 +263,7 @@ async function main() {
   await check('attach prepares the terminal and shows the session', async () => {
     const popup = page.waitForEvent('popup', { timeout: 1500 }).catch(() => null);
     await page.click('#tv-attach');
-    await page.locator('#tv-attach-info').waitFor({ timeout: 10000 });
+    await page.locator('#tv-attach-info').waitFor({ timeout: WAIT });
     const cmd = await page.textContent('#tv-attach-cmd');
     assert(cmd.includes(`claude-${taskId}`), `attach command is ${cmd}`);
     const p = await popup;
@@ -271,8 +276,8 @@ async function main() {
     watchConsole(pp, errors);
     await pp.goto(`${URL_BASE}/#token=${encodeURIComponent(TOKEN)}&task=${encodeURIComponent(taskId)}`);
     await pp.locator('#task-view').waitFor();
-    await until(async () => echoRe(prompt).test(await pp.textContent('#tv-output')), 15000, 'output on the phone');
-    await until(async () => /^\d/.test((await pp.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics on the phone');
+    await until(async () => echoRe(prompt).test(await pp.textContent('#tv-output')), WAIT, 'output on the phone');
+    await until(async () => /^\d/.test((await pp.textContent('#metric-cpu [data-field=value]')).trim()), WAIT, 'metrics on the phone');
     // A mobile viewport widens itself to fit content, so compare with 390.
     const overflow = await pp.evaluate(() => Math.max(document.documentElement.scrollWidth, window.innerWidth) - 390);
     await pp.screenshot({ path: path.join(OUT, 'dashboard-phone.png'), fullPage: true });
@@ -285,8 +290,8 @@ async function main() {
     await page.click('#tv-kill');
     assert((await page.textContent('#tv-kill')).trim() === 'Confirm kill', 'kill did not ask for confirmation');
     await page.click('#tv-kill');
-    await until(async () => (await page.textContent('#tv-status')).trim() === 'killed', 10000, 'status killed');
-    await until(async () => (await page.textContent(`#task-list [data-task-id="${taskId}"] .badge`)).trim() === 'killed', 10000, 'list shows killed');
+    await until(async () => (await page.textContent('#tv-status')).trim() === 'killed', WAIT, 'status killed');
+    await until(async () => (await page.textContent(`#task-list [data-task-id="${taskId}"] .badge`)).trim() === 'killed', WAIT, 'list shows killed');
     assert(await page.locator('#tv-send').isDisabled(), 'follow-ups still enabled on a killed task');
     await page.selectOption('#tasks-filter', 'running');
     assert((await page.locator(`#task-list [data-task-id="${taskId}"]`).count()) === 0, 'the running filter shows a killed task');
@@ -306,7 +311,7 @@ async function main() {
     await page.focus('#task-prompt');
     await page.keyboard.type(kbPrompt);
     await page.keyboard.press('Control+Enter');
-    await page.locator('#task-list .task-row', { hasText: kbPrompt }).waitFor({ timeout: 10000 });
+    await page.locator('#task-list .task-row', { hasText: kbPrompt }).waitFor({ timeout: WAIT });
     await page.focus('#task-prompt');
     await page.keyboard.press('Tab');
     const f = await page.evaluate(() => {
@@ -318,11 +323,11 @@ async function main() {
     assert(f.style !== 'none' && f.width > 0, `no focus ring on ${f.tag}: ${f.style} ${f.width}`);
     // Stop that task again so the stack is left as it was.
     await page.locator('#task-list .task-row', { hasText: kbPrompt }).click();
-    await until(async () => (await page.textContent('#tv-prompt')) === kbPrompt, 10000, 'the keyboard task view');
-    await until(async () => !(await page.locator('#tv-kill').isDisabled()), 10000, 'kill enabled');
+    await until(async () => (await page.textContent('#tv-prompt')) === kbPrompt, WAIT, 'the keyboard task view');
+    await until(async () => !(await page.locator('#tv-kill').isDisabled()), WAIT, 'kill enabled');
     await page.click('#tv-kill');
     await page.click('#tv-kill');
-    await until(async () => (await page.textContent('#tv-status')).trim() === 'killed', 10000, 'killed');
+    await until(async () => (await page.textContent('#tv-status')).trim() === 'killed', WAIT, 'killed');
   });
 
   await check('GitHub: the git identity form validates, then saves', async () => {
@@ -336,7 +341,7 @@ async function main() {
     const ok = await until(async () => {
       const el = page.locator('#git-form-ok');
       return (await el.isVisible()) ? await el.textContent() : null;
-    }, 10000, 'the saved message');
+    }, WAIT, 'the saved message');
     assert(ok.includes('browser-test@example.com'), `saved message: ${ok}`);
     assert(await page.locator('#git-form-error').isHidden(), 'the error stayed');
   });
@@ -345,7 +350,7 @@ async function main() {
     if (await page.locator('#ssh-form').isHidden()) return; // a key already exists
     await page.fill('#ssh-email', 'browser-test@example.com');
     await page.click('#ssh-form button[type=submit]');
-    await page.locator('#ssh-present').waitFor({ timeout: 20000 });
+    await page.locator('#ssh-present').waitFor({ timeout: WAIT });
     const pub = await page.inputValue('#ssh-pub');
     assert(/^ssh-ed25519 \S+/.test(pub), `public key: ${pub.slice(0, 40)}`);
     assert(/^SHA256:/.test(await page.textContent('#ssh-fp')), 'no fingerprint');
@@ -358,8 +363,8 @@ async function main() {
     await dp.goto(`${URL_BASE}/#token=${encodeURIComponent(TOKEN)}&task=${encodeURIComponent(taskId)}`);
     await dp.locator('#task-view').waitFor();
     // The task was killed: its saved output is read back, not streamed.
-    await until(async () => echoRe(followup).test(await dp.textContent('#tv-output')), 10000, 'the killed task\u2019s saved output');
-    await until(async () => /^\d/.test((await dp.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics');
+    await until(async () => echoRe(followup).test(await dp.textContent('#tv-output')), WAIT, 'the killed task\u2019s saved output');
+    await until(async () => /^\d/.test((await dp.textContent('#metric-cpu [data-field=value]')).trim()), WAIT, 'metrics');
     const bg = await dp.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await dp.screenshot({ path: path.join(OUT, 'dashboard-desktop-dark.png'), fullPage: true });
     await dark.close();
@@ -376,11 +381,11 @@ async function main() {
     const c2 = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const p2 = await c2.newPage();
     await p2.goto(`${URL_BASE}/#token=wrong-token`);
-    await p2.locator('#auth-panel').waitFor({ timeout: 10000 });
+    await p2.locator('#auth-panel').waitFor({ timeout: WAIT });
     assert(/token/i.test(await p2.textContent('#auth-title')), 'no token prompt');
     await p2.fill('#auth-token', TOKEN);
     await p2.press('#auth-token', 'Enter');
-    await until(async () => /^\d/.test((await p2.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics after pasting');
+    await until(async () => /^\d/.test((await p2.textContent('#metric-cpu [data-field=value]')).trim()), WAIT, 'metrics after pasting');
     assert(await p2.locator('#auth-panel').isHidden(), 'the prompt stayed');
     await c2.close();
   });
@@ -392,7 +397,7 @@ async function main() {
       const e3 = [];
       watchConsole(p3, e3);
       await p3.goto(`${OAUTH_BASE}/oauth/`);
-      await until(async () => /^\d/.test((await p3.textContent('#metric-cpu [data-field=value]')).trim()), 10000, 'metrics through /oauth');
+      await until(async () => /^\d/.test((await p3.textContent('#metric-cpu [data-field=value]')).trim()), WAIT, 'metrics through /oauth');
       await p3.click('#token-show');
       await p3.locator('#token-box').waitFor();
       assert((await p3.inputValue('#token-value')) === TOKEN, 'the /oauth token differs');
@@ -402,7 +407,7 @@ async function main() {
       const fresh = await until(async () => {
         const v = await p3.inputValue('#token-value');
         return v && v !== TOKEN ? v : null;
-      }, 10000, 'a new token');
+      }, WAIT, 'a new token');
       assert(fresh.length >= 40, `new token is short: ${fresh.length}`);
       assert(e3.length === 0, e3.slice(0, 3).join(' | '));
       await c3.close();

@@ -40,7 +40,9 @@ def log():
     return open(LOG).read().splitlines() if os.path.exists(LOG) else []
 
 
-def wait_for(pred, what, timeout=10):
+# Generous limits: the test is quick, but a loaded machine may stall any of
+# these shell scripts for seconds (this test failed once under load).
+def wait_for(pred, what, timeout=30):
     end = time.time() + timeout
     while time.time() < end:
         if pred():
@@ -49,15 +51,26 @@ def wait_for(pred, what, timeout=10):
     raise Failed("timed out waiting for " + what)
 
 
+def read_pid(name):
+    try:
+        return int(open(os.path.join(TMP, name + ".pid")).read())
+    except (OSError, ValueError):
+        return None
+
+
 def pid(name):
-    return int(open(os.path.join(TMP, name + ".pid")).read())
+    """The fake's pid, once it has written it: a fake logs its start before
+    it writes its pid file, so the file may still be missing or empty."""
+    wait_for(lambda: read_pid(name) is not None, name + "'s pid file")
+    return read_pid(name)
 
 
 def alive(p):
+    """Running, not a zombie waiting for its new parent to reap it."""
     try:
-        os.kill(p, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{p}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
 
 
@@ -84,7 +97,9 @@ def main():
             print(f"ok   {name}", flush=True)
 
     def started():
-        wait_for(lambda: any(l.startswith("websockify") for l in log()), "websockify")
+        # x11vnc and websockify start side by side: either may log first.
+        for name in ("Xvfb", "x11vnc", "websockify"):
+            wait_for(lambda: any(l.startswith(name + " ") for l in log()), name)
         lines = log()
         xvfb = [l for l in lines if l.startswith("Xvfb")][0].split()
         check(xvfb[1:] == [":1", "-screen", "0", "1280x720x24", "-nolisten", "tcp"], f"Xvfb {xvfb}")
@@ -96,7 +111,7 @@ def main():
               lines.index([l for l in lines if l.startswith("x11vnc")][0]), "VNC started before the display")
 
     def firefox_restarts():
-        wait_for(lambda: sum(l.startswith("firefox-esr") for l in log()) >= 2, "Firefox to be restarted", 8)
+        wait_for(lambda: sum(l.startswith("firefox-esr") for l in log()) >= 2, "Firefox to be restarted")
         check(all("DISPLAY=:1" in l for l in log() if l.startswith("firefox-esr")), "Firefox not on the display")
         check(proc.poll() is None, "the container exited when Firefox closed")
 
@@ -104,11 +119,11 @@ def main():
         others = [pid("Xvfb"), pid("x11vnc")]
         os.kill(pid("websockify"), signal.SIGKILL)
         try:
-            rc = proc.wait(timeout=10)
+            rc = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             raise Failed("still running after websockify died")
         check(rc != 0, f"exit status {rc}, want non-zero so Kubernetes restarts it")
-        wait_for(lambda: not any(alive(p) for p in others), "the other servers to be stopped", 5)
+        wait_for(lambda: not any(alive(p) for p in others), "the other servers to be stopped")
         check("restarting the container" in proc.stderr.read(), "no message on exit")
 
     try:
@@ -119,10 +134,12 @@ def main():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         for name in ("Xvfb", "x11vnc", "websockify"):
-            try:
-                os.kill(pid(name), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+            p = read_pid(name)
+            if p is not None:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
         shutil.rmtree(TMP, ignore_errors=True)
     print(f"browser entry: {sum(results)} passed, {len(results) - sum(results)} failed")
     return 0 if all(results) else 1

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -282,15 +283,28 @@ static void test_watch_streams_output(void **state)
 
 struct canceller {
 	kc_client *c;
+	atomic_int *seen; /* events the watch has had so far */
 };
 
+/* Cancels once the watch has had an event (so that the test knows it was
+ * running), 30 s at most: a fixed delay lost the race on a loaded machine. */
 static void *cancel_later(void *arg)
 {
 	struct canceller *cn = arg;
-	struct timespec ts = {0, 300 * 1000 * 1000};
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	for (int i = 0; i < 3000 && atomic_load(cn->seen) < 1; i++)
+		nanosleep(&ts, NULL);
+	ts.tv_nsec = 100 * 1000 * 1000;
 	nanosleep(&ts, NULL);
 	kc_client_cancel(cn->c);
 	return NULL;
+}
+
+static int count_atomic(const kc_event *ev, void *ud)
+{
+	(void)ev;
+	atomic_fetch_add((atomic_int *)ud, 1);
+	return 0;
 }
 
 static int count_only(const kc_event *ev, void *ud)
@@ -320,14 +334,24 @@ static void test_watch_cancel_and_stop(void **state)
 		assert_int_equal(kc_task_watch(c, t->task_id, false, stop_at_first, &n), 0);
 		assert_int_equal(n, 1);
 
-		struct canceller cn = {c};
+		atomic_int seen = 0;
+		struct canceller cn = {c, &seen};
 		pthread_t th;
 		assert_int_equal(pthread_create(&th, NULL, cancel_later, &cn), 0);
-		n = 0;
 		double start = now_s();
-		assert_int_equal(kc_task_watch(c, t->task_id, true, count_only, &n), KC_ERR_CANCELLED);
+		int rc = kc_task_watch(c, t->task_id, true, count_atomic, &seen);
 		pthread_join(th, NULL);
-		assert_true(n >= 1);
+		if (rc != KC_ERR_CANCELLED) {
+			/* Say why the watch ended: the task's state then. */
+			kc_task *now = NULL;
+			int grc = kc_task_get(c, t->task_id, &now);
+			fprintf(stderr, "watch over %s ended with %d after %d events; task: %d status %d error %s\n",
+				urls[i], rc, atomic_load(&seen), grc, now ? (int)now->status : -1,
+				now && now->error ? now->error : "-");
+			kc_task_free(now);
+		}
+		assert_int_equal(rc, KC_ERR_CANCELLED);
+		assert_true(atomic_load(&seen) >= 1);
 		assert_true(now_s() - start < 30);
 		/* The client works after a cancel. */
 		assert_int_equal(kc_task_kill(c, t->task_id, NULL), 0);

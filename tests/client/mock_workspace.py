@@ -15,7 +15,8 @@ It exists until kc-server and kc-gateway land; the live tests use those.
 Fake agents, chosen by the prompt:
   "...sleep..."  runs until killed, printing a line every 0.2 s
   "...fail..."   ends in status error ("agent never became ready")
-  "...flaky..."  as the default, but its first watch ends early
+  "...flaky..."  as the default, but its first watch ends early (and it
+                 completes only after that)
   otherwise      prints three lines over ~0.6 s, then completes
 
 Usage: mock_workspace.py DESCRIPTOR_SET PORTS_FILE TOKEN
@@ -127,6 +128,14 @@ class Store:
             if "sleep" not in t["prompt"] and n >= 3:
                 break
             time.sleep(0.2)
+        if "flaky" in t["prompt"]:
+            # Runs on until its first watch was dropped (60 s at most): a
+            # watcher that comes late on a loaded machine must still see
+            # the drop while the task runs, not a task already completed.
+            end = time.time() + 60
+            with self.lock:
+                while not t.get("dropped") and time.time() < end:
+                    self.lock.wait(0.1)
         self.change(t, status=2, activity=0, finished_at=time.time())
 
     def get(self, tid):

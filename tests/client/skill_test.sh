@@ -5,10 +5,14 @@
 # (kubectl is a stub on PATH, since there is no cluster here: it reads the
 # token and "forwards" to the workspace's REST port), launch, status,
 # output, send, attach, wait, kill.
-# Usage: skill_test.sh SKILL.md KC
+# With MODE "curl" the same blocks run without kc on the PATH, as before
+# kc is installed: status, launch, output and kill through curl + jq
+# against KC_URL/KC_TOKEN, the rest failing with the install hint given.
+# Usage: skill_test.sh SKILL.md KC [kc|curl]
 set -uo pipefail
 skill=$1
 kc_dir=$(cd "$(dirname "$2")" && pwd)
+mode=${3:-kc}
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/skill.XXXXXX")
 export HOME=$tmp/home KC_CONFIG= KC_WORKSPACE= XDG_CONFIG_HOME=
 unset KC_URL KC_TOKEN
@@ -38,7 +42,8 @@ block() {
 	' "$skill"
 }
 
-# step NAME EXPECTED_EXIT: runs the block; output in $tmp/out.
+# step NAME EXPECTED_EXIT: runs the block; output in $tmp/out, $tmp/err.
+# EXPECTED_EXIT "!0" is any failure.
 step() {
 	local code
 	code=$(block "$1")
@@ -49,7 +54,7 @@ step() {
 	fi
 	bash -c "$code" >"$tmp/out" 2>"$tmp/err"
 	local got=$?
-	if [ "$got" != "$2" ]; then
+	if [ "$got" != "$2" ] && { [ "$2" != "!0" ] || [ "$got" = 0 ]; }; then
 		echo "FAIL: step $1 exited $got, want $2: $(cat "$tmp/err")" >&2
 		failures=$((failures + 1))
 		return 1
@@ -63,6 +68,62 @@ check() {
 		failures=$((failures + 1))
 	fi
 }
+
+if [ "$mode" = curl ]; then
+	# kc out of reach: the PATH keeps only directories without one.
+	path=
+	IFS=: read -ra dirs <<<"$tmp/bin:$PATH"
+	for d in "${dirs[@]}"; do
+		[ "$d" = "$kc_dir" ] || [ -x "$d/kc" ] || path=$path${path:+:}$d
+	done
+	export PATH=$path
+	check test -z "$(command -v kc)"
+	step connect '!0' # no KC_URL yet: it asks for one
+	check grep -q "export KC_URL=" "$tmp/err"
+	check grep -qF 'install kc: make -C client install PREFIX=$HOME/.local' "$tmp/err"
+	export KC_URL=$KC_TEST_REST_URL KC_TOKEN=wrong
+	step connect '!0' # a bad token
+	check grep -q "401" "$tmp/err"
+	export KC_TOKEN=$KC_TEST_TOKEN
+	step connect 0
+
+	export PROMPT="-sleep: don't \"run\" \$(rm -rf /) ; echo pwned"
+	step launch 0
+	check grep -q "^status: *running" "$tmp/out"
+	TASK_ID=$(sed -n 's/^task_id: *//p' "$tmp/out")
+	export TASK_ID
+	check test -n "$TASK_ID"
+	check grep -qF "prompt:        $PROMPT" "$tmp/out"
+	check grep -q "^tmux_session:  claude-$TASK_ID$" "$tmp/out"
+	step status 0
+	check grep -q "^$TASK_ID  *running" "$tmp/out"
+	for _ in $(seq 1 300); do
+		step output 0 && grep -q "agent line\|^echo: " "$tmp/out" && break
+		sleep 0.1
+	done
+	check grep -q "^status: *running" "$tmp/out"
+	check grep -q "agent line\|^echo: " "$tmp/out"
+	# Without kc the rest names what is missing.
+	for s in send attach wait; do
+		step $s 127
+		check grep -q "kc: command not found" "$tmp/err"
+	done
+	step kill 0
+	check grep -q "^killed $TASK_ID$" "$tmp/out"
+	step status 0
+	check grep -q "^$TASK_ID  *killed" "$tmp/out"
+	# Unknown and malformed ids fail, saying why.
+	for s in output kill; do
+		TASK_ID=1700000000-00000000 step $s '!0'
+		check grep -q "404" "$tmp/err"
+		TASK_ID=../tasks step $s '!0'
+		check grep -q "not a task id" "$tmp/err"
+	done
+	echo "$passed passed, $failures failed"
+	rm -rf "$tmp"
+	[ "$failures" = 0 ]
+	exit
+fi
 
 step connect 0
 check grep -q "^port-forward -n coder svc/alice-workspace :6080$" "$tmp/kubectl.log"
