@@ -47,8 +47,15 @@ agents:
                         except grpc.RpcError:
                             return
                 th = threading.Thread(target=loop)
+                before = len(acked)
                 th.start()
-                time.sleep(0.4 + rng.random())
+                # Each round kills while creates are in flight, after at
+                # least two were acknowledged: a fixed sleep alone let a
+                # loaded machine reach the kill with none.
+                deadline = time.monotonic() + 60
+                while len(acked) < before + 2 and th.is_alive() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                time.sleep(rng.random() * 0.5)
                 srv.proc.send_signal(signal.SIGKILL)
                 srv.proc.wait()
                 stop.set()
