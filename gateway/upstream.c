@@ -17,7 +17,10 @@
  * for the next connection up to that budget instead of failing, and a call
  * kc-server refused before seeing it (GOAWAY past it, REFUSED_STREAM, or a
  * connection that closed with the request still unsent) is sent again
- * once, the same way. A call kc-server may have seen is never repeated.
+ * once, the same way; so is a read kc-server dropped unanswered
+ * (CANCELLED or UNAVAILABLE: it is shutting down), and never onto the
+ * connection that dropped it, which takes no new calls from then on. A
+ * write kc-server may have seen is never repeated.
  * Every call keeps a copy of its method, metadata and request for this.
  */
 #include "gateway/upstream.h"
@@ -88,6 +91,9 @@ struct conn {
 	kc_gc *gc;
 	bool connected;
 	bool dead;
+	/* kc-server dropped a read here without answering it: it is going
+	 * away, so new calls take a new connection (as after GOAWAY). */
+	bool retired;
 	kc_upcall *pending;
 	kc_upcall *pending_tail;
 	uint8_t *wbuf;
@@ -288,6 +294,11 @@ static void gc_on_done(void *callp, int status, const char *message, bool refuse
 	if (!call->retried && !call->delivered &&
 	    (refused || (call->idempotent && (status == 1 || status == 14)))) {
 		call->retried = true;
+		/* Not back onto the connection that dropped it: during a
+		 * kc-server shutdown the retry would race the GOAWAY there and
+		 * be dropped again (seen as a 499 under load). */
+		if (!refused && call->c)
+			call->c->retired = true;
 		if (wait_for_server(call))
 			return;
 	}
@@ -468,15 +479,15 @@ static void conn_close(conn *c, const char *why)
 	conn_free(c);
 }
 
-/* A connection whose session takes no new calls (GOAWAY) leaves u->cur
- * and stays until its calls are done. */
+/* A connection whose session takes no new calls (GOAWAY, or retired)
+ * leaves u->cur and stays until its calls are done. */
 static void conn_check(conn *c)
 {
 	kc_upstream *u = c->u;
 
 	if (c->dead || !c->connected)
 		return;
-	if (u->cur == c && !kc_gc_usable(c->gc)) {
+	if (u->cur == c && (c->retired || !kc_gc_usable(c->gc))) {
 		u->cur = NULL;
 		c->next = u->draining;
 		u->draining = c;
