@@ -110,7 +110,6 @@ struct kc_upstream {
 	conn *cur;
 	conn *draining;
 	kc_upcall *calls;
-	size_t active;
 	kc_upcall *failed;
 	/* Calls marked `resume`, so the work event scans only when needed. */
 	size_t n_resume;
@@ -150,7 +149,6 @@ static void call_free(kc_upcall *call)
 		u->calls = call->next;
 	if (call->next)
 		call->next->prev = call->prev;
-	u->active--;
 	if (call->resume)
 		u->n_resume--;
 	if (call->timer)
@@ -818,7 +816,6 @@ int kc_upcall_start(kc_upstream *u, const char *method, const kc_header *md, siz
 	if (u->calls)
 		u->calls->prev = call;
 	u->calls = call;
-	u->active++;
 	if (timeout_ms > 0) {
 		struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
 
@@ -854,11 +851,6 @@ void kc_upcall_pause(kc_upcall *call, bool paused)
 		call->u->n_resume++;
 		schedule(call->u);
 	}
-}
-
-size_t kc_upstream_active(const kc_upstream *u)
-{
-	return u->active;
 }
 
 uint64_t kc_upstream_flushes(const kc_upstream *u)

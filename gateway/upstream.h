@@ -84,7 +84,4 @@ void kc_upcall_pause(kc_upcall *call, bool paused);
  */
 uint64_t kc_upstream_flushes(const kc_upstream *u);
 
-/* Calls started and not yet ended. */
-size_t kc_upstream_active(const kc_upstream *u);
-
 #endif /* KC_GW_UPSTREAM_H */

@@ -15,7 +15,6 @@
 #include "kc/v1/workspace.pb-c.h"
 
 #define APP(a) ((kc_app *)(a))
-#define OUT(p) ((ProtobufCMessage **)(void *)(p))
 
 /* ---- TaskService --------------------------------------------------------- */
 

@@ -104,11 +104,6 @@ void kc_task_check_watchers(kc_tasks *m)
 	pthread_mutex_unlock(&m->wmu);
 }
 
-int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, void *ud, char *err,
-		       size_t errlen)
-{
-	return kc_tasks_watch2(m, id, include_output, sink, NULL, ud, err, errlen);
-}
 
 int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink,
 			kc_task_backlog backlog, void *ud, char *err, size_t errlen)

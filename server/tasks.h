@@ -66,16 +66,13 @@ int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTermin
  * call is made. The sink must not call back into the manager. */
 typedef void (*kc_task_sink)(void *ud, const Kc__V1__TaskEvent *ev, bool last);
 
-/* Registers a watcher; the first event (the task as it is) comes from the
- * supervisor shortly. Returns a positive watcher id, or a kc_error. */
-int64_t kc_tasks_watch(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, void *ud, char *err,
-		       size_t errlen);
-
 /* How many bytes the watcher's reader has yet to take (see
  * kc_rpc_stream_backlog); called from the supervisor thread like the sink. */
 typedef size_t (*kc_task_backlog)(void *ud);
 
-/* kc_tasks_watch with flow control: output is read from the log only while
+/* Registers a watcher; the first event (the task as it is) comes from the
+ * supervisor shortly. Returns a positive watcher id, or a kc_error. With
+ * flow control: output is read from the log only while
  * backlog(ud) is under 1 MiB, so a slow reader is never cut off and never
  * makes memory grow, and every byte of the log reaches it, in order and
  * without gaps (each chunk's offset is where the previous one ended),
