@@ -588,11 +588,10 @@ static void on_wake_event(evutil_socket_t fd, short what, void *arg)
 	feed(c);
 }
 
-/* Past max_connections (or while draining): a 503 written straight to the
- * socket, best effort (never waits: the answer fits any socket buffer),
- * then the connection closes. Not on TLS, which would need a handshake. */
-/* Past the connection cap or while draining: a well-formed 503, sent only
- * on a plaintext listener (a TLS client would read it as garbage). */
+/* Past max_connections (or while draining): a well-formed 503 written
+ * straight to the socket, best effort (never waits: the answer fits any
+ * socket buffer), then the connection closes. Not on a TLS listener,
+ * which would need a handshake first. */
 static void refuse(kc_gw *gw, evutil_socket_t fd, bool tls)
 {
 	const char *body = gw->draining ? "{\"error\":\"the gateway is shutting down\"}\n"
