@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "common/base64url.h"
+#include "common/base64.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -46,9 +46,9 @@ bool kc_ghapp_configured(const kc_config *cfg)
 
 static char *b64url(const unsigned char *in, size_t n)
 {
-	char *out = malloc(KC_BASE64URL_SIZE(n));
+	char *out = malloc(KC_BASE64_SIZE(n));
 	if (out)
-		kc_base64url_encode(in, n, out);
+		kc_base64_encode(in, n, out, KC_BASE64_URL);
 	return out;
 }
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/base64url.h"
+#include "common/base64.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "server/store.h"
@@ -66,7 +66,7 @@ static int fresh(kc_token *t)
 	int rc;
 	if (kc_random_bytes(raw, sizeof raw) != 0)
 		return KC_ERR_INTERNAL;
-	kc_base64url_encode(raw, sizeof raw, v);
+	kc_base64_encode(raw, sizeof raw, v, KC_BASE64_URL);
 	explicit_bzero(raw, sizeof raw);
 	if ((rc = kc_write_file_atomic(t->path, v, strlen(v), 0600)) != 0)
 		return rc;

@@ -12,29 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/kc_error.h"
 #include "common/utf8.h"
 #include "transcode/transcode_internal.h"
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int kc_tc_b64_put(kc_buf *out, const uint8_t *p, size_t n)
 {
-	size_t i;
+	size_t room = KC_BASE64_SIZE(n);
+	int rc;
 
-	kc_buf_putc(out, '"');
-	for (i = 0; i + 2 < n; i += 3) {
-		char q[4] = {b64[p[i] >> 2], b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)],
-		             b64[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)], b64[p[i + 2] & 63]};
-		kc_buf_append(out, q, 4);
-	}
-	if (n - i == 1) {
-		char q[4] = {b64[p[i] >> 2], b64[(p[i] & 3) << 4], '=', '='};
-		kc_buf_append(out, q, 4);
-	} else if (n - i == 2) {
-		char q[4] = {b64[p[i] >> 2], b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)], b64[(p[i + 1] & 15) << 2], '='};
-		kc_buf_append(out, q, 4);
-	}
+	if ((rc = kc_buf_putc(out, '"')) != 0 || (rc = kc_buf_reserve(out, room)) != 0)
+		return rc;
+	out->len += kc_base64_encode(p, n, out->data + out->len, KC_BASE64_STD);
 	return kc_buf_putc(out, '"');
 }
 

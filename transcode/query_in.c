@@ -11,62 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/kc_error.h"
 #include "common/percent.h"
 #include "common/utf8.h"
 #include "transcode/transcode_internal.h"
 
-static int b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /* Decodes standard or URL-safe base64, padding optional. */
 int kc_tc_b64_decode(const char *s, size_t len, ProtobufCBinaryData *out)
 {
-	uint8_t *d;
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t i;
+	uint8_t *d = malloc(KC_BASE64_DECODED_MAX(len));
+	size_t n;
 
-	while (len && s[len - 1] == '=')
-		len--;
-	d = malloc(len * 3 / 4 + 1);
 	if (!d)
 		return KC_ERR_NOMEM;
-	for (i = 0; i < len; i++) {
-		int v = b64_val(s[i]);
-
-		if (v < 0) {
-			free(d);
-			return KC_ERR_INVALID;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (bits >= 6) {
+	if (kc_base64_decode(s, len, d, &n) != 0) {
 		free(d);
 		return KC_ERR_INVALID;
 	}
 	out->data = d;
-	out->len = o;
+	out->len = n;
 	return 0;
 }
+
 int kc_tc_parse_int_text(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	char *end;
