@@ -10,7 +10,7 @@ SHELL := /bin/bash
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-asan test-flaky fresh-check install fuzz clean
+.PHONY: help setup build run test test-asan test-flaky fresh-check install fuzz format format-check clean
 
 help: ## Show all commands
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -42,6 +42,12 @@ install: build ## Install libkcclient, kc and kc.1 (PREFIX=/usr/local, DESTDIR=)
 
 fuzz: setup ## Fuzz every parser with libFuzzer for FUZZ_SECONDS each (default 30)
 	./scripts/fuzz.sh
+
+format: ## clang-format every C file in place (.clang-format)
+	./scripts/format.sh
+
+format-check: ## Fail if a C file is not clang-formatted (CI runs it)
+	./scripts/format.sh --check
 
 clean: ## Remove build outputs
 	$(BAZEL) clean

@@ -10,6 +10,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 packages=(
 	# build (make runs the quick start; a minimal root has none)
 	make bazel-bootstrap bazel-platforms build-essential clang libclang-rt-14-dev
+	# `make format` and CI's format check
+	clang-format
 	# protoc's well-known types (google/protobuf/*.proto) are in
 	# libprotobuf-dev, not in protobuf-compiler
 	protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
