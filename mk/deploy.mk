@@ -20,6 +20,18 @@ IMAGE_PREFIX ?= kube-coder/
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/workspace/Chart.yaml)
 RENDER_DIR ?= .run/rendered
 
+# Helm 3 (3.8 and later) and Helm 4 spell two flags differently: Helm 4
+# renamed --atomic to --rollback-on-failure and added --wait's strategies.
+# HELM_VERSION is asked of $(HELM) once, and only by targets that use it.
+HELM_VERSION = $(eval HELM_VERSION := $(shell $(HELM) version --template '{{.Version}}' 2>/dev/null))$(HELM_VERSION)
+helm_major = $(firstword $(subst ., ,$(patsubst v%,%,$(HELM_VERSION))))
+helm_minor = $(word 2,$(subst ., ,$(patsubst v%,%,$(HELM_VERSION))))
+HELM_ROLLBACK_ON_FAILURE = $(if $(filter 3,$(helm_major)),--atomic,--rollback-on-failure)
+HELM_WAIT = $(if $(filter 3,$(helm_major)),--wait,--wait=watcher)
+# Refuses a Helm older than 3.8 (no OCI charts, no --wait-for-jobs) before it runs.
+kc_need_helm = @case "$(helm_major).$(helm_minor)" in \
+	3.[0-7]|[0-2].*) echo "$(HELM) is Helm $(HELM_VERSION); kube-coder needs Helm 3.8 or later (or Helm 4)" >&2; exit 2;; esac
+
 KC_USERS := $(sort $(patsubst deployments/%/values.yaml,%,$(wildcard deployments/*/values.yaml)))
 
 # $(call kc_ns,USER): the namespace the user's values file names, else NAMESPACE.
@@ -34,20 +46,22 @@ kc_need_user = @test -f deployments/$(1)/values.yaml || { \
 .PHONY: deploy-base deploy-all status version lint template users provision test-charts images
 
 deploy-base: ## Deploy the shared base infrastructure (once per namespace)
+	$(kc_need_helm)
 	$(HELM) upgrade --install $(BASE_RELEASE) charts/base-infrastructure \
-		-n $(NAMESPACE) --create-namespace --wait=watcher --timeout $(HELM_TIMEOUT)
+		-n $(NAMESPACE) --create-namespace $(HELM_WAIT) --timeout $(HELM_TIMEOUT)
 
 deploy-all: deploy-base ## Deploy the base and every user in deployments/
 	@set -e; for u in $(KC_USERS); do $(MAKE) --no-print-directory deploy-$$u; done
 
 deploy-%: ## Deploy a user's workspace, with secrets/<user>/*.yaml when present (deploy-imran)
 	$(call kc_need_user,$*)
+	$(kc_need_helm)
 	@echo "deploy-$*: namespace $(call kc_ns,$*), secrets files: $(or $(call kc_secrets,$*),none)"
 	@test -f secrets/$*/oauth2.yaml || echo "deploy-$*: no secrets/$*/oauth2.yaml; Secret $*-workspace-oauth2 must already exist (charts/README.md)"
 	$(HELM) upgrade --install $*-workspace charts/workspace \
 		-n $(call kc_ns,$*) --create-namespace \
 		-f deployments/$*/values.yaml $(call kc_secrets,$*) \
-		--rollback-on-failure --timeout $(HELM_TIMEOUT)
+		$(HELM_ROLLBACK_ON_FAILURE) --timeout $(HELM_TIMEOUT)
 
 status: ## Show releases, pods, services, ingresses and volumes
 	$(HELM) list -n $(NAMESPACE)
@@ -75,8 +89,9 @@ logs-%: ## Show a user's workspace logs, every container (TAIL=200, FOLLOW=1) (l
 
 rollback-%: ## Roll a user's workspace back to the previous release, or REVISION=n (rollback-imran)
 	$(call kc_need_user,$*)
+	$(kc_need_helm)
 	$(HELM) history $*-workspace -n $(call kc_ns,$*) --max 5
-	$(HELM) rollback $*-workspace $(REVISION) -n $(call kc_ns,$*) --wait=watcher --timeout $(HELM_TIMEOUT)
+	$(HELM) rollback $*-workspace $(REVISION) -n $(call kc_ns,$*) $(HELM_WAIT) --timeout $(HELM_TIMEOUT)
 
 version: ## Show tool and chart versions, users and config
 	@echo "kube-coder  $$(git describe --always --dirty 2>/dev/null || echo unknown)"

@@ -2,7 +2,8 @@
 """The deploy targets of the Makefile (mk/deploy.mk), run for real in a copy
 of the tree with stand-in helm and kubectl that record their arguments:
 secrets files are picked up only when present, unknown users are refused,
-`make help` lists every target, and lint/template run the real helm.
+`make help` lists every target, lint/template run the real Helm 3 and
+Helm 4, and each Helm's own flag parser accepts what the targets pass it.
 
     make_targets_test.py    prints one line per check and "N passed, N failed"
 """
@@ -13,16 +14,28 @@ import subprocess
 import sys
 import tempfile
 
-from testlib import Failed, HELM, check, source_root
+from testlib import Failed, HELM, HELM3, check, source_root
 
 
 BASE = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp()
 TREE = tempfile.mkdtemp(prefix="make.", dir=BASE)
 LOG = os.path.join(TREE, ".calls")
 FAKE = os.path.join(BASE, "fakebin")
+# A cluster that refuses every connection (a closed loopback port): real
+# helm parses its flags, then fails to reach it. Nothing leaves the machine.
+KUBECONFIG = os.path.join(BASE, "kubeconfig")
+KUBECONFIG_TEXT = """apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+"""
 
 
 def setup():
+    with open(KUBECONFIG, "w") as fh:
+        fh.write(KUBECONFIG_TEXT)
     src = source_root()
     for d in ("charts", "deployments", "templates", "mk"):
         shutil.copytree(os.path.join(src, d), os.path.join(TREE, d),
@@ -34,16 +47,23 @@ def setup():
     os.makedirs(FAKE, exist_ok=True)
     for tool in ("helm", "kubectl"):
         with open(os.path.join(FAKE, tool), "w") as fh:
-            fh.write(f'#!/bin/sh\nprintf "%s\\n" "{tool} $*" >> "{LOG}"\n')
+            # `helm version` answers FAKE_HELM_VERSION (default a Helm 4)
+            # and is not recorded: the targets ask it before they deploy.
+            fh.write("#!/bin/sh\n")
+            if tool == "helm":
+                fh.write('[ "$1" = version ] && { echo "${FAKE_HELM_VERSION:-v4.1.4}"; exit 0; }\n')
+            fh.write(f'printf "%s\\n" "{tool} $*" >> "{LOG}"\n')
         os.chmod(os.path.join(FAKE, tool), 0o755)
 
 
-def make(*args, fake=True):
+def make(*args, fake=True, helm_version=None):
     if os.path.exists(LOG):
         os.remove(LOG)
     extra = [f"HELM={FAKE}/helm", f"KUBECTL={FAKE}/kubectl"] if fake else []
     env = dict(os.environ, HOME=BASE, HELM_CACHE_HOME=BASE + "/hc", HELM_CONFIG_HOME=BASE + "/hf",
-               HELM_DATA_HOME=BASE + "/hd")
+               HELM_DATA_HOME=BASE + "/hd", KUBECONFIG=KUBECONFIG)
+    if helm_version:
+        env["FAKE_HELM_VERSION"] = helm_version
     p = subprocess.run(["make", "--no-print-directory", "-C", TREE, *extra, *args],
                        capture_output=True, text=True, env=env)
     calls = open(LOG).read().splitlines() if os.path.exists(LOG) else []
@@ -139,12 +159,48 @@ def t_version():
 
 
 def t_lint_template_real_helm():
-    p, _ = make(f"HELM={HELM}", "lint", fake=False)
-    check(p.returncode == 0, p.stdout + p.stderr)
-    p, _ = make(f"HELM={HELM}", "template", fake=False)
-    check(p.returncode == 0, p.stdout + p.stderr)
-    for u in users():
-        check(os.path.getsize(os.path.join(TREE, ".run/rendered", f"{u}.yaml")) > 1000, f"{u} not rendered")
+    for helm in (HELM, HELM3):
+        shutil.rmtree(os.path.join(TREE, ".run"), ignore_errors=True)
+        p, _ = make(f"HELM={helm}", "lint", fake=False)
+        check(p.returncode == 0, f"{helm}: " + p.stdout + p.stderr)
+        p, _ = make(f"HELM={helm}", "template", fake=False)
+        check(p.returncode == 0, f"{helm}: " + p.stdout + p.stderr)
+        for u in users():
+            check(os.path.getsize(os.path.join(TREE, ".run/rendered", f"{u}.yaml")) > 1000, f"{helm}: {u} not rendered")
+
+
+def t_flags_by_helm_version():
+    spelling = {"3": {"wait": "--wait", "rollback": "--atomic"},
+                "4": {"wait": "--wait=watcher", "rollback": "--rollback-on-failure"}}
+    for version in ("v3.8.0", "v3.18.0", "v4.1.4"):
+        want, other = spelling[version[1]], spelling["4" if version[1] == "3" else "3"]
+        p, calls = make("deploy-all", helm_version=version)
+        check(p.returncode == 0, p.stderr)
+        base, users_ = calls[0].split(), [c.split() for c in calls[1:]]
+        check(want["wait"] in base, f"Helm {version} base: {calls[0]}")
+        check(users_ and all(want["rollback"] in u for u in users_), f"Helm {version}: {calls[1:]}")
+        for c in calls:
+            check(not set(other.values()) & set(c.split()) - set(want.values()), f"Helm {version}: {c}")
+        p, calls = make("rollback-imran", helm_version=version)
+        check(any(want["wait"] in c.split() for c in calls), f"Helm {version}: {calls}")
+    for old in ("v3.7.2", "v2.17.0"):
+        p, calls = make("deploy-imran", helm_version=old)
+        check(p.returncode != 0 and not calls, f"Helm {old} was not refused: {calls}")
+        check("needs Helm 3.8 or later" in p.stderr, p.stderr)
+
+
+def t_real_helm_accepts_the_flags():
+    # No cluster answers, so each run fails; what matters is how: a flag
+    # the Helm does not know fails before it dials, with "unknown flag".
+    for helm, major in ((HELM, "4"), (HELM3, "3")):
+        v = subprocess.run([helm, "version", "--template", "{{.Version}}"], capture_output=True, text=True)
+        check(v.stdout.startswith(f"v{major}."), f"{helm} is {v.stdout!r}, not Helm {major}")
+        for target in ("deploy-base", "deploy-imran", "rollback-imran"):
+            p, _ = make(f"HELM={helm}", f"KUBECTL={FAKE}/kubectl", "HELM_TIMEOUT=5s", target, fake=False)
+            out = p.stdout + p.stderr
+            check("unknown flag" not in out and "unknown shorthand" not in out, f"{helm} {target}: {out}")
+            check(p.returncode != 0 and ("127.0.0.1:1" in out or "unreachable" in out),
+                  f"{helm} {target} did not get as far as the cluster: {out}")
 
 
 def t_provision():
@@ -166,7 +222,9 @@ TESTS = [
     ("deploy-all: base first, then every user", t_deploy_all),
     ("status, test-, shell-, logs-, rollback-<user>", t_operate),
     ("version", t_version),
-    ("lint and template with the real helm", t_lint_template_real_helm),
+    ("lint and template with the real Helm 4 and Helm 3", t_lint_template_real_helm),
+    ("deploy flags follow the Helm version; Helm < 3.8 refused", t_flags_by_helm_version),
+    ("the real Helm 4 and Helm 3 accept the flags they are given", t_real_helm_accepts_the_flags),
     ("provision writes a user deploy-<user> can use", t_provision),
 ]
 

