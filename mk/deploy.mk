@@ -6,7 +6,7 @@
 #                               [-f secrets/<user>/{claude,github-app,oauth2}.yaml]
 # Knobs: NAMESPACE (default: the values file's `namespace`, else coder),
 # HELM, KUBECTL, HELM_TIMEOUT, REVISION (rollback), CONTAINER (shell/logs),
-# TAIL and FOLLOW=1 (logs), IMAGE_PREFIX and IMAGE_TAG (images).
+# TAIL and FOLLOW=1 (logs), IMAGE_PREFIX, IMAGE_TAG and ENGINE (images, push).
 
 KC_TOOLS_DIR ?= /opt/kube-coder-tools
 HELM ?= $(if $(wildcard $(KC_TOOLS_DIR)/bin/helm),$(KC_TOOLS_DIR)/bin/helm,helm)
@@ -17,6 +17,8 @@ HELM_TIMEOUT ?= 10m
 CONTAINER ?= ide
 TAIL ?= 200
 IMAGE_PREFIX ?= kube-coder/
+# docker or podman: both build the Dockerfiles and push the same way.
+ENGINE ?= $(if $(shell command -v docker 2>/dev/null),docker,podman)
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/workspace/Chart.yaml)
 RENDER_DIR ?= .run/rendered
 
@@ -43,7 +45,7 @@ kc_need_user = @test -f deployments/$(1)/values.yaml || { \
 	echo "no deployments/$(1)/values.yaml; users: $(KC_USERS)" >&2; \
 	echo "add one with scripts/provision-user.sh (make provision)" >&2; exit 2; }
 
-.PHONY: deploy-base deploy-all status version lint template users provision test-charts images
+.PHONY: deploy-base deploy-all test-all status version lint template users provision test-charts images push
 
 deploy-base: ## Deploy the shared base infrastructure (once per namespace)
 	$(kc_need_helm)
@@ -77,6 +79,9 @@ test-%: ## Test a deployed workspace: rollout, helm test (gateway, auth), tmux (
 	$(HELM) test $*-workspace -n $(call kc_ns,$*) --logs
 	$(KUBECTL) -n $(call kc_ns,$*) exec deployment/$*-workspace -c terminal -- \
 		sh -c 'tmux -S /tmp/kc-tmux/default list-sessions 2>/dev/null || echo "no task sessions yet"'
+
+test-all: ## Test every user's deployed workspace (test-<user> for each)
+	@set -e; for u in $(KC_USERS); do $(MAKE) --no-print-directory test-$$u; done
 
 shell-%: ## Open a shell in a user's workspace (CONTAINER=ide|terminal|kc-server) (shell-imran)
 	$(call kc_need_user,$*)
@@ -124,6 +129,10 @@ template: ## Render both charts for every user into .run/rendered/ (helm templat
 provision: ## Add a user: make provision NAME=john GITHUB=john-doe FULLNAME="John Doe" EMAIL=john@x.com DOMAIN=dev.x.com
 	./scripts/provision-user.sh "$(NAME)" "$(GITHUB)" "$(FULLNAME)" "$(EMAIL)" "$(DOMAIN)"
 
-images: ## Build the control-plane and workspace images (needs docker; IMAGE_PREFIX, IMAGE_TAG)
-	docker build -f images/control-plane/Dockerfile -t $(IMAGE_PREFIX)control-plane:$(IMAGE_TAG) .
-	docker build -f images/workspace/Dockerfile -t $(IMAGE_PREFIX)workspace:$(IMAGE_TAG) images/workspace
+images: ## Build the control-plane and workspace images (ENGINE=docker|podman; IMAGE_PREFIX, IMAGE_TAG)
+	$(ENGINE) build -f images/control-plane/Dockerfile -t $(IMAGE_PREFIX)control-plane:$(IMAGE_TAG) .
+	$(ENGINE) build -f images/workspace/Dockerfile -t $(IMAGE_PREFIX)workspace:$(IMAGE_TAG) images/workspace
+
+push: images ## Build, then push both images to IMAGE_PREFIX (e.g. IMAGE_PREFIX=ghcr.io/acme/kube-coder-)
+	$(ENGINE) push $(IMAGE_PREFIX)control-plane:$(IMAGE_TAG)
+	$(ENGINE) push $(IMAGE_PREFIX)workspace:$(IMAGE_TAG)

@@ -45,7 +45,7 @@ def setup():
     shutil.copy(os.path.join(src, "scripts/provision-user.sh"), os.path.join(TREE, "scripts"))
     os.chmod(os.path.join(TREE, "scripts/provision-user.sh"), 0o755)
     os.makedirs(FAKE, exist_ok=True)
-    for tool in ("helm", "kubectl"):
+    for tool in ("helm", "kubectl", "engine"):
         with open(os.path.join(FAKE, tool), "w") as fh:
             # `helm version` answers FAKE_HELM_VERSION (default a Helm 4)
             # and is not recorded: the targets ask it before they deploy.
@@ -59,7 +59,7 @@ def setup():
 def make(*args, fake=True, helm_version=None):
     if os.path.exists(LOG):
         os.remove(LOG)
-    extra = [f"HELM={FAKE}/helm", f"KUBECTL={FAKE}/kubectl"] if fake else []
+    extra = [f"HELM={FAKE}/helm", f"KUBECTL={FAKE}/kubectl", f"ENGINE={FAKE}/engine"] if fake else []
     env = dict(os.environ, HOME=BASE, HELM_CACHE_HOME=BASE + "/hc", HELM_CONFIG_HOME=BASE + "/hf",
                HELM_DATA_HOME=BASE + "/hd", KUBECONFIG=KUBECONFIG)
     if helm_version:
@@ -80,7 +80,7 @@ def t_help():
     check(p.returncode == 0, p.stderr)
     listed = {l.split()[0] for l in p.stdout.splitlines() if l.strip()}
     for t in ("help", "deploy-base", "deploy-all", "deploy-%", "status", "test-%", "shell-%", "logs-%",
-              "rollback-%", "version", "lint", "template", "provision", "images"):
+              "rollback-%", "version", "lint", "template", "provision", "images", "push", "test-all"):
         check(t in listed, f"make help does not list {t}")
 
 
@@ -152,6 +152,18 @@ def t_operate():
               c.startswith("helm rollback imran-workspace -n coder") for c in calls), calls)
 
 
+def t_test_all_and_push():
+    p, calls = make("test-all")
+    check(p.returncode == 0, p.stderr)
+    tested = sorted({c.split()[2] for c in calls if c.startswith("helm test ")})
+    check(tested == [f"{u}-workspace" for u in users()], f"test-all tested {tested}")
+    p, calls = make("push", "IMAGE_PREFIX=registry.example/kc-", "IMAGE_TAG=9.9")
+    check(p.returncode == 0, p.stderr)
+    check(calls[-2:] == ["engine push registry.example/kc-control-plane:9.9",
+                         "engine push registry.example/kc-workspace:9.9"], calls)
+    check(sum(c.startswith("engine build ") for c in calls[:-2]) == 2, f"push did not build first: {calls}")
+
+
 def t_version():
     p, _ = make("version")
     check(p.returncode == 0, p.stderr)
@@ -221,6 +233,7 @@ TESTS = [
     ("unknown users are refused before helm runs", t_unknown_user),
     ("deploy-all: base first, then every user", t_deploy_all),
     ("status, test-, shell-, logs-, rollback-<user>", t_operate),
+    ("test-all tests every user; push builds then pushes both images", t_test_all_and_push),
     ("version", t_version),
     ("lint and template with the real Helm 4 and Helm 3", t_lint_template_real_helm),
     ("deploy flags follow the Helm version; Helm < 3.8 refused", t_flags_by_helm_version),
