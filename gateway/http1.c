@@ -348,11 +348,12 @@ static void fail_request(kc_h1 *h, int status, const char *message)
 	e->internal = true;
 	e->keep_alive = false;
 	kc_buf_init(&body, 4096);
-	kc_buf_puts(&body, "{\"error\":\"");
-	kc_buf_puts(&body, message);
-	kc_buf_puts(&body, "\"}");
+	kc_http_error_body(&body, message);
 	enqueue(h, e);
-	op_respond(&e->ex, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body.data, body.len);
+	/* The connection closes after this answer whatever happens: a failed
+	 * write (out of memory) leaves nothing else to do. */
+	(void)op_respond(&e->ex, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body.err ? "{}" : body.data,
+	                 body.err ? 2 : body.len);
 	kc_buf_release(&body);
 }
 
