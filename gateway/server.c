@@ -704,7 +704,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (gw->oauth_listener)
 		evconnlistener_disable(gw->oauth_listener);
 	/* Streams never end by themselves: end them cleanly now. */
-	kc_gw_end_streams(gw);
+	kc_gw_drain_requests(gw);
 	for (c = gw->conns; c; c = next) {
 		next = c->next;
 		if (c->proto == PROTO_H1)
