@@ -1,6 +1,6 @@
 /*
- * gw.h - kc-gateway's state, shared by the server loop (server.c) and
- * the request layer (handler.c, request.c, unary.c,
+ * gw.h - kc-gateway's state, shared by the server loop (server.c,
+ * listen.c) and the request layer (handler.c, request.c, unary.c,
  * stream.c). Everything a loop owns is here, nothing in file globals.
  *
  * Concurrency (DESIGN §6): one libevent loop thread owns every socket,
@@ -85,15 +85,16 @@ void kc_gw_abort(kc_gw *gw, kc_exchange *ex);
  * itself (open streams). */
 void kc_gw_drain_requests(kc_gw *gw);
 
-/* server.c */
+/* listen.c */
 int kc_gw_start(kc_gw *gw);
 void kc_gw_stop(kc_gw *gw);
 /* The port actually bound (for listen ports of 0 in tests). */
 int kc_gw_bound_port(const kc_gw *gw);
 /* The identity listener's TCP port, or 0 when it is off or a unix socket. */
 int kc_gw_oauth_bound_port(const kc_gw *gw);
-/* True when connection `c` (an exchange's conn_data) arrived on the
- * identity listener: only then are the proxy's identity headers read. */
+/* server.c: true when connection `c` (an exchange's conn_data) arrived
+ * on the identity listener: only then are the proxy's identity headers
+ * read. */
 bool kc_gw_conn_trusts_identity(const kc_gw_conn *c);
 
 #endif /* KC_GW_GW_H */
