@@ -45,6 +45,7 @@
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "gateway/answer.h"
+#include "gateway/grpc_client.h"
 #include "gateway/gw.h"
 #include "gateway/request.h"
 #include "gateway/router.h"
@@ -350,7 +351,7 @@ static void health_done(kc_upcall *call, int status, const char *message, void *
 
 	(void)call;
 	r->as.health.call = NULL;
-	if (status == 0 && r->as.health.serving)
+	if (status == KC_GRPC_OK && r->as.health.serving)
 		kc_gw_finish(r, 200, "application/json", ok, sizeof(ok) - 1, NULL, NULL, 0);
 	else
 		kc_gw_finish_error(r, 503, status ? message : "kc-server is not serving", NULL, 0);

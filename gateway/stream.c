@@ -16,6 +16,7 @@
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "gateway/answer.h"
+#include "gateway/grpc_client.h"
 #include "gateway/request.h"
 #include "transcode/transcode.h"
 
@@ -193,14 +194,14 @@ static void on_done(kc_upcall *call, int status, const char *message, void *ud)
 
 	(void)call;
 	r->as.stream.call = NULL;
-	if (status != 0)
+	if (status != KC_GRPC_OK)
 		kc_gw_note_call_failure(r->gw, r->id, status, message);
 	if (r->as.stream.started) {
-		if (status != 0)
+		if (status != KC_GRPC_OK)
 			stream_fail(r, message);
 		else
 			stream_end(r, 0);
-	} else if (status != 0) {
+	} else if (status != KC_GRPC_OK) {
 		kc_gw_finish_grpc_error(r, status, message);
 	} else {
 		/* A stream that ended before its first message. */

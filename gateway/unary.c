@@ -23,6 +23,7 @@
 
 #include "common/kc_error.h"
 #include "gateway/answer.h"
+#include "gateway/grpc_client.h"
 #include "gateway/request.h"
 #include "google/api/httpbody.pb-c.h"
 #include "transcode/transcode.h"
@@ -183,7 +184,7 @@ static void unary_done(kc_upcall *call, int status, const char *message, void *u
 	(void)call;
 	b->call = NULL;
 	batch_close(b);
-	if (status != 0) {
+	if (status != KC_GRPC_OK) {
 		kc_gw_note_call_failure(b->gw, b->waiters ? b->waiters->id : "", status, message);
 	} else if (!b->have_message || b->render_err) {
 		kc_gw_metrics_upstream_error(b->gw->metrics);
@@ -206,7 +207,7 @@ static void unary_done(kc_upcall *call, int status, const char *message, void *u
 	b->delivering = true;
 	while ((r = b->waiters) != NULL) {
 		batch_remove(b, r);
-		if (status != 0)
+		if (status != KC_GRPC_OK)
 			kc_gw_finish_grpc_error(r, status, message);
 		else if (failure)
 			kc_gw_finish_error(r, failure_code, failure, NULL, 0);
