@@ -2,7 +2,8 @@
  * stream_test.c - server-streaming calls through the request layer
  * (handler.c, request.c, stream.c) against the stub kc-server, with a
  * recording exchange: SSE and NDJSON framing to the end of a stream, an
- * error before the first message, and the three ways a stream is cut
+ * error before the first message, messages that do not render (before
+ * and after the stream started), and the three ways a stream is cut
  * short (a write the connection refuses, a client that leaves, the drain),
  * each of which must cancel kc-server's call and end the request.
  */
@@ -132,6 +133,43 @@ static void an_error_before_the_first_message_is_a_json_error(void **state)
 	kc_test_ex_release(&t);
 }
 
+static void a_first_message_that_does_not_render_is_a_502(void **state)
+{
+	fixture *f = *state;
+	kc_test_ex t;
+
+	kc_test_ex_init(&t, "GET", "/api/claude/tasks/badfirst/watch", sse);
+	kc_gw_handle(&f->gw, &t.ex);
+	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
+	as_string(&t);
+	/* As a unary answer that does not render: 502, counted, call gone. */
+	assert_int_equal(t.n_start, 0);
+	assert_int_equal(t.status, 502);
+	assert_string_equal(t.body.data, "{\"error\":\"bad answer from kc-server\"}");
+	assert_int_equal(kc_test_metric(&f->gw, "kc_gateway_upstream_errors_total"), 1);
+	assert_true(kc_test_loop_until(f->base, saw_cancel, &f->stub, 10000));
+	kc_test_ex_release(&t);
+}
+
+static void a_later_message_that_does_not_render_ends_with_an_error_event(void **state)
+{
+	fixture *f = *state;
+	kc_test_ex t;
+
+	kc_test_ex_init(&t, "GET", "/api/claude/tasks/badlater/watch", sse);
+	kc_gw_handle(&f->gw, &t.ex);
+	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
+	as_string(&t);
+	assert_int_equal(t.n_start, 1);
+	assert_int_equal(t.n_end, 1);
+	/* The good event, then the error as an SSE `error` event. */
+	assert_int_equal(count(t.body.data, "data: {"), 2);
+	assert_non_null(strstr(t.body.data, "event: error\ndata: {\"error\":\"bad answer from kc-server\"}\n\n"));
+	assert_int_equal(kc_test_metric(&f->gw, "kc_gateway_upstream_errors_total"), 1);
+	assert_true(kc_test_loop_until(f->base, saw_cancel, &f->stub, 10000));
+	kc_test_ex_release(&t);
+}
+
 static void a_refused_write_ends_the_stream_and_its_call(void **state)
 {
 	fixture *f = *state;
@@ -193,6 +231,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(sse_frames_each_message_then_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(ndjson_is_one_line_per_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_error_before_the_first_message_is_a_json_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_first_message_that_does_not_render_is_a_502, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_later_message_that_does_not_render_ends_with_an_error_event, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(a_refused_write_ends_the_stream_and_its_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_client_that_leaves_cancels_the_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_drain_ends_open_streams_cleanly, setup, teardown),
