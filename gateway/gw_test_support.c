@@ -145,6 +145,27 @@ void kc_test_gw_release(kc_gw *gw)
 	kc_gw_metrics_free(gw->metrics);
 }
 
+kc_test_gw_fixture *kc_test_gw_fixture_new(const char *stub_binary)
+{
+	kc_test_gw_fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || !(f->base = event_base_new()))
+		abort();
+	kc_test_stub_prepare(&f->stub);
+	if (stub_binary)
+		kc_test_stub_start(&f->stub, stub_binary);
+	kc_test_gw_init(&f->gw, f->base, f->stub.target);
+	return f;
+}
+
+void kc_test_gw_fixture_free(kc_test_gw_fixture *f)
+{
+	kc_test_gw_release(&f->gw);
+	kc_test_stub_stop(&f->stub);
+	event_base_free(f->base);
+	free(f);
+}
+
 static const char *route_label(size_t i, void *ud)
 {
 	(void)i;
@@ -254,6 +275,14 @@ void kc_test_ex_release(kc_test_ex *t)
 {
 	kc_http_request_release(&t->ex.req);
 	kc_buf_release(&t->body);
+}
+
+const char *kc_test_ex_text(kc_test_ex *t)
+{
+	if (kc_buf_putc(&t->body, '\0'))
+		abort();
+	t->body.len--;
+	return t->body.data;
 }
 
 bool kc_test_ex_done(void *arg)

@@ -47,6 +47,18 @@ void kc_test_gw_release(kc_gw *gw);
 /* The value of an unlabelled metric in gw's Prometheus text; -1: none. */
 long kc_test_metric(const kc_gw *gw, const char *name);
 
+/* A gateway (kc_test_gw_init) with its loop and stub kc-server. */
+typedef struct kc_test_gw_fixture {
+	struct event_base *base;
+	kc_test_stub stub;
+	kc_gw gw;
+} kc_test_gw_fixture;
+
+/* With the stub running when `stub_binary` is given, else with its socket
+ * named but nothing listening. */
+kc_test_gw_fixture *kc_test_gw_fixture_new(const char *stub_binary);
+void kc_test_gw_fixture_free(kc_test_gw_fixture *f);
+
 /* An exchange that records what the handler sends. */
 typedef struct kc_test_ex {
 	kc_exchange ex;
@@ -67,6 +79,8 @@ typedef struct kc_test_ex {
  * names, NULL-terminated); Host: localhost is added. */
 void kc_test_ex_init(kc_test_ex *t, const char *method, const char *target, const char *const *headers);
 void kc_test_ex_release(kc_test_ex *t);
+/* What was sent of the body, as a string. */
+const char *kc_test_ex_text(kc_test_ex *t);
 /* Answered whole, or its stream ended. */
 bool kc_test_ex_done(void *t);
 /* The stream started and at least one write went out. */

@@ -25,24 +25,14 @@ static const char *stub_binary;
 
 #define TASK "1732665600-9f3a1c2b"
 
-typedef struct fixture {
-	struct event_base *base;
-	kc_test_stub stub;
-	kc_gw gw;
-} fixture;
+typedef kc_test_gw_fixture fixture;
 
 static const char *const sse[] = {"authorization", "Bearer good", "accept", "text/event-stream", NULL};
 static const char *const plain[] = {"authorization", "Bearer good", NULL};
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-
-	f->base = event_base_new();
-	kc_test_stub_prepare(&f->stub);
-	kc_test_stub_start(&f->stub, stub_binary);
-	kc_test_gw_init(&f->gw, f->base, f->stub.target);
-	*state = f;
+	*state = kc_test_gw_fixture_new(stub_binary);
 	return 0;
 }
 
@@ -53,10 +43,7 @@ static int teardown(void **state)
 	/* Every request ended; no stream is counted open. */
 	assert_null(f->gw.requests);
 	assert_int_equal(kc_test_metric(&f->gw, "kc_gateway_open_streams"), 0);
-	kc_test_gw_release(&f->gw);
-	kc_test_stub_stop(&f->stub);
-	event_base_free(f->base);
-	free(f);
+	kc_test_gw_fixture_free(f);
 	return 0;
 }
 
@@ -67,12 +54,6 @@ static size_t count(const char *hay, const char *needle)
 	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
 		n++;
 	return n;
-}
-
-static void as_string(kc_test_ex *t)
-{
-	kc_buf_putc(&t->body, '\0');
-	t->body.len--;
 }
 
 static bool saw_cancel(void *arg)
@@ -88,7 +69,7 @@ static void sse_frames_each_message_then_ends(void **state)
 	kc_test_ex_init(&t, "GET", "/api/claude/tasks/" TASK "/watch", sse);
 	kc_gw_handle(&f->gw, &t.ex);
 	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
-	as_string(&t);
+	kc_test_ex_text(&t);
 	assert_int_equal(t.n_start, 1);
 	assert_int_equal(t.n_end, 1);
 	assert_int_equal(t.n_respond, 0);
@@ -109,7 +90,7 @@ static void ndjson_is_one_line_per_message(void **state)
 	kc_test_ex_init(&t, "GET", "/api/claude/tasks/" TASK "/watch", plain);
 	kc_gw_handle(&f->gw, &t.ex);
 	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
-	as_string(&t);
+	kc_test_ex_text(&t);
 	assert_string_equal(t.content_type, "application/x-ndjson");
 	assert_int_equal(count(t.body.data, "}\n"), 3);
 	assert_int_equal(count(t.body.data, "data:"), 0);
@@ -125,7 +106,7 @@ static void an_error_before_the_first_message_is_a_json_error(void **state)
 	kc_test_ex_init(&t, "GET", "/api/claude/tasks/missing/watch", sse);
 	kc_gw_handle(&f->gw, &t.ex);
 	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
-	as_string(&t);
+	kc_test_ex_text(&t);
 	assert_int_equal(t.n_start, 0);
 	assert_int_equal(t.n_respond, 1);
 	assert_int_equal(t.status, 404);
@@ -141,7 +122,7 @@ static void a_first_message_that_does_not_render_is_a_502(void **state)
 	kc_test_ex_init(&t, "GET", "/api/claude/tasks/badfirst/watch", sse);
 	kc_gw_handle(&f->gw, &t.ex);
 	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
-	as_string(&t);
+	kc_test_ex_text(&t);
 	/* As a unary answer that does not render: 502, counted, call gone. */
 	assert_int_equal(t.n_start, 0);
 	assert_int_equal(t.status, 502);
@@ -159,7 +140,7 @@ static void a_later_message_that_does_not_render_ends_with_an_error_event(void *
 	kc_test_ex_init(&t, "GET", "/api/claude/tasks/badlater/watch", sse);
 	kc_gw_handle(&f->gw, &t.ex);
 	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, &t, 10000));
-	as_string(&t);
+	kc_test_ex_text(&t);
 	assert_int_equal(t.n_start, 1);
 	assert_int_equal(t.n_end, 1);
 	/* The good event, then the error as an SSE `error` event. */

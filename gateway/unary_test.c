@@ -24,24 +24,15 @@ static const char *stub_binary;
 
 #define TASK "1732665600-9f3a1c2b"
 
-typedef struct fixture {
-	struct event_base *base;
-	kc_test_stub stub;
-	kc_gw gw;
-} fixture;
+typedef kc_test_gw_fixture fixture;
 
 static const char *const good[] = {"authorization", "Bearer good", NULL};
 static const char *const other[] = {"authorization", "Bearer other", NULL};
 
 static int setup_with(void **state, bool running)
 {
-	fixture *f = calloc(1, sizeof(*f));
+	fixture *f = kc_test_gw_fixture_new(running ? stub_binary : NULL);
 
-	f->base = event_base_new();
-	kc_test_stub_prepare(&f->stub);
-	if (running)
-		kc_test_stub_start(&f->stub, stub_binary);
-	kc_test_gw_init(&f->gw, f->base, f->stub.target);
 	f->gw.cfg.upstream_wait_ms = 0;
 	*state = f;
 	return 0;
@@ -64,19 +55,14 @@ static int teardown(void **state)
 	/* Every request ended, every batch closed. */
 	assert_null(f->gw.requests);
 	assert_null(f->gw.open_batches);
-	kc_test_gw_release(&f->gw);
-	kc_test_stub_stop(&f->stub);
-	event_base_free(f->base);
-	free(f);
+	kc_test_gw_fixture_free(f);
 	return 0;
 }
 
 static void run(fixture *f, kc_test_ex *t)
 {
 	assert_true(kc_test_loop_until(f->base, kc_test_ex_done, t, 10000));
-	/* The body as a string for the checks. */
-	kc_buf_putc(&t->body, '\0');
-	t->body.len--;
+	kc_test_ex_text(t);
 }
 
 static void get_answers_200_with_json(void **state)
