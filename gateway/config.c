@@ -145,6 +145,59 @@ static int get_hosts(const kc_ynode *n, const char *key, kc_gw_config *c, char *
 	return 0;
 }
 
+/* One key of the gateway section into c. 0 or KC_ERR_INVALID with err. */
+static int set_key(kc_gw_config *c, const char *key, const kc_ynode *v, char *err, size_t errlen)
+{
+	long l;
+	int rc = 0;
+
+	if (strcmp(key, "listen") == 0) {
+		rc = get_string(v, key, c->listen, sizeof(c->listen), err, errlen);
+	} else if (strcmp(key, "oauth_listen") == 0) {
+		rc = get_oauth_listen(v, key, c, err, errlen);
+	} else if (strcmp(key, "oauth_user_header") == 0) {
+		rc = get_header_name(v, key, c->oauth_user_header, sizeof(c->oauth_user_header), err, errlen);
+	} else if (strcmp(key, "oauth_email_header") == 0) {
+		rc = get_header_name(v, key, c->oauth_email_header, sizeof(c->oauth_email_header), err, errlen);
+	} else if (strcmp(key, "allowed_hosts") == 0) {
+		rc = get_hosts(v, key, c, err, errlen);
+	} else if (strcmp(key, "tls_cert") == 0) {
+		rc = get_string(v, key, c->tls_cert, sizeof(c->tls_cert), err, errlen);
+	} else if (strcmp(key, "tls_key") == 0) {
+		rc = get_string(v, key, c->tls_key, sizeof(c->tls_key), err, errlen);
+	} else if (strcmp(key, "upstream") == 0) {
+		rc = get_string(v, key, c->upstream, sizeof(c->upstream), err, errlen);
+	} else if (strcmp(key, "web_root") == 0) {
+		rc = get_string(v, key, c->web_root, sizeof(c->web_root), err, errlen);
+	} else if (strcmp(key, "max_body_bytes") == 0) {
+		rc = get_long(v, key, 0, 1L << 30, &l, err, errlen);
+		c->max_body_bytes = rc ? c->max_body_bytes : (size_t)l;
+	} else if (strcmp(key, "max_header_bytes") == 0) {
+		rc = get_long(v, key, 1024, 1L << 20, &l, err, errlen);
+		c->max_header_bytes = rc ? c->max_header_bytes : (size_t)l;
+	} else if (strcmp(key, "max_connections") == 0) {
+		rc = get_long(v, key, 1, 1000000, &c->max_connections, err, errlen);
+	} else if (strcmp(key, "max_streams") == 0) {
+		rc = get_long(v, key, 1, 10000, &c->max_streams, err, errlen);
+	} else if (strcmp(key, "idle_timeout_ms") == 0) {
+		rc = get_long(v, key, 100, 86400000, &c->idle_timeout_ms, err, errlen);
+	} else if (strcmp(key, "request_timeout_ms") == 0) {
+		rc = get_long(v, key, 100, 86400000, &c->request_timeout_ms, err, errlen);
+	} else if (strcmp(key, "write_timeout_ms") == 0) {
+		rc = get_long(v, key, 100, 86400000, &c->write_timeout_ms, err, errlen);
+	} else if (strcmp(key, "max_connection_bytes") == 0) {
+		rc = get_long(v, key, 65536, 1L << 32, &c->max_connection_bytes, err, errlen);
+	} else if (strcmp(key, "upstream_wait_ms") == 0) {
+		rc = get_long(v, key, 0, 600000, &c->upstream_wait_ms, err, errlen);
+	} else if (strcmp(key, "coalesce_reads") == 0) {
+		if (kc_ynode_as_bool(v, &c->coalesce_reads))
+			rc = bad(err, errlen, key, v, "expected true or false");
+	} else {
+		rc = bad(err, errlen, key, v, "unknown key");
+	}
+	return rc;
+}
+
 int kc_gw_config_parse(kc_gw_config *c, const char *buf, size_t len, char *err, size_t errlen)
 {
 	kc_ydoc *doc = NULL;
@@ -170,56 +223,8 @@ int kc_gw_config_parse(kc_gw_config *c, const char *buf, size_t len, char *err, 
 		rc = KC_ERR_INVALID;
 		goto out;
 	}
-	for (i = 0; i < kc_ynode_len(gw) && !rc; i++) {
-		const char *key = kc_ynode_key(gw, i);
-		const kc_ynode *v = kc_ynode_at(gw, i);
-		long l;
-
-		if (strcmp(key, "listen") == 0) {
-			rc = get_string(v, key, c->listen, sizeof(c->listen), err, errlen);
-		} else if (strcmp(key, "oauth_listen") == 0) {
-			rc = get_oauth_listen(v, key, c, err, errlen);
-		} else if (strcmp(key, "oauth_user_header") == 0) {
-			rc = get_header_name(v, key, c->oauth_user_header, sizeof(c->oauth_user_header), err, errlen);
-		} else if (strcmp(key, "oauth_email_header") == 0) {
-			rc = get_header_name(v, key, c->oauth_email_header, sizeof(c->oauth_email_header), err, errlen);
-		} else if (strcmp(key, "allowed_hosts") == 0) {
-			rc = get_hosts(v, key, c, err, errlen);
-		} else if (strcmp(key, "tls_cert") == 0) {
-			rc = get_string(v, key, c->tls_cert, sizeof(c->tls_cert), err, errlen);
-		} else if (strcmp(key, "tls_key") == 0) {
-			rc = get_string(v, key, c->tls_key, sizeof(c->tls_key), err, errlen);
-		} else if (strcmp(key, "upstream") == 0) {
-			rc = get_string(v, key, c->upstream, sizeof(c->upstream), err, errlen);
-		} else if (strcmp(key, "web_root") == 0) {
-			rc = get_string(v, key, c->web_root, sizeof(c->web_root), err, errlen);
-		} else if (strcmp(key, "max_body_bytes") == 0) {
-			rc = get_long(v, key, 0, 1L << 30, &l, err, errlen);
-			c->max_body_bytes = rc ? c->max_body_bytes : (size_t)l;
-		} else if (strcmp(key, "max_header_bytes") == 0) {
-			rc = get_long(v, key, 1024, 1L << 20, &l, err, errlen);
-			c->max_header_bytes = rc ? c->max_header_bytes : (size_t)l;
-		} else if (strcmp(key, "max_connections") == 0) {
-			rc = get_long(v, key, 1, 1000000, &c->max_connections, err, errlen);
-		} else if (strcmp(key, "max_streams") == 0) {
-			rc = get_long(v, key, 1, 10000, &c->max_streams, err, errlen);
-		} else if (strcmp(key, "idle_timeout_ms") == 0) {
-			rc = get_long(v, key, 100, 86400000, &c->idle_timeout_ms, err, errlen);
-		} else if (strcmp(key, "request_timeout_ms") == 0) {
-			rc = get_long(v, key, 100, 86400000, &c->request_timeout_ms, err, errlen);
-		} else if (strcmp(key, "write_timeout_ms") == 0) {
-			rc = get_long(v, key, 100, 86400000, &c->write_timeout_ms, err, errlen);
-		} else if (strcmp(key, "max_connection_bytes") == 0) {
-			rc = get_long(v, key, 65536, 1L << 32, &c->max_connection_bytes, err, errlen);
-		} else if (strcmp(key, "upstream_wait_ms") == 0) {
-			rc = get_long(v, key, 0, 600000, &c->upstream_wait_ms, err, errlen);
-		} else if (strcmp(key, "coalesce_reads") == 0) {
-			if (kc_ynode_as_bool(v, &c->coalesce_reads))
-				rc = bad(err, errlen, key, v, "expected true or false");
-		} else {
-			rc = bad(err, errlen, key, v, "unknown key");
-		}
-	}
+	for (i = 0; i < kc_ynode_len(gw) && !rc; i++)
+		rc = set_key(c, kc_ynode_key(gw, i), kc_ynode_at(gw, i), err, errlen);
 	if (!rc && (!!c->tls_cert[0] != !!c->tls_key[0])) {
 		snprintf(err, errlen, "gateway: tls_cert and tls_key must be set together");
 		rc = KC_ERR_INVALID;

@@ -59,7 +59,7 @@ typedef struct kc_gw_config {
 	 * before failing with 503; 0 fails at once. */
 	long upstream_wait_ms;
 	/* Identical GETs that arrive together share one call to kc-server
-	 * (handler.c says when that is safe). On by default. */
+	 * (unary.c says when that is safe). On by default. */
 	bool coalesce_reads;
 } kc_gw_config;
 

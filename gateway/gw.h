@@ -1,6 +1,7 @@
 /*
- * gw.h - kc-gateway's process state, shared by the server loop (server.c)
- * and the request handler (handler.c).
+ * gw.h - kc-gateway's state, shared by the server loop (server.c,
+ * listen.c) and the request layer (handler.c, request.c, unary.c,
+ * stream.c). Everything a loop owns is here, nothing in file globals.
  *
  * Concurrency (DESIGN §6): one libevent loop thread owns every socket,
  * connection (HTTP/1.1 and HTTP/2 alike) and exchange, and the upstream
@@ -23,9 +24,9 @@
  * one rendering, sent to each client by reference (unary.c; ~45k req/s,
  * about half of nginx's, in the same benchmark). On a machine with idle cores,
  * SO_REUSEPORT listeners with a loop and upstream connection per thread
- * would be the next step: connections and exchanges are already owned by one loop;
- * the metrics, the open-stream list and the request-id counter would need
- * a copy per loop.
+ * would be the next step: connections, exchanges, the requests in flight
+ * and the open batches are already a loop's (this struct); the metrics
+ * and the request-id counter would need to be summed across loops.
  */
 #ifndef KC_GW_GW_H
 #define KC_GW_GW_H
@@ -43,6 +44,8 @@
 #include "gateway/upstream.h"
 
 typedef struct kc_gw_conn kc_gw_conn;
+struct kc_gw_req;
+struct kc_gw_batch;
 
 typedef struct kc_gw {
 	kc_gw_config cfg;
@@ -60,6 +63,10 @@ typedef struct kc_gw {
 	kc_gw_conn *conns;
 	long n_conns;
 	uint64_t next_request_id;
+	/* Every request from its arrival to its end (request.c), and the
+	 * unary calls identical reads may still join (unary.c). */
+	struct kc_gw_req *requests;
+	struct kc_gw_batch *open_batches;
 	/* The log level main set: successful requests log at debug, and
 	 * their line is not even formatted above it. */
 	int log_level;
@@ -72,20 +79,22 @@ typedef struct kc_gw {
 
 /* handler.c: answers one request; called by the protocol layers. */
 void kc_gw_handle(kc_gw *gw, kc_exchange *ex);
-/* handler.c: the exchange is gone; drop what the handler holds for it. */
+/* handler.c: the exchange is gone; drop what the gateway holds for it. */
 void kc_gw_abort(kc_gw *gw, kc_exchange *ex);
-/* handler.c: graceful drain: end every open stream. */
-void kc_gw_end_streams(kc_gw *gw);
+/* request.c: graceful drain: ends every answer that would not end by
+ * itself (open streams). */
+void kc_gw_drain_requests(kc_gw *gw);
 
-/* server.c */
+/* listen.c */
 int kc_gw_start(kc_gw *gw);
 void kc_gw_stop(kc_gw *gw);
 /* The port actually bound (for listen ports of 0 in tests). */
 int kc_gw_bound_port(const kc_gw *gw);
 /* The identity listener's TCP port, or 0 when it is off or a unix socket. */
 int kc_gw_oauth_bound_port(const kc_gw *gw);
-/* True when connection `c` (an exchange's conn_data) arrived on the
- * identity listener: only then are the proxy's identity headers read. */
+/* server.c: true when connection `c` (an exchange's conn_data) arrived
+ * on the identity listener: only then are the proxy's identity headers
+ * read. */
 bool kc_gw_conn_trusts_identity(const kc_gw_conn *c);
 
 #endif /* KC_GW_GW_H */

@@ -242,8 +242,13 @@ static int respond(h2_stream *st, int status, const kc_header *hdrs, size_t n, c
 		return KC_ERR_INTERNAL;
 	st->started = true;
 	st->ended = true;
-	if (with_body && kc_buf_append(&st->out, body, len))
+	if (with_body && kc_buf_append(&st->out, body, len)) {
+		/* No answer without its body: the stream is reset instead of
+		 * left open with nothing to come. */
+		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		after_answer(st->h);
 		return KC_ERR_NOMEM;
+	}
 	if (with_body)
 		st->h->held_out += len;
 	snprintf(clen, sizeof(clen), "%zu", len);
@@ -374,8 +379,7 @@ static void answer_error(h2_stream *st, int status, const char *message)
 		{"cache-control", "no-store"},
 		{"x-content-type-options", "nosniff"},
 	};
-	char body[160];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", message);
+	kc_buf body;
 
 	if (st->started)
 		return;
@@ -385,7 +389,13 @@ static void answer_error(h2_stream *st, int status, const char *message)
 		st->h->n_undispatched--;
 		st->h->n_dispatched++;
 	}
-	respond(st, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body, (size_t)n);
+	kc_buf_init(&body, 0);
+	kc_http_error_body(&body, message);
+	/* The stream is answered, or reset when even that fails (respond):
+	 * nothing is left to do with an error here. */
+	(void)respond(st, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body.err ? "{}" : body.data,
+	              body.err ? 2 : body.len);
+	kc_buf_release(&body);
 }
 
 /* ---- requests ---- */

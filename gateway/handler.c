@@ -32,21 +32,20 @@
  * (403).
  *
  * What happens next is in unary.c (unary calls, identical reads sharing
- * one) and stream.c (SSE / NDJSON); request.c answers and frees.
+ * one) and stream.c (SSE / NDJSON); request.c ends every request.
  */
-#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <event2/event.h>
 
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "gateway/answer.h"
+#include "gateway/grpc_client.h"
 #include "gateway/gw.h"
 #include "gateway/request.h"
 #include "gateway/router.h"
@@ -102,24 +101,6 @@ static bool task_id_shaped(const char *s, size_t len)
 		if (!((s[digits] >= '0' && s[digits] <= '9') || (s[digits] >= 'a' && s[digits] <= 'f')))
 			return false;
 	return true;
-}
-
-static void request_id(kc_gw_req *r, const kc_http_request *req)
-{
-	const char *given = kc_http_header(req, "x-request-id");
-	size_t i;
-
-	if (given && *given && strlen(given) < sizeof(r->id)) {
-		for (i = 0; given[i]; i++)
-			if (!isalnum((unsigned char)given[i]) && !strchr("-_.:", given[i]))
-				break;
-		if (!given[i]) {
-			snprintf(r->id, sizeof(r->id), "%s", given);
-			return;
-		}
-	}
-	snprintf(r->id, sizeof(r->id), "gw-%llx-%llx", (unsigned long long)r->t0.tv_sec,
-	         (unsigned long long)++r->gw->next_request_id);
 }
 
 /* ---- the trust rules ---- */
@@ -249,6 +230,30 @@ static bool admit(kc_gw_req *r)
 	return true;
 }
 
+/* What goes up as gRPC metadata: the credentials, the identity when the
+ * listener trusts it, the request id. At most 4 entries. */
+static size_t call_metadata(const kc_gw_req *r, bool identity, kc_header *md)
+{
+	const kc_http_request *req = &r->ex->req;
+	const kc_gw_config *cfg = &r->gw->cfg;
+	const char *v;
+	size_t n = 0;
+
+	v = kc_http_header(req, "authorization");
+	if (v)
+		md[n++] = (kc_header){"authorization", v};
+	if (identity) {
+		v = kc_http_header(req, cfg->oauth_user_header);
+		if (v && *v)
+			md[n++] = (kc_header){"x-kc-oauth-user", v};
+		v = kc_http_header(req, cfg->oauth_email_header);
+		if (v && *v)
+			md[n++] = (kc_header){"x-kc-oauth-email", v};
+	}
+	md[n++] = (kc_header){"x-request-id", r->id};
+	return n;
+}
+
 static void call_api(kc_gw_req *r, kc_route_match *m)
 {
 	kc_http_request *req = &r->ex->req;
@@ -256,11 +261,10 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	ProtobufCMessage *msg;
 	char err[256] = "";
 	kc_header md[4];
-	size_t n_md = 0;
+	size_t n_md;
 	uint8_t *packed = NULL;
 	size_t plen;
 	size_t i;
-	const char *v;
 	const char *bound[KC_ROUTE_MAX_BINDINGS];
 	bool identity = kc_gw_conn_trusts_identity(r->ex->conn_data);
 	const kc_gw_config *cfg = &r->gw->cfg;
@@ -308,18 +312,7 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 	protobuf_c_message_pack(msg, packed);
 	kc_message_free(msg);
 
-	v = kc_http_header(req, "authorization");
-	if (v)
-		md[n_md++] = (kc_header){"authorization", v};
-	if (identity) {
-		v = kc_http_header(req, cfg->oauth_user_header);
-		if (v && *v)
-			md[n_md++] = (kc_header){"x-kc-oauth-user", v};
-		v = kc_http_header(req, cfg->oauth_email_header);
-		if (v && *v)
-			md[n_md++] = (kc_header){"x-kc-oauth-email", v};
-	}
-	md[n_md++] = (kc_header){"x-request-id", r->id};
+	n_md = call_metadata(r, identity, md);
 	if (route->server_streaming)
 		rc = kc_gw_stream_call(r, md, n_md, packed, plen);
 	else
@@ -334,13 +327,21 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 
 /* ---- /healthz: the gateway is up and kc-server serves ---- */
 
+static void health_abort(kc_gw_req *r)
+{
+	kc_upcall_cancel(r->as.health.call);
+	r->as.health.call = NULL;
+}
+
+static const kc_gw_req_kind health_kind = {health_abort, NULL, NULL};
+
 static void health_message(kc_upcall *call, const uint8_t *data, size_t len, void *ud)
 {
 	kc_gw_req *r = ud;
 
 	(void)call;
-	if (kc_gw_answer_health(data, len, &r->serving))
-		r->serving = false;
+	if (kc_gw_answer_health(data, len, &r->as.health.serving))
+		r->as.health.serving = false;
 }
 
 static void health_done(kc_upcall *call, int status, const char *message, void *ud)
@@ -349,8 +350,8 @@ static void health_done(kc_upcall *call, int status, const char *message, void *
 	static const char ok[] = "{\"status\":\"ok\",\"upstream\":\"serving\"}";
 
 	(void)call;
-	r->call = NULL;
-	if (status == 0 && r->serving)
+	r->as.health.call = NULL;
+	if (status == KC_GRPC_OK && r->as.health.serving)
 		kc_gw_finish(r, 200, "application/json", ok, sizeof(ok) - 1, NULL, NULL, 0);
 	else
 		kc_gw_finish_error(r, 503, status ? message : "kc-server is not serving", NULL, 0);
@@ -369,9 +370,12 @@ static void healthz(kc_gw_req *r)
 	int rc;
 
 	r->metric_row = kc_n_routes + KC_GW_KIND_HEALTHZ;
-	rc = kc_upcall_start(r->gw->up, "/grpc.health.v1.Health/Check", &md, 1, buf, n, &opts, &health_cb, r, &r->call);
+	rc = kc_upcall_start(r->gw->up, "/grpc.health.v1.Health/Check", &md, 1, buf, n, &opts, &health_cb, r,
+	                     &r->as.health.call);
 	if (rc)
 		kc_gw_finish_error(r, 503, "kc-server is not reachable", NULL, 0);
+	else
+		r->kind = &health_kind;
 }
 
 static const char *route_label(size_t i, void *ud)
@@ -439,35 +443,38 @@ static void serve_static(kc_gw_req *r)
 	h[n++] = (kc_header){"X-Request-Id", r->id};
 	for (i = 0; i < sizeof(page_headers) / sizeof(page_headers[0]); i++)
 		h[n++] = page_headers[i];
-	kc_gw_req_log(r, status);
-	kc_gw_metrics_request(r->gw->metrics, r->metric_row, status, kc_gw_req_seconds(r));
-	r->ex->ops->respond(r->ex, status, h, n, a.body, a.len);
+	kc_gw_req_end(r, status, &(kc_gw_reply){.headers = h, .n_headers = n, .body = a.body, .len = a.len});
 	free(a.body);
-	r->ex = NULL;
-	kc_gw_req_free(r);
+}
+
+/* No memory for a request: a bare 500, best effort (no log line, as
+ * there is no request to log). */
+static void refuse_oom(kc_exchange *ex)
+{
+	static const kc_header h[] = {{"Content-Type", "application/json"}};
+	kc_buf b;
+
+	kc_buf_init(&b, 0);
+	kc_http_error_body(&b, "out of memory");
+	/* Nothing is left to try when even this fails: the protocol layer
+	 * ends the exchange. */
+	(void)ex->ops->respond(ex, 500, h, 1, b.err ? "{}" : b.data, b.err ? 2 : b.len);
+	kc_buf_release(&b);
 }
 
 void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 {
 	kc_http_request *req = &ex->req;
-	kc_gw_req *r = calloc(1, sizeof(*r));
+	kc_gw_req *r = kc_gw_req_new(gw, ex);
 	kc_route_match m;
 	char allow[128] = "";
 	int rc;
 
 	if (!r) {
-		static const char oom[] = "{\"error\":\"out of memory\"}";
-		static const kc_header h[] = {{"Content-Type", "application/json"}};
-
-		ex->ops->respond(ex, 500, h, 1, oom, sizeof(oom) - 1);
+		refuse_oom(ex);
 		return;
 	}
-	r->gw = gw;
-	r->ex = ex;
-	ex->app = r;
-	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	r->metric_row = kc_n_routes + KC_GW_KIND_UNMATCHED;
-	request_id(r, req);
 	if (!admit(r))
 		return;
 
@@ -532,24 +539,7 @@ void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 
 void kc_gw_abort(kc_gw *gw, kc_exchange *ex)
 {
-	kc_gw_req *r = ex->app;
-
 	(void)gw;
-	if (!r)
-		return;
-	if (r->started)
-		kc_gw_metrics_streams(r->gw->metrics, -1);
-	if (r->call)
-		kc_upcall_cancel(r->call);
-	if (r->batch)
-		kc_gw_unary_abort(r);
-	kc_gw_req_log(r, 499);
-	r->ex = NULL;
-	kc_gw_req_free(r);
-}
-
-void kc_gw_end_streams(kc_gw *gw)
-{
-	(void)gw;
-	kc_gw_streams_end();
+	if (ex->app)
+		kc_gw_req_abort(ex->app);
 }

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "common/kc_error.h"
+#include "transcode/transcode.h"
 
 const char *kc_http_header(const kc_http_request *req, const char *lower_name)
 {
@@ -130,6 +131,14 @@ const char *kc_http_reason(int status)
 	case 504: return "Gateway Timeout";
 	default: return "Unknown";
 	}
+}
+
+int kc_http_error_body(kc_buf *out, const char *message)
+{
+	kc_buf_puts(out, "{\"error\":");
+	kc_json_put_string(out, message, strlen(message));
+	kc_buf_putc(out, '}');
+	return out->err;
 }
 
 struct kc_shared_body {

@@ -62,9 +62,13 @@ int kc_http_request_set_line(kc_http_request *req, const char *method, size_t ml
 /* The reason phrase for a status code. */
 const char *kc_http_reason(int status);
 
+/* Appends {"error":<message as a JSON string>}: the body of every error
+ * answer the gateway makes. 0 or out's error. */
+int kc_http_error_body(kc_buf *out, const char *message);
+
 /*
  * An answer body several exchanges send at once (identical reads answered
- * from one upstream call, see handler.c): immutable once made, freed when
+ * from one upstream call, see unary.c): immutable once made, freed when
  * its last holder lets go. The HTTP/1.1 front hands it to the socket's
  * output by reference instead of copying it for each client.
  */

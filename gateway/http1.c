@@ -160,9 +160,17 @@ static void advance(kc_h1 *h)
 			break;
 		}
 		if (h->head && h->head->out.len && !h->dead) {
-			h->cb.send(h->head->out.data, h->head->out.len, h->ud);
+			int rc = h->cb.send(h->head->out.data, h->head->out.len, h->ud);
+
 			h->held -= h->head->out.len;
 			kc_buf_release(&h->head->out);
+			if (rc) {
+				/* Its answer did not go out whole: nothing after it
+				 * may, and the connection closes where it stands. */
+				h->cut = true;
+				h->closing = true;
+				break;
+			}
 		}
 	}
 	if (popped && !h->in_recv && h->cb.wake)
@@ -348,11 +356,12 @@ static void fail_request(kc_h1 *h, int status, const char *message)
 	e->internal = true;
 	e->keep_alive = false;
 	kc_buf_init(&body, 4096);
-	kc_buf_puts(&body, "{\"error\":\"");
-	kc_buf_puts(&body, message);
-	kc_buf_puts(&body, "\"}");
+	kc_http_error_body(&body, message);
 	enqueue(h, e);
-	op_respond(&e->ex, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body.data, body.len);
+	/* The connection closes after this answer whatever happens: a failed
+	 * write (out of memory) leaves nothing else to do. */
+	(void)op_respond(&e->ex, status, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), body.err ? "{}" : body.data,
+	                 body.err ? 2 : body.len);
 	kc_buf_release(&body);
 }
 
@@ -717,7 +726,9 @@ size_t kc_h1_recv(kc_h1 *h, const uint8_t *data, size_t len)
 			/* Only when nothing is queued ahead, or the 100 would land
 			 * in the middle of an earlier answer. */
 			if (!h->head)
-				h->cb.send("HTTP/1.1 100 Continue\r\n\r\n", 25, h->ud);
+				/* Best effort: a client that misses it sends the
+				 * body after its own wait (RFC 9110 10.1.1). */
+				(void)h->cb.send("HTTP/1.1 100 Continue\r\n\r\n", 25, h->ud);
 		} else if (h->ready) {
 			dispatch_ready(h);
 		} else {

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/kc_error.h"
 #include "gateway/http1.h"
 
 typedef struct fixture {
@@ -22,12 +23,16 @@ typedef struct fixture {
 	/* Answer at once (true) or hold for the test to answer. */
 	bool immediate;
 	char last_body[256];
+	/* A send holding these bytes fails (the socket's output refused it). */
+	const char *fail_on;
 } fixture;
 
 static int fx_send(const void *d, size_t n, void *ud)
 {
 	fixture *f = ud;
 
+	if (f->fail_on && memmem(d, n, f->fail_on, strlen(f->fail_on)))
+		return KC_ERR_NOMEM;
 	return kc_buf_append(&f->out, d, n);
 }
 
@@ -487,6 +492,26 @@ static void test_budget_cuts_queued_answer(void **state)
 	done(h, &f);
 }
 
+/* A held answer that cannot be flushed cuts the connection there: the
+ * client never reads a later answer in its place. */
+static void test_failed_flush_cuts(void **state)
+{
+	fixture f;
+	kc_h1 *h = mk(&f, false, 8);
+
+	(void)state;
+	feed(h, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+	assert_int_equal(f.n_held, 3);
+	assert_int_equal(f.held[1]->ops->respond(f.held[1], 200, NULL, 0, "two", 3), 0);
+	assert_int_equal(f.held[2]->ops->respond(f.held[2], 200, NULL, 0, "three", 5), 0);
+	f.fail_on = "two";
+	assert_int_equal(f.held[0]->ops->respond(f.held[0], 200, NULL, 0, "one", 3), 0);
+	assert_non_null(strstr(f.out.data, "\r\n\r\none"));
+	assert_null(strstr(f.out.data, "three"));
+	assert_true(kc_h1_want_close(h));
+	done(h, &f);
+}
+
 /* Request bodies count while their exchange lives. */
 static void test_budget_counts_bodies(void **state)
 {
@@ -513,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_transfer_encoding_strict), cmocka_unit_test(test_line_endings_strict),
 		cmocka_unit_test(test_trailers_dropped), cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_budget_cuts_queued_answer), cmocka_unit_test(test_budget_counts_bodies),
+		cmocka_unit_test(test_failed_flush_cuts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,43 +38,69 @@ static int set_flag(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
+/* The command line's settings; NULL when not given. */
+typedef struct flags {
+	const char *config;
+	const char *listen;
+	const char *upstream;
+	const char *web_root;
+	kc_log_level level;
+} flags;
+
+/* 0, or -1 after the usage went to stderr. */
+static int parse_flags(int argc, char **argv, flags *f)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--config") == 0 && v)
+			f->config = v;
+		else if (strcmp(argv[i], "--listen") == 0 && v)
+			f->listen = v;
+		else if (strcmp(argv[i], "--upstream") == 0 && v)
+			f->upstream = v;
+		else if (strcmp(argv[i], "--web-root") == 0 && v)
+			f->web_root = v;
+		else if (strcmp(argv[i], "--log-level") == 0 && v && kc_log_level_parse(v, &f->level) == 0)
+			(void)0;
+		else {
+			usage();
+			return -1;
+		}
+		i++;
+	}
+	return 0;
+}
+
+static void log_listening(const kc_gw *gw)
+{
+	char port[16];
+	char oport[16];
+
+	snprintf(port, sizeof(port), "%d", kc_gw_bound_port(gw));
+	snprintf(oport, sizeof(oport), "%d", kc_gw_oauth_bound_port(gw));
+	kc_log(KC_LOG_INFO, "listening", "listen", gw->cfg.listen, "port", port, "oauth_listen",
+	       gw->cfg.oauth_listen[0] ? gw->cfg.oauth_listen : "off", "oauth_port", oport, "upstream", gw->cfg.upstream,
+	       "web_root", gw->cfg.web_root, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	kc_gw gw;
 	char err[512];
-	const char *config = NULL;
-	const char *listen = NULL;
-	const char *upstream = NULL;
-	const char *web_root = NULL;
-	kc_log_level level = KC_LOG_INFO;
-	int i;
+	flags f = {.level = KC_LOG_INFO};
 	int rc = 1;
 
 	kc_log_set_component("kc-gateway");
 	memset(&gw, 0, sizeof(gw));
 	kc_gw_config_defaults(&gw.cfg);
-	for (i = 1; i < argc; i++) {
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(argv[i], "--config") == 0 && v)
-			config = v;
-		else if (strcmp(argv[i], "--listen") == 0 && v)
-			listen = v;
-		else if (strcmp(argv[i], "--upstream") == 0 && v)
-			upstream = v;
-		else if (strcmp(argv[i], "--web-root") == 0 && v)
-			web_root = v;
-		else if (strcmp(argv[i], "--log-level") == 0 && v && kc_log_level_parse(v, &level) == 0)
-			(void)0;
-		else {
-			usage();
-			return 2;
-		}
-		i++;
-	}
-	kc_log_set_level(level);
-	gw.log_level = (int)level;
-	if (config && kc_gw_config_load(&gw.cfg, config, err, sizeof(err))) {
+	if (parse_flags(argc, argv, &f))
+		return 2;
+	kc_log_set_level(f.level);
+	gw.log_level = (int)f.level;
+	if (f.config && kc_gw_config_load(&gw.cfg, f.config, err, sizeof(err))) {
 		fprintf(stderr, "kc-gateway: %s\n", err);
 		return 1;
 	}
@@ -82,9 +108,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kc-gateway: %s\n", err);
 		return 1;
 	}
-	if ((listen && set_flag(gw.cfg.listen, sizeof(gw.cfg.listen), listen)) ||
-	    (upstream && set_flag(gw.cfg.upstream, sizeof(gw.cfg.upstream), upstream)) ||
-	    (web_root && set_flag(gw.cfg.web_root, sizeof(gw.cfg.web_root), web_root))) {
+	if ((f.listen && set_flag(gw.cfg.listen, sizeof(gw.cfg.listen), f.listen)) ||
+	    (f.upstream && set_flag(gw.cfg.upstream, sizeof(gw.cfg.upstream), f.upstream)) ||
+	    (f.web_root && set_flag(gw.cfg.web_root, sizeof(gw.cfg.web_root), f.web_root))) {
 		fprintf(stderr, "kc-gateway: a flag's value is too long\n");
 		return 2;
 	}
@@ -108,16 +134,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "kc-gateway: cannot listen on %s\n", gw.cfg.listen);
 		goto out;
 	}
-	{
-		char port[16];
-		char oport[16];
-
-		snprintf(port, sizeof(port), "%d", kc_gw_bound_port(&gw));
-		snprintf(oport, sizeof(oport), "%d", kc_gw_oauth_bound_port(&gw));
-		kc_log(KC_LOG_INFO, "listening", "listen", gw.cfg.listen, "port", port, "oauth_listen",
-		       gw.cfg.oauth_listen[0] ? gw.cfg.oauth_listen : "off", "oauth_port", oport, "upstream",
-		       gw.cfg.upstream, "web_root", gw.cfg.web_root, NULL);
-	}
+	log_listening(&gw);
 	event_base_dispatch(gw.base);
 	kc_log(KC_LOG_INFO, "stopped", NULL);
 	rc = 0;

@@ -3,12 +3,20 @@
  * Server-Sent Events (`Accept: text/event-stream`) or newline-delimited
  * JSON: one upstream call per client, frames as messages arrive,
  * heartbeats, and back-pressure from a slow client to kc-server.
+ *
+ * The request is of the stream kind (request.h): a client that leaves
+ * cancels the call, a drain ends the answers that started, and the
+ * request's release frees the timer. A message kc-server sends that does
+ * not render, or a write the client's connection does not take, ends the
+ * stream and its call, as a unary call's would end its answer.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/kc_error.h"
+#include "common/log.h"
 #include "gateway/answer.h"
+#include "gateway/grpc_client.h"
 #include "gateway/request.h"
 #include "transcode/transcode.h"
 
@@ -20,136 +28,185 @@
 /* One message of a stream, as JSON, at most. */
 #define STREAM_FRAME_MAX (64u << 20)
 
-/* Open streams, for the drain. */
-static kc_gw_req *streams;
+static void stream_abort(kc_gw_req *r);
+static bool stream_drain(kc_gw_req *r);
+static void stream_release(kc_gw_req *r);
+
+static const kc_gw_req_kind stream_kind = {stream_abort, stream_drain, stream_release};
+
+/* Ends a started stream; `write_error` when a write failed (see
+ * kc_gw_reply). */
+static void stream_end(kc_gw_req *r, int write_error)
+{
+	kc_gw_req_end(r, 200, &(kc_gw_reply){.end_stream = true, .write_error = write_error});
+}
+
+static void stream_stop_call(kc_gw_req *r)
+{
+	if (r->as.stream.call)
+		kc_upcall_cancel(r->as.stream.call);
+	r->as.stream.call = NULL;
+}
+
+/* The client's connection took no more (its budget, memory): the stream
+ * ends here, and its call with it. */
+static void stream_write_failed(kc_gw_req *r, int rc)
+{
+	stream_stop_call(r);
+	stream_end(r, rc);
+}
 
 static void stream_timer(evutil_socket_t fd, short what, void *arg)
 {
 	kc_gw_req *r = arg;
+	kc_gw_stream_state *s = &r->as.stream;
+	int rc;
 
 	(void)fd;
 	(void)what;
-	if (!r->ex)
-		return;
-	if (r->paused) {
+	if (s->paused) {
 		if (r->ex->ops->backlog(r->ex) < STREAM_BACKLOG_MAX / 2) {
-			r->paused = false;
-			kc_upcall_pause(r->call, false);
+			s->paused = false;
+			kc_upcall_pause(s->call, false);
 		}
 		return;
 	}
-	if (r->sse && r->started)
-		r->ex->ops->write(r->ex, ": keepalive\n\n", 13);
+	if (s->sse && s->started) {
+		rc = r->ex->ops->write(r->ex, ": keepalive\n\n", 13);
+		if (rc)
+			stream_write_failed(r, rc);
+	}
 }
 
-static void stream_start(kc_gw_req *r)
+static int stream_start(kc_gw_req *r)
 {
+	kc_gw_stream_state *s = &r->as.stream;
 	kc_header h[4] = {
-		{"Content-Type", r->sse ? "text/event-stream" : "application/x-ndjson"},
+		{"Content-Type", s->sse ? "text/event-stream" : "application/x-ndjson"},
 		{"Cache-Control", "no-store"},
 		{"X-Content-Type-Options", "nosniff"},
 		{"X-Request-Id", r->id},
 	};
 	struct timeval tv = {SSE_HEARTBEAT_MS / 1000, 0};
 
-	r->started = true;
-	r->ex->ops->start(r->ex, 200, h, 4);
-	r->timer = event_new(r->gw->base, -1, EV_PERSIST, stream_timer, r);
-	if (r->timer)
-		event_add(r->timer, &tv);
+	s->started = true;
 	kc_gw_metrics_streams(r->gw->metrics, 1);
-	r->next = streams;
-	if (streams)
-		streams->prev = r;
-	streams = r;
+	s->timer = event_new(r->gw->base, -1, EV_PERSIST, stream_timer, r);
+	if (s->timer)
+		event_add(s->timer, &tv);
+	return r->ex->ops->start(r->ex, 200, h, 4);
 }
 
-static void stream_frame(kc_gw_req *r, const char *json, size_t len)
+static int stream_frame(kc_gw_req *r, const char *json, size_t len)
 {
-	if (r->sse) {
-		r->ex->ops->write(r->ex, "data: ", 6);
-		r->ex->ops->write(r->ex, json, len);
-		r->ex->ops->write(r->ex, "\n\n", 2);
+	const kc_exchange_ops *ops = r->ex->ops;
+	int rc;
+
+	if (r->as.stream.sse) {
+		rc = ops->write(r->ex, "data: ", 6);
+		if (!rc)
+			rc = ops->write(r->ex, json, len);
+		if (!rc)
+			rc = ops->write(r->ex, "\n\n", 2);
 	} else {
-		r->ex->ops->write(r->ex, json, len);
-		r->ex->ops->write(r->ex, "\n", 1);
+		rc = ops->write(r->ex, json, len);
+		if (!rc)
+			rc = ops->write(r->ex, "\n", 1);
 	}
+	return rc;
 }
 
-static void stream_end(kc_gw_req *r)
+/* A failed call, or a message that did not render, after the stream
+ * started: an error frame (an `error` event in SSE), then the end. */
+static void stream_fail(kc_gw_req *r, const char *message)
 {
-	kc_gw_req_log(r, 200);
-	kc_gw_metrics_request(r->gw->metrics, r->metric_row, 200, kc_gw_req_seconds(r));
-	kc_gw_metrics_streams(r->gw->metrics, -1);
-	r->ex->ops->end(r->ex);
-	r->ex = NULL;
-	kc_gw_req_free(r);
+	kc_buf b;
+	int rc = 0;
+
+	stream_stop_call(r);
+	kc_buf_init(&b, 0);
+	rc = kc_http_error_body(&b, message);
+	if (!rc && r->as.stream.sse)
+		rc = r->ex->ops->write(r->ex, "event: error\n", 13);
+	if (!rc)
+		rc = stream_frame(r, b.data, b.len);
+	kc_buf_release(&b);
+	stream_end(r, rc);
 }
 
-void kc_gw_stream_unlink(kc_gw_req *r)
+/* kc-server sent a message that is not what the rpc answers (or too
+ * large): answered as a unary call's would be, 502 before the stream
+ * started, an error frame after; counted and logged once either way. */
+static void stream_bad_message(kc_gw_req *r, int render_err)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else if (streams == r)
-		streams = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
+	const char *message = render_err == KC_ERR_TOO_LARGE ? "answer too large" : "bad answer from kc-server";
+
+	kc_gw_metrics_upstream_error(r->gw->metrics);
+	if (!r->as.stream.started) {
+		/* The 502 is the request's log line. */
+		stream_stop_call(r);
+		kc_gw_finish_error(r, 502, message, NULL, 0);
+		return;
+	}
+	kc_log(KC_LOG_INFO, "stream message not rendered", "request_id", r->id, "error", message, NULL);
+	stream_fail(r, message);
 }
 
 static void on_message(kc_upcall *call, const uint8_t *data, size_t len, void *ud)
 {
 	kc_gw_req *r = ud;
+	kc_gw_stream_state *s = &r->as.stream;
 	kc_buf b;
+	int rc;
 
 	(void)call;
 	kc_buf_init(&b, STREAM_FRAME_MAX);
-	if (kc_gw_answer_json(r->route->output, r->route->response_body_field, data, len, &b) == 0) {
-		if (!r->started)
-			stream_start(r);
-		stream_frame(r, b.data, b.len);
+	rc = kc_gw_answer_json(r->route->output, r->route->response_body_field, data, len, &b);
+	if (rc) {
+		kc_buf_release(&b);
+		stream_bad_message(r, rc);
+		return;
 	}
+	if (!s->started)
+		rc = stream_start(r);
+	if (!rc)
+		rc = stream_frame(r, b.data, b.len);
 	kc_buf_release(&b);
-	if (r->started && r->ex->ops->backlog(r->ex) > STREAM_BACKLOG_MAX) {
+	if (rc) {
+		stream_write_failed(r, rc);
+		return;
+	}
+	if (r->ex->ops->backlog(r->ex) > STREAM_BACKLOG_MAX) {
 		struct timeval tv = {0, 100000};
 
-		r->paused = true;
-		kc_upcall_pause(r->call, true);
+		s->paused = true;
+		kc_upcall_pause(s->call, true);
 		/* Poll the backlog until it drains; heartbeats resume after. */
-		event_del(r->timer);
-		event_add(r->timer, &tv);
+		event_del(s->timer);
+		event_add(s->timer, &tv);
 	}
 }
 
 static void on_done(kc_upcall *call, int status, const char *message, void *ud)
 {
 	kc_gw_req *r = ud;
+	int rc;
 
 	(void)call;
-	r->call = NULL;
-	if (status != 0)
+	r->as.stream.call = NULL;
+	if (status != KC_GRPC_OK)
 		kc_gw_note_call_failure(r->gw, r->id, status, message);
-	if (r->started) {
-		if (status != 0) {
-			kc_buf b;
-
-			kc_buf_init(&b, 0);
-			kc_buf_puts(&b, "{\"error\":");
-			kc_json_put_string(&b, message, strlen(message));
-			kc_buf_putc(&b, '}');
-			if (r->sse)
-				r->ex->ops->write(r->ex, "event: error\n", 13);
-			if (!b.err)
-				stream_frame(r, b.data, b.len);
-			kc_buf_release(&b);
-		}
-		stream_end(r);
-	} else if (status != 0) {
+	if (r->as.stream.started) {
+		if (status != KC_GRPC_OK)
+			stream_fail(r, message);
+		else
+			stream_end(r, 0);
+	} else if (status != KC_GRPC_OK) {
 		kc_gw_finish_grpc_error(r, status, message);
 	} else {
 		/* A stream that ended before its first message. */
-		stream_start(r);
-		stream_end(r);
+		rc = stream_start(r);
+		stream_end(r, rc);
 	}
 }
 
@@ -158,23 +215,39 @@ static const kc_upcall_callbacks stream_cb = {on_message, on_done};
 int kc_gw_stream_call(kc_gw_req *r, const kc_header *md, size_t n_md, const uint8_t *packed, size_t plen)
 {
 	const char *accept = kc_http_header(&r->ex->req, "accept");
-
-	r->sse = accept && strstr(accept, "text/event-stream");
 	/* Watching changes nothing: a stream kc-server dropped before its
 	 * first message may start again. */
 	kc_upcall_opts opts = {.wait_ms = r->gw->cfg.upstream_wait_ms, .idempotent = true};
+	int rc;
 
-	return kc_upcall_start(r->gw->up, r->route->grpc_path, md, n_md, packed, plen, &opts, &stream_cb, r, &r->call);
+	r->as.stream = (kc_gw_stream_state){.sse = accept && strstr(accept, "text/event-stream")};
+	rc = kc_upcall_start(r->gw->up, r->route->grpc_path, md, n_md, packed, plen, &opts, &stream_cb, r,
+	                     &r->as.stream.call);
+	if (!rc)
+		r->kind = &stream_kind;
+	return rc;
 }
 
-void kc_gw_streams_end(void)
+static void stream_abort(kc_gw_req *r)
 {
-	while (streams) {
-		kc_gw_req *r = streams;
+	stream_stop_call(r);
+}
 
-		if (r->call)
-			kc_upcall_cancel(r->call);
-		r->call = NULL;
-		stream_end(r);
-	}
+/* Streams never end by themselves: one that started ends cleanly now.
+ * One still waiting for its first message ends with its call. */
+static bool stream_drain(kc_gw_req *r)
+{
+	if (!r->as.stream.started)
+		return false;
+	stream_stop_call(r);
+	stream_end(r, 0);
+	return true;
+}
+
+static void stream_release(kc_gw_req *r)
+{
+	if (r->as.stream.timer)
+		event_free(r->as.stream.timer);
+	if (r->as.stream.started)
+		kc_gw_metrics_streams(r->gw->metrics, -1);
 }

@@ -23,6 +23,7 @@
 
 #include "common/kc_error.h"
 #include "gateway/answer.h"
+#include "gateway/grpc_client.h"
 #include "gateway/request.h"
 #include "google/api/httpbody.pb-c.h"
 #include "transcode/transcode.h"
@@ -41,8 +42,8 @@ struct kc_gw_batch {
 	const kc_route *route;
 	kc_upcall *call;
 	kc_gw_req *waiters;
-	/* Joinable: listed in open_batches, with kc_upstream_flushes() as
-	 * it was when the call started. */
+	/* Joinable: listed in gw->open_batches (newest first), with
+	 * kc_upstream_flushes() as it was when the call started. */
 	bool open;
 	uint64_t flush_mark;
 	kc_gw_batch *next_open;
@@ -59,16 +60,13 @@ struct kc_gw_batch {
 	int render_err;
 };
 
-/* Batches still joinable, newest first. */
-static kc_gw_batch *open_batches;
-
 static void batch_close(kc_gw_batch *b)
 {
 	kc_gw_batch **pp;
 
 	if (!b->open)
 		return;
-	for (pp = &open_batches; *pp; pp = &(*pp)->next_open) {
+	for (pp = &b->gw->open_batches; *pp; pp = &(*pp)->next_open) {
 		if (*pp == b) {
 			*pp = b->next_open;
 			break;
@@ -86,33 +84,44 @@ static void batch_free(kc_gw_batch *b)
 	free(b);
 }
 
+static void unary_abort(kc_gw_req *r);
+
+/* A unary request: a client that leaves stops waiting (unary_abort);
+ * nothing else to drain or release. */
+static const kc_gw_req_kind unary_kind = {unary_abort, NULL, NULL};
+
 static void batch_add(kc_gw_batch *b, kc_gw_req *r)
 {
-	r->batch = b;
-	r->wprev = NULL;
-	r->wnext = b->waiters;
+	kc_gw_unary_state *w = &r->as.unary;
+
+	r->kind = &unary_kind;
+	w->batch = b;
+	w->wprev = NULL;
+	w->wnext = b->waiters;
 	if (b->waiters)
-		b->waiters->wprev = r;
+		b->waiters->as.unary.wprev = r;
 	b->waiters = r;
 }
 
 static void batch_remove(kc_gw_batch *b, kc_gw_req *r)
 {
-	if (r->wprev)
-		r->wprev->wnext = r->wnext;
+	kc_gw_unary_state *w = &r->as.unary;
+
+	if (w->wprev)
+		w->wprev->as.unary.wnext = w->wnext;
 	else
-		b->waiters = r->wnext;
-	if (r->wnext)
-		r->wnext->wprev = r->wprev;
-	r->batch = NULL;
-	r->wprev = r->wnext = NULL;
+		b->waiters = w->wnext;
+	if (w->wnext)
+		w->wnext->as.unary.wprev = w->wprev;
+	w->batch = NULL;
+	w->wprev = w->wnext = NULL;
 }
 
 /* The open batch with this key, closing those whose call has gone out. */
 static kc_gw_batch *batch_find(kc_gw *gw, const char *key, size_t len)
 {
 	uint64_t mark = kc_upstream_flushes(gw->up);
-	kc_gw_batch **pp = &open_batches;
+	kc_gw_batch **pp = &gw->open_batches;
 
 	while (*pp) {
 		kc_gw_batch *b = *pp;
@@ -175,7 +184,7 @@ static void unary_done(kc_upcall *call, int status, const char *message, void *u
 	(void)call;
 	b->call = NULL;
 	batch_close(b);
-	if (status != 0) {
+	if (status != KC_GRPC_OK) {
 		kc_gw_note_call_failure(b->gw, b->waiters ? b->waiters->id : "", status, message);
 	} else if (!b->have_message || b->render_err) {
 		kc_gw_metrics_upstream_error(b->gw->metrics);
@@ -198,7 +207,7 @@ static void unary_done(kc_upcall *call, int status, const char *message, void *u
 	b->delivering = true;
 	while ((r = b->waiters) != NULL) {
 		batch_remove(b, r);
-		if (status != 0)
+		if (status != KC_GRPC_OK)
 			kc_gw_finish_grpc_error(r, status, message);
 		else if (failure)
 			kc_gw_finish_error(r, failure_code, failure, NULL, 0);
@@ -279,17 +288,19 @@ int kc_gw_unary_call(kc_gw_req *r, const kc_header *md, size_t n_md, const uint8
 	if (key) {
 		b->open = true;
 		b->flush_mark = kc_upstream_flushes(gw->up);
-		b->next_open = open_batches;
-		open_batches = b;
+		b->next_open = gw->open_batches;
+		gw->open_batches = b;
 	}
 	return 0;
 }
 
 /* r is gone before its answer: the call goes on for the others, if any. */
-void kc_gw_unary_abort(kc_gw_req *r)
+static void unary_abort(kc_gw_req *r)
 {
-	kc_gw_batch *b = r->batch;
+	kc_gw_batch *b = r->as.unary.batch;
 
+	if (!b)
+		return;
 	batch_remove(b, r);
 	if (b->waiters || b->delivering)
 		return;

@@ -80,7 +80,7 @@ void kc_upcall_pause(kc_upcall *call, bool paused);
  * A count that moves whenever bytes of any call leave for kc-server
  * (strictly: are taken from the HTTP/2 session to be written). While it
  * has not moved since kc_upcall_start, kc-server cannot have seen that
- * call yet: the request coalescing in handler.c relies on this.
+ * call yet: the request coalescing in unary.c relies on this.
  */
 uint64_t kc_upstream_flushes(const kc_upstream *u);
 

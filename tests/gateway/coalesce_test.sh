@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Identical reads share one call to kc-server (gateway/handler.c): against a
+# Identical reads share one call to kc-server (gateway/unary.c): against a
 # live stack (kc-server, real tmux, the fake agent), pipelined HTTP/1.1
 # reads share and answer alike, different credentials never share, reads
 # after completed writes see them while 16 clients read concurrently, and

@@ -10,7 +10,9 @@
  * what the gateway forwarded: a created task's `agent` is the OAuth user the
  * gateway passed up and its `workdir` the x-request-id. Task "missing" is
  * NOT_FOUND; WatchTask on "forever" streams one event and stays open until
- * the caller cancels, then touches the marker file. STUB_TASKS sets how
+ * the caller cancels, then touches the marker file; on "badfirst" the same
+ * with bytes that are no TaskEvent instead of the event, on "badlater" a
+ * good event, then such bytes, then the same wait. STUB_TASKS sets how
  * many tasks ListTasks returns (default 3).
  */
 #include <stdbool.h>
@@ -42,6 +44,10 @@ typedef struct call {
 	/* Streaming: messages left to send. */
 	int stream_left;
 	bool forever;
+	/* Forever streams: wait for the cancel once stream_left is down to
+	 * hold_at; send junk instead of the event when it is bad_at. */
+	int hold_at;
+	int bad_at;
 	bool sent_md;
 	int pending;
 } call;
@@ -170,6 +176,15 @@ static void send_stream_message(call *c)
 	grpc_byte_buffer *bb;
 
 	fill_task(&t, "1732665600-9f3a1c2b");
+	if (c->stream_left == c->bad_at) {
+		/* Field 31 with wire type 7: no protobuf message at all. */
+		static const char junk[] = {(char)0xff, (char)0xff, (char)0xff, (char)0xff, 0x0f};
+		grpc_slice js = grpc_slice_from_copied_buffer(junk, sizeof(junk));
+
+		bb = grpc_raw_byte_buffer_create(&js, 1);
+		grpc_slice_unref(js);
+		goto send;
+	}
 	if (c->stream_left == 2) {
 		out.text = "working...\n";
 		ev.event_case = KC__V1__TASK_EVENT__EVENT_OUTPUT;
@@ -181,6 +196,7 @@ static void send_stream_message(call *c)
 		ev.task = &t;
 	}
 	bb = pack(&ev.base);
+send:
 	memset(ops, 0, sizeof(ops));
 	if (!c->sent_md)
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -326,7 +342,10 @@ static void dispatch(call *c)
 		if (!in || strcmp(in->task_id, "missing") == 0) {
 			reply(c, NULL, GRPC_STATUS_NOT_FOUND, "task not found");
 		} else {
-			c->forever = strcmp(in->task_id, "forever") == 0;
+			c->forever = strcmp(in->task_id, "forever") == 0 || strcmp(in->task_id, "badfirst") == 0 ||
+			             strcmp(in->task_id, "badlater") == 0;
+			c->hold_at = strcmp(in->task_id, "badlater") == 0 ? 1 : 2;
+			c->bad_at = strcmp(in->task_id, "badfirst") == 0 ? 3 : strcmp(in->task_id, "badlater") == 0 ? 2 : -1;
 			c->stream_left = 3;
 			send_stream_message(c);
 		}
@@ -386,7 +405,7 @@ static void step(call *c, int ok)
 			c->stage = DONE;
 			break;
 		}
-		if (c->forever) {
+		if (c->forever && c->stream_left <= c->hold_at) {
 			/* Stay open until the caller goes away. */
 			memset(&op, 0, sizeof(op));
 			op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;

@@ -1,4 +1,4 @@
-/* config_test.c - the gateway section, read strictly. */
+/* gateway_config_test.c - the gateway section, read strictly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
