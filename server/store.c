@@ -480,6 +480,32 @@ static void remove_unpublished(int dfd, const char *tasks_dir, const char *name,
 	       "task_id", name, "path", dir, NULL);
 }
 
+/* The known files (and our temporary files) of a task directory, then the
+ * directory. Only for a directory kc_store_create() just made: anything
+ * else in it stays, and so does the directory (logged). */
+int kc_store_remove(const char *tasks_dir, const char *id)
+{
+	static const char *const known[] = {"task.json", "prompt.txt", "output.log", NULL};
+	char dir[4200];
+	int tfd;
+
+	if (!kc_task_id_valid(id))
+		return KC_ERR_INVALID;
+	snprintf(dir, sizeof dir, "%s/%s", tasks_dir, id);
+	if ((tfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : KC_ERR_IO;
+	(void)sweep_temps(tfd, dir, task_temp_bases, NULL);
+	for (size_t i = 0; known[i]; i++)
+		(void)unlinkat(tfd, known[i], 0);
+	close(tfd);
+	if (rmdir(dir) != 0) {
+		kc_log(KC_LOG_WARN, "cannot remove the directory of a task that was not created", "path", dir, "error",
+		       strerror(errno), NULL);
+		return KC_ERR_IO;
+	}
+	return fsync_dir(tasks_dir);
+}
+
 int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void *ud)
 {
 	DIR *d;

@@ -81,6 +81,11 @@ int kc_read_file(const char *path, size_t cap, char **out, size_t *len);
  * is durable), then writes prompt.txt and task.json, task.json last. */
 int kc_store_create(const char *tasks_dir, const kc_task *t);
 
+/* Undoes kc_store_create() of a task that was never acknowledged: its
+ * files and its directory. A missing directory is success. Returns 0,
+ * KC_ERR_INVALID (id), KC_ERR_IO. */
+int kc_store_remove(const char *tasks_dir, const char *id);
+
 /* Rewrites <tasks_dir>/<id>/task.json. */
 int kc_store_save(const char *tasks_dir, const kc_task *t);
 

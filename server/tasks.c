@@ -441,41 +441,44 @@ static int create_validate(const kc_config *cfg, const char *prompt, const char 
 	return 0;
 }
 
-int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
-		    char *err, size_t errlen)
+/* CreateTask's second step: a slot under max_running_tasks, and room in
+ * the index for every creation under way, so that adding the task once its
+ * agent runs cannot fail. */
+static int create_reserve(kc_tasks *m, char *err, size_t errlen)
 {
-	const kc_config *cfg = m->cfg;
-	const kc_agent_config *a;
-	char resolved[PATH_MAX];
-	struct entry *e = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&m->mu);
+	if (kc_task_n_running(m) + m->reserved >= (size_t)m->cfg->max_running_tasks) {
+		snprintf(err, errlen, "too many running tasks (the limit is %ld)", m->cfg->max_running_tasks);
+		rc = KC_ERR_LIMIT;
+	} else if (kc_task_make_room(m, m->n + m->reserved + 1) != 0) {
+		rc = KC_ERR_NOMEM;
+	} else {
+		m->reserved++;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+/* CreateTask's third step: the entry, and its directory on disk (prompt.txt
+ * and task.json, kc_store_create) under a fresh id. `*made` says whether a
+ * directory may be left to remove. */
+static int create_make(kc_tasks *m, const char *prompt, const char *resolved, const kc_agent_config *a,
+		       struct entry **out, bool *made, char *err, size_t errlen)
+{
+	struct entry *e;
 	kc_task *t;
 	int rc;
 
-	if ((rc = create_validate(cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
-		return rc;
-
-	pthread_mutex_lock(&m->mu);
-	if (kc_task_n_running(m) + m->reserved >= (size_t)cfg->max_running_tasks) {
-		pthread_mutex_unlock(&m->mu);
-		snprintf(err, errlen, "too many running tasks (the limit is %ld)", cfg->max_running_tasks);
-		return KC_ERR_LIMIT;
-	}
-	m->reserved++;
-	pthread_mutex_unlock(&m->mu);
-
-	if (!(e = calloc(1, sizeof *e))) {
-		rc = KC_ERR_NOMEM;
-		goto fail;
-	}
+	if (!(*out = e = calloc(1, sizeof *e)))
+		return KC_ERR_NOMEM;
 	t = &e->t;
-	e->agent_idx = kc_task_agent_index(cfg, a->name);
+	e->agent_idx = kc_task_agent_index(m->cfg, a->name);
 	t->prompt = strdup(prompt);
 	t->workdir = strdup(resolved);
 	t->agent = strdup(a->name);
-	if (!t->prompt || !t->workdir || !t->agent) {
-		rc = KC_ERR_NOMEM;
-		goto fail;
-	}
+	if (!t->prompt || !t->workdir || !t->agent)
+		return KC_ERR_NOMEM;
 	t->status = KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
 	t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_STARTING;
 	uuid4(t->session_id);
@@ -484,54 +487,102 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 		t->created_at = kc_task_now_s();
 		random_hex(hex, 4);
 		snprintf(t->task_id, sizeof t->task_id, "%lld-%s", (long long)t->created_at, hex);
-		rc = kc_store_create(cfg->tasks_dir, t);
+		rc = kc_store_create(m->cfg->tasks_dir, t);
 		if (rc != KC_ERR_EXISTS || tries > 8)
 			break;
 	}
 	if (rc != 0) {
+		/* EXISTS: the directory is another task's. */
+		*made = rc != KC_ERR_EXISTS;
 		snprintf(err, errlen, "cannot save the task");
 		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
-		rc = KC_ERR_IO;
-		goto fail;
+		return KC_ERR_IO;
 	}
+	*made = true;
 	e->start_ms = kc_task_mono_ms();
 	e->starting = true;
 	e->version = 1;
+	return 0;
+}
+
+/* CreateTask's fourth step: the agent's tmux session. The reply is built
+ * first, so that nothing after a successful start can fail and make a
+ * client's retry create a second task. An agent that cannot start makes
+ * the task an error, which must be saved before it is reported. No other
+ * thread sees the entry yet. */
+static int create_start(kc_tasks *m, struct entry *e, const kc_agent_config *a, Kc__V1__Task **reply, char *err,
+			size_t errlen)
+{
+	kc_task *t = &e->t;
+	int rc;
+
 	/* Before the session exists, so no byte of the agent's is missed. */
 	kc_task_watch_log(m, e);
-	if ((rc = kc_task_start_session(m, t, a)) != 0) {
-		t->status = KC__V1__TASK_STATUS__TASK_STATUS_ERROR;
-		t->error = strdup("could not start the agent's tmux session");
-		t->finished_at = kc_task_now_s();
-		t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
-		e->starting = false;
-		kc_task_unwatch_log(m, e);
-		kc_log(KC_LOG_ERROR, "tmux new-session failed", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
-		kc_store_save(cfg->tasks_dir, t);
+	if (!(*reply = kc_task_task_pb(e)))
+		return KC_ERR_NOMEM;
+	if ((rc = kc_task_start_session(m, t, a)) == 0)
+		return 0;
+	kc_log(KC_LOG_ERROR, "tmux new-session failed", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
+	protobuf_c_message_free_unpacked(&(*reply)->base, NULL);
+	*reply = NULL;
+	/* Whatever of the session was made before the failure. */
+	kc_task_kill_session(m, t->task_id);
+	kc_task_unwatch_log(m, e);
+	t->status = KC__V1__TASK_STATUS__TASK_STATUS_ERROR;
+	t->error = strdup("could not start the agent's tmux session");
+	t->finished_at = kc_task_now_s();
+	t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	e->starting = false;
+	if (!t->error)
+		return KC_ERR_NOMEM;
+	if ((rc = kc_store_save(m->cfg->tasks_dir, t)) != 0) {
+		snprintf(err, errlen, "cannot save the task");
+		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
+		return KC_ERR_IO;
 	}
+	if (!(*reply = kc_task_task_pb(e)))
+		return KC_ERR_NOMEM;
+	return 0;
+}
+
+/* validate -> reserve -> make -> start, then the task joins the index; a
+ * failure in any step takes the one way out at the end, which leaves no
+ * session, no directory and no entry behind. */
+int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
+		    char *err, size_t errlen)
+{
+	const kc_agent_config *a;
+	char resolved[PATH_MAX];
+	struct entry *e = NULL;
+	Kc__V1__Task *reply = NULL;
+	bool made = false;
+	int rc;
+
+	if ((rc = create_validate(m->cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
+		return rc;
+	if ((rc = create_reserve(m, err, errlen)) != 0)
+		goto fail_unreserved;
+	if ((rc = create_make(m, prompt, resolved, a, &e, &made, err, errlen)) != 0 ||
+	    (rc = create_start(m, e, a, &reply, err, errlen)) != 0)
+		goto fail;
+
 	pthread_mutex_lock(&m->mu);
 	m->reserved--;
-	if (kc_task_grow(m) != 0) {
-		kc_task_unwatch_log(m, e);
-		pthread_mutex_unlock(&m->mu);
-		kc_task_kill_session(m, t->task_id);
-		kc_task_release(t);
-		free(e);
-		snprintf(err, errlen, "out of memory");
-		return KC_ERR_NOMEM;
-	}
 	kc_task_insert(m, e, m->n == 0 || kc_task_cmp_entry(m->by_time[m->n - 1], e) < 0);
-	*out = kc_task_task_pb(e);
 	cut_prompt(e);
 	pthread_mutex_unlock(&m->mu);
 	kc_task_wake(m);
-	kc_log(KC_LOG_INFO, "task created", "task_id", t->task_id, "agent", a->name, "workdir", t->workdir, NULL);
-	if (!*out) {
-		snprintf(err, errlen, "out of memory");
-		return KC_ERR_NOMEM;
-	}
+	kc_log(KC_LOG_INFO, "task created", "task_id", e->t.task_id, "agent", a->name, "workdir", e->t.workdir, NULL);
+	*out = reply;
 	return 0;
 fail:
+	if (reply)
+		protobuf_c_message_free_unpacked(&reply->base, NULL);
+	/* create_start() leaves no session behind when it fails. */
+	if (e)
+		kc_task_unwatch_log(m, e);
+	if (made)
+		(void)kc_store_remove(m->cfg->tasks_dir, e->t.task_id);
 	pthread_mutex_lock(&m->mu);
 	m->reserved--;
 	pthread_mutex_unlock(&m->mu);
@@ -539,6 +590,7 @@ fail:
 		kc_task_release(&e->t);
 		free(e);
 	}
+fail_unreserved:
 	if (rc == KC_ERR_NOMEM)
 		snprintf(err, errlen, "out of memory");
 	return rc;

@@ -179,6 +179,8 @@ int kc_task_cmp_entry(const struct entry *a, const struct entry *b);
 int kc_task_cmp_entry_p(const void *a, const void *b);
 size_t kc_task_status_slot(Kc__V1__TaskStatus s);
 size_t kc_task_n_running(const kc_tasks *m);
+/* Room in both indexes for `want` entries in all / one more. */
+int kc_task_make_room(kc_tasks *m, size_t want);
 int kc_task_grow(kc_tasks *m);
 void kc_task_insert(kc_tasks *m, struct entry *e, bool sorted_append);
 size_t kc_task_position(kc_tasks *m, const struct entry *e);
