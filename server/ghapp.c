@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/base64url.h"
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -252,7 +253,7 @@ static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 
 	/* Read at every attempt: a Secret may be mounted after the start, or
 	 * the key rotated, and either then works without a restart. */
-	if (kc_read_file(cfg->gh_private_key_file, 65536, &pem, &pem_len) != 0) {
+	if (kc_file_read(cfg->gh_private_key_file, 65536, &pem, &pem_len) != 0) {
 		snprintf(err, errlen, "cannot read the private key file '%s'", cfg->gh_private_key_file);
 		return KC_ERR_INVALID;
 	}

@@ -131,7 +131,7 @@ static char *read_full_prompt(kc_tasks *m, const char *id)
 	size_t len = 0;
 	kc_task t;
 	snprintf(path, sizeof path, "%s/%s/task.json", m->cfg->tasks_dir, id);
-	if (kc_read_file(path, 128u * 1024 * 1024, &buf, &len) == 0 && kc_task_from_json(buf, len, &t) == 0) {
+	if (kc_file_read(path, KC_TASK_JSON_MAX, &buf, &len) == 0 && kc_task_from_json(buf, len, &t) == 0) {
 		full = t.prompt;
 		t.prompt = NULL;
 		kc_task_release(&t);
