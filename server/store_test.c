@@ -15,7 +15,6 @@
 #include "tests/support/fs.h"
 #include "server/store.h"
 #include "server/tasks.h"
-#include "server/token.h"
 
 /* kc_task_id_valid's own test is common/task_id_test.c. */
 static void test_page_tokens(void **state)
@@ -184,31 +183,6 @@ static void test_sweep(void **state)
 	assert_int_equal(kc_test_rmtree(dir), 0);
 }
 
-/* The token file is set back to 0600 when loaded with another mode, and
- * a symlink in its place is refused. */
-static void test_token_mode(void **state)
-{
-	char dir[] = "/tmp/kc-token-XXXXXX", path[256], link[256];
-	struct stat st;
-	kc_token *tok;
-	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/.api-token", dir);
-	assert_int_equal(kc_token_new(path, &tok), 0);
-	kc_token_free(tok);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(kc_token_new(path, &tok), 0);
-	kc_token_free(tok);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0600);
-	snprintf(link, sizeof link, "%s/.api-token-link", dir);
-	assert_int_equal(symlink(path, link), 0);
-	assert_int_equal(kc_token_new(link, &tok), KC_ERR_IO);
-	assert_int_equal(kc_test_rmtree(dir), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,7 +191,6 @@ int main(void)
 		cmocka_unit_test(test_store_dir),
 		cmocka_unit_test(test_temp_names),
 		cmocka_unit_test(test_sweep),
-		cmocka_unit_test(test_token_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
