@@ -7,9 +7,9 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* An id that is not of the form of a task id ("../x", "", too long) is a
- * task that does not exist, like an unknown one: NOT_FOUND (REST 404), as
- * the seed answered. It is checked before anything else is done with it,
+/* Call with mu held. An id that is not of the form of a task id ("../x",
+ * "", too long) is a task that does not exist, like an unknown one:
+ * NOT_FOUND (REST 404), as the seed answered. It is checked before anything else is done with it,
  * and an id never reaches the file system without being in the index. */
 int kc_task_lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen)
 {
@@ -21,7 +21,23 @@ int kc_task_lookup(kc_tasks *m, const char *id, struct entry **out, char *err, s
 	return 0;
 }
 
-/* Ends a running task; call with mu held. Persisting is the caller's. */
+/* A request's id to its entry: kc_task_lookup() with mu taken and
+ * released, for a request that works on the entry unlocked afterwards
+ * (entries are never removed). `running`, when not NULL, is whether the
+ * task ran at that moment. */
+int kc_task_resolve(kc_tasks *m, const char *id, struct entry **out, bool *running, char *err, size_t errlen)
+{
+	int rc;
+	pthread_mutex_lock(&m->mu);
+	rc = kc_task_lookup(m, id, out, err, errlen);
+	if (running)
+		*running = rc == 0 && (*out)->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+/* Stops watching the task's output.log; call with mu held, or on an entry
+ * no other thread sees. */
 void kc_task_unwatch_log(kc_tasks *m, struct entry *e)
 {
 	if (e->wd > 0 && m->ino_fd >= 0)
@@ -30,6 +46,7 @@ void kc_task_unwatch_log(kc_tasks *m, struct entry *e)
 	e->dirty = false;
 }
 
+/* Ends a running task; call with mu held. Persisting is the caller's. */
 void kc_task_finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, const char *error)
 {
 	double now = kc_task_now_s();
@@ -624,10 +641,7 @@ int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, siz
 	size_t len = 0;
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, &running, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (running)
@@ -662,10 +676,7 @@ int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_
 		snprintf(err, errlen, "tail must not be negative");
 		return KC_ERR_INVALID;
 	}
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, &running, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (running)
@@ -784,9 +795,7 @@ int kc_tasks_kill(kc_tasks *m, const char *id, Kc__V1__KillTaskResponse **out, c
 	Kc__V1__KillTaskResponse *r;
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, NULL, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (!(r = malloc(sizeof *r)))
@@ -817,9 +826,7 @@ int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTermin
 	char name[64], line[80];
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, NULL, err, errlen);
 	if (rc != 0)
 		return rc;
 	kc_task_session_name(id, name, sizeof name, false);

@@ -201,6 +201,7 @@ Kc__V1__Task *kc_task_task_pb(const struct entry *e);
 
 /* tasks.c */
 int kc_task_lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen);
+int kc_task_resolve(kc_tasks *m, const char *id, struct entry **out, bool *running, char *err, size_t errlen);
 void kc_task_unwatch_log(kc_tasks *m, struct entry *e);
 void kc_task_finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, const char *error);
 void kc_task_wake(kc_tasks *m);
