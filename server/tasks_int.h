@@ -1,7 +1,8 @@
 /*
- * tasks_int.h - what the task manager's files (tasks.c, task_index.c,
- * tmux.c, task_pb.c, task_supervisor.c, task_watch.c, task_list.c) share:
- * the index entry, the watcher, the manager, and the contract below.
+ * tasks_int.h - what the task manager's files (tasks.c, task_entry.c,
+ * task_index.c, tmux.c, task_pb.c, task_supervisor.c, task_watch.c,
+ * task_list.c) share: the index entry, the watcher, the manager, and the
+ * contract below.
  * Internal to the task manager; nothing else includes it.
  *
  *
@@ -199,7 +200,9 @@ void kc_task_kill_session(const kc_tasks *m, const char *id);
 /* task_pb.c */
 Kc__V1__Task *kc_task_task_pb(const struct entry *e);
 
-/* tasks.c */
+/* task_entry.c */
+bool kc_task_any_queued(const kc_task *t);
+void kc_task_cut_prompt(struct entry *e);
 int kc_task_lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen);
 int kc_task_resolve(kc_tasks *m, const char *id, struct entry **out, bool *running, char *err, size_t errlen);
 void kc_task_unwatch_log(kc_tasks *m, struct entry *e);
