@@ -15,4 +15,9 @@
  * leaving *out untouched. The caller frees *out. */
 int kc_file_read(const char *path, size_t max_bytes, char **out, size_t *len);
 
+/* The same for a file the caller opened (say with O_NOFOLLOW, relative to
+ * a directory descriptor), read from its current offset; does not close
+ * `fd`. */
+int kc_file_read_fd(int fd, size_t max_bytes, char **out, size_t *len);
+
 #endif /* KC_FILE_H */

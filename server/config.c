@@ -315,17 +315,118 @@ int kc_config_init(kc_config *cfg)
 	return 0;
 }
 
+/* The `server` section. */
+static int parse_server(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"socket", "grpc_listen", "tmux_socket", "terminal_marker", "log_level",
+					   NULL};
+	char *level = NULL;
+	int rc;
+
+	if ((rc = check_keys(n, "server", keys, err, errlen)) != 0 ||
+	    (rc = get_str(n, "socket", "server", &cfg->socket, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "grpc_listen", "server", &cfg->grpc_listen, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "tmux_socket", "server", &cfg->tmux_socket, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "terminal_marker", "server", &cfg->terminal_marker, &cfg->terminal_marker_set, err,
+			  errlen)) != 0 ||
+	    (rc = get_str(n, "log_level", "server", &level, NULL, err, errlen)) != 0 ||
+	    (rc = check_path(n, "socket", "server", cfg->socket, false, true, err, errlen)) != 0 ||
+	    (rc = check_path(n, "tmux_socket", "server", cfg->tmux_socket, true, true, err, errlen)) != 0 ||
+	    (rc = check_path(n, "terminal_marker", "server", cfg->terminal_marker ? cfg->terminal_marker : "", true,
+			     false, err, errlen)) != 0 ||
+	    (rc = check_listen(n, cfg->grpc_listen, err, errlen)) != 0) {
+		free(level);
+		return rc;
+	}
+	if (level && kc_log_level_parse(level, &cfg->log_level) != 0)
+		rc = fail(err, errlen, "server.log_level", kc_ynode_get(n, "log_level"),
+			  "expected debug, info, warn or error");
+	free(level);
+	return rc;
+}
+
+/* The `limits` section. */
+static int parse_limits(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"max_running_tasks", "max_prompt_bytes", "grpc_max_streams",
+					   "max_health_watches", NULL};
+	int rc;
+	if ((rc = check_keys(n, "limits", keys, err, errlen)) != 0 ||
+	    (rc = get_long(n, "max_running_tasks", "limits", 1, 100000, &cfg->max_running_tasks, err, errlen)) !=
+		    0 ||
+	    (rc = get_long(n, "max_prompt_bytes", "limits", 1, 64L * 1024 * 1024, &cfg->max_prompt_bytes, err,
+			   errlen)) != 0 ||
+	    (rc = get_long(n, "grpc_max_streams", "limits", 1, 10000, &cfg->grpc_max_streams, err, errlen)) != 0 ||
+	    (rc = get_long(n, "max_health_watches", "limits", 0, 100000, &cfg->max_health_watches, err, errlen)) !=
+		    0)
+		return rc;
+	return 0;
+}
+
+/* The `metrics` section. */
+static int parse_metrics(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"interval_ms", "cpu", "memory", "disk", NULL};
+	int rc;
+	if ((rc = check_keys(n, "metrics", keys, err, errlen)) != 0 ||
+	    (rc = get_long(n, "interval_ms", "metrics", 100, 3600000, &cfg->metrics_interval_ms, err, errlen)) !=
+		    0 ||
+	    (rc = get_threshold(n, "cpu", &cfg->cpu, err, errlen)) != 0 ||
+	    (rc = get_threshold(n, "memory", &cfg->memory, err, errlen)) != 0 ||
+	    (rc = get_threshold(n, "disk", &cfg->disk, err, errlen)) != 0)
+		return rc;
+	return 0;
+}
+
+/* github_app's app_id, installation_id and private_key_file: all three or
+ * none, since half a configuration would silently leave the App off. */
+static int check_github_app_complete(const kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
+{
+	static const char *const need[] = {"app_id", "installation_id", "private_key_file"};
+	const char *vals[] = {cfg->gh_app_id, cfg->gh_installation_id, cfg->gh_private_key_file};
+	int set = 0;
+	for (int i = 0; i < 3; i++)
+		set += vals[i] && *vals[i];
+	for (int i = 0; set > 0 && set < 3 && i < 3; i++) {
+		if (!vals[i] || !*vals[i]) {
+			char full[64];
+			snprintf(full, sizeof full, "github_app.%s", need[i]);
+			return fail(err, errlen, full, kc_ynode_get(n, need[i]) ? kc_ynode_get(n, need[i]) : n,
+				    "required when any of app_id, installation_id and private_key_file is set");
+		}
+	}
+	return 0;
+}
+
+/* The `github_app` section. */
+static int parse_github_app(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"app_id", "installation_id", "private_key_file", "api_url", "token_file",
+					   NULL};
+	int rc;
+	if ((rc = check_keys(n, "github_app", keys, err, errlen)) != 0 ||
+	    (rc = get_str(n, "app_id", "github_app", &cfg->gh_app_id, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "installation_id", "github_app", &cfg->gh_installation_id, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "private_key_file", "github_app", &cfg->gh_private_key_file, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "api_url", "github_app", &cfg->gh_api_url, NULL, err, errlen)) != 0 ||
+	    (rc = get_str(n, "token_file", "github_app", &cfg->gh_token_file, NULL, err, errlen)) != 0 ||
+	    (rc = check_path(n, "private_key_file", "github_app", cfg->gh_private_key_file, true, false, err,
+			     errlen)) != 0 ||
+	    (rc = check_path(n, "token_file", "github_app", cfg->gh_token_file ? cfg->gh_token_file : "", true,
+			     false, err, errlen)) != 0 ||
+	    (rc = check_github_app_complete(cfg, n, err, errlen)) != 0)
+		return rc;
+	if (kc_ynode_get(n, "api_url") && strncmp(cfg->gh_api_url, "https://", 8) != 0 &&
+	    strncmp(cfg->gh_api_url, "http://", 7) != 0)
+		return fail(err, errlen, "github_app.api_url", kc_ynode_get(n, "api_url"),
+			    "expected an http:// or https:// URL");
+	return 0;
+}
+
 int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size_t errlen)
 {
 	static const char *const top[] = {"home", "tasks_dir", "server", "limits", "agents", "metrics",
 					  "probes", "github_app", "gateway", NULL};
-	static const char *const server_keys[] = {"socket",	     "grpc_listen", "tmux_socket",
-						  "terminal_marker", "log_level",   NULL};
-	static const char *const limit_keys[] = {"max_running_tasks", "max_prompt_bytes", "grpc_max_streams",
-						 "max_health_watches", NULL};
-	static const char *const metric_keys[] = {"interval_ms", "cpu", "memory", "disk", NULL};
-	static const char *const gh_keys[] = {"app_id",	 "installation_id", "private_key_file",
-					      "api_url", "token_file",	    NULL};
 	kc_ydoc *doc = NULL;
 	const kc_ynode *root, *n;
 	char perr[200];
@@ -344,95 +445,13 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 	if ((rc = get_str(root, "tasks_dir", "", &cfg->tasks_dir, &cfg->tasks_dir_set, err, errlen)) != 0 ||
 	    (rc = check_path(root, "tasks_dir", "", cfg->tasks_dir, true, false, err, errlen)) != 0)
 		goto out;
-	if ((n = kc_ynode_get(root, "server")) != NULL) {
-		char *level = NULL;
-		if ((rc = check_keys(n, "server", server_keys, err, errlen)) != 0 ||
-		    (rc = get_str(n, "socket", "server", &cfg->socket, NULL, err, errlen)) != 0 ||
-		    (rc = get_str(n, "grpc_listen", "server", &cfg->grpc_listen, NULL, err, errlen)) != 0 ||
-		    (rc = get_str(n, "tmux_socket", "server", &cfg->tmux_socket, NULL, err, errlen)) != 0 ||
-		    (rc = get_str(n, "terminal_marker", "server", &cfg->terminal_marker,
-				  &cfg->terminal_marker_set, err, errlen)) != 0 ||
-		    (rc = get_str(n, "log_level", "server", &level, NULL, err, errlen)) != 0 ||
-		    (rc = check_path(n, "socket", "server", cfg->socket, false, true, err, errlen)) != 0 ||
-		    (rc = check_path(n, "tmux_socket", "server", cfg->tmux_socket, true, true, err, errlen)) != 0 ||
-		    (rc = check_path(n, "terminal_marker", "server", cfg->terminal_marker ? cfg->terminal_marker : "",
-				     true, false, err, errlen)) != 0 ||
-		    (rc = check_listen(n, cfg->grpc_listen, err, errlen)) != 0) {
-			free(level);
-			goto out;
-		}
-		if (level && kc_log_level_parse(level, &cfg->log_level) != 0) {
-			free(level);
-			rc = fail(err, errlen, "server.log_level", kc_ynode_get(n, "log_level"),
-				  "expected debug, info, warn or error");
-			goto out;
-		}
-		free(level);
-	}
-	if ((n = kc_ynode_get(root, "limits")) != NULL) {
-		if ((rc = check_keys(n, "limits", limit_keys, err, errlen)) != 0 ||
-		    (rc = get_long(n, "max_running_tasks", "limits", 1, 100000, &cfg->max_running_tasks, err,
-				   errlen)) != 0 ||
-		    (rc = get_long(n, "max_prompt_bytes", "limits", 1, 64L * 1024 * 1024, &cfg->max_prompt_bytes,
-				   err, errlen)) != 0 ||
-		    (rc = get_long(n, "grpc_max_streams", "limits", 1, 10000, &cfg->grpc_max_streams, err, errlen)) !=
-			    0 ||
-		    (rc = get_long(n, "max_health_watches", "limits", 0, 100000, &cfg->max_health_watches, err,
-				   errlen)) != 0)
-			goto out;
-	}
-	if ((n = kc_ynode_get(root, "agents")) != NULL && (rc = parse_agents(cfg, n, err, errlen)) != 0)
+	if (((n = kc_ynode_get(root, "server")) != NULL && (rc = parse_server(cfg, n, err, errlen)) != 0) ||
+	    ((n = kc_ynode_get(root, "limits")) != NULL && (rc = parse_limits(cfg, n, err, errlen)) != 0) ||
+	    ((n = kc_ynode_get(root, "agents")) != NULL && (rc = parse_agents(cfg, n, err, errlen)) != 0) ||
+	    ((n = kc_ynode_get(root, "metrics")) != NULL && (rc = parse_metrics(cfg, n, err, errlen)) != 0) ||
+	    ((n = kc_ynode_get(root, "probes")) != NULL && (rc = parse_probes(cfg, n, err, errlen)) != 0) ||
+	    ((n = kc_ynode_get(root, "github_app")) != NULL && (rc = parse_github_app(cfg, n, err, errlen)) != 0))
 		goto out;
-	if ((n = kc_ynode_get(root, "metrics")) != NULL) {
-		if ((rc = check_keys(n, "metrics", metric_keys, err, errlen)) != 0 ||
-		    (rc = get_long(n, "interval_ms", "metrics", 100, 3600000, &cfg->metrics_interval_ms, err,
-				   errlen)) != 0 ||
-		    (rc = get_threshold(n, "cpu", &cfg->cpu, err, errlen)) != 0 ||
-		    (rc = get_threshold(n, "memory", &cfg->memory, err, errlen)) != 0 ||
-		    (rc = get_threshold(n, "disk", &cfg->disk, err, errlen)) != 0)
-			goto out;
-	}
-	if ((n = kc_ynode_get(root, "probes")) != NULL && (rc = parse_probes(cfg, n, err, errlen)) != 0)
-		goto out;
-	if ((n = kc_ynode_get(root, "github_app")) != NULL) {
-		if ((rc = check_keys(n, "github_app", gh_keys, err, errlen)) != 0 ||
-		    (rc = get_str(n, "app_id", "github_app", &cfg->gh_app_id, NULL, err, errlen)) != 0 ||
-		    (rc = get_str(n, "installation_id", "github_app", &cfg->gh_installation_id, NULL, err,
-				  errlen)) != 0 ||
-		    (rc = get_str(n, "private_key_file", "github_app", &cfg->gh_private_key_file, NULL, err,
-				  errlen)) != 0 ||
-		    (rc = get_str(n, "api_url", "github_app", &cfg->gh_api_url, NULL, err, errlen)) != 0 ||
-		    (rc = get_str(n, "token_file", "github_app", &cfg->gh_token_file, NULL, err, errlen)) != 0 ||
-		    (rc = check_path(n, "private_key_file", "github_app", cfg->gh_private_key_file, true, false, err,
-				     errlen)) != 0 ||
-		    (rc = check_path(n, "token_file", "github_app", cfg->gh_token_file ? cfg->gh_token_file : "", true,
-				     false, err, errlen)) != 0)
-			goto out;
-		/* All three or none: half a configuration would silently leave
-		 * the App off. */
-		{
-			static const char *const need[] = {"app_id", "installation_id", "private_key_file"};
-			const char *vals[] = {cfg->gh_app_id, cfg->gh_installation_id, cfg->gh_private_key_file};
-			int set = 0;
-			for (int i = 0; i < 3; i++)
-				set += vals[i] && *vals[i];
-			for (int i = 0; set > 0 && set < 3 && i < 3; i++) {
-				if (!vals[i] || !*vals[i]) {
-					char full[64];
-					snprintf(full, sizeof full, "github_app.%s", need[i]);
-					rc = fail(err, errlen, full, kc_ynode_get(n, need[i]) ? kc_ynode_get(n, need[i]) : n,
-						  "required when any of app_id, installation_id and private_key_file is set");
-					goto out;
-				}
-			}
-		}
-		if (kc_ynode_get(n, "api_url") && strncmp(cfg->gh_api_url, "https://", 8) != 0 &&
-		    strncmp(cfg->gh_api_url, "http://", 7) != 0) {
-			rc = fail(err, errlen, "github_app.api_url", kc_ynode_get(n, "api_url"),
-				  "expected an http:// or https:// URL");
-			goto out;
-		}
-	}
 	/* `gateway` is kc-gateway's: not read here. */
 	if (!kc_config_agent(cfg, cfg->default_agent)) {
 		rc = fail(err, errlen, "agents.default", kc_ynode_get(root, "agents"),

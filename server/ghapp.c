@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/base64.h"
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -235,13 +236,33 @@ static int mkdirs_for(const char *path)
 	return 0;
 }
 
+/* The App's JWT, signed with the private key read now: at every attempt,
+ * since a Secret may be mounted after the start, or the key rotated, and
+ * either then works without a restart. */
+static int signed_jwt(const kc_config *cfg, char **jwt, char *err, size_t errlen)
+{
+	char *pem = NULL;
+	size_t pem_len = 0;
+	if (kc_file_read(cfg->gh_private_key_file, 65536, &pem, &pem_len) != 0) {
+		snprintf(err, errlen, "cannot read the private key file '%s'", cfg->gh_private_key_file);
+		return KC_ERR_INVALID;
+	}
+	*jwt = kc_ghapp_jwt(cfg->gh_app_id, pem, pem_len, (long)time(NULL));
+	explicit_bzero(pem, pem_len);
+	free(pem);
+	if (!*jwt) {
+		snprintf(err, errlen, "cannot sign the JWT with the private key");
+		return KC_ERR_INVALID;
+	}
+	return 0;
+}
+
 /* One exchange; on failure writes why into err. */
 static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 {
 	const kc_config *cfg = g->cfg;
 	char url[2048], auth[8192];
-	char *pem = NULL, *jwt = NULL;
-	size_t pem_len = 0;
+	char *jwt = NULL;
 	struct curl_slist *hdrs = NULL;
 	struct body b = {0};
 	CURL *c = NULL;
@@ -250,19 +271,9 @@ static int exchange(kc_ghapp *g, char *err, size_t errlen, double *expires_at)
 	char *token = NULL;
 	int rc = KC_ERR_UNAVAILABLE;
 
-	/* Read at every attempt: a Secret may be mounted after the start, or
-	 * the key rotated, and either then works without a restart. */
-	if (kc_read_file(cfg->gh_private_key_file, 65536, &pem, &pem_len) != 0) {
-		snprintf(err, errlen, "cannot read the private key file '%s'", cfg->gh_private_key_file);
-		return KC_ERR_INVALID;
-	}
-	jwt = kc_ghapp_jwt(cfg->gh_app_id, pem, pem_len, (long)time(NULL));
-	explicit_bzero(pem, pem_len);
-	free(pem);
-	if (!jwt) {
-		snprintf(err, errlen, "cannot sign the JWT with the private key");
-		return KC_ERR_INVALID;
-	}
+	if ((rc = signed_jwt(cfg, &jwt, err, errlen)) != 0)
+		return rc;
+	rc = KC_ERR_UNAVAILABLE;
 	pthread_once(&cu_once, cu_load);
 	if (!cu.ok) {
 		snprintf(err, errlen, "%s", cu.why);

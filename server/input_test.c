@@ -110,6 +110,8 @@ static int tmux_teardown(void **state)
 	return 0;
 }
 
+/* One long test on purpose (~80 lines): a sample table, then each sample
+ * through the same tmux session and file, checked in one loop. */
 static void test_against_tmux(void **state)
 {
 	static const char *const samples[] = {

@@ -71,6 +71,96 @@ static void usage(FILE *f)
 		   "       kc-server --check-config [FILE]   validate FILE (or the defaults) and exit\n");
 }
 
+/* Returns -1 to go on, or the exit status (--help, a bad argument). */
+static int parse_args(int argc, char **argv, const char **config_path, bool *check_only)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			*config_path = argv[++i];
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			*check_only = true;
+			/* --check-config FILE, or --config FILE --check-config. */
+			if (i + 1 < argc && argv[i + 1][0] != '-')
+				*config_path = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	return -1;
+}
+
+/* --check-config: the file alone, as a Helm chart renders it: no
+ * environment overrides, nothing outside the file looked at. Returns the
+ * exit status; releases cfg. */
+static int check_config(kc_config *cfg, const char *config_path)
+{
+	const char *name = config_path ? config_path : "(built-in defaults)";
+	char err[512] = "";
+	if ((config_path && kc_config_load_file(cfg, config_path, err, sizeof err) != 0) ||
+	    kc_config_finish(cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "kc-server: %s: %s\n", name, err);
+		kc_config_release(cfg);
+		return 1;
+	}
+	printf("kc-server: %s: configuration OK\n", name);
+	kc_config_release(cfg);
+	return 0;
+}
+
+/* Everything after the locks: the task store, the token, the services,
+ * the listeners and the threads. What it made is in `app` and `*srv`
+ * (main frees it, also on failure). */
+static int start(kc_config *cfg, kc_app *app, kc_rpc_server **srv)
+{
+	char err[512] = "", path[4200], addr[4200];
+	int rc;
+
+	if ((rc = kc_tasks_new(cfg, &app->tasks, err, sizeof err)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot load tasks", "error", err, NULL);
+		return rc;
+	}
+	snprintf(path, sizeof path, "%s/.api-token", cfg->tasks_dir);
+	if ((rc = kc_token_new(path, &app->token)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot create the API token", "path", path, "error", kc_strerror(rc), NULL);
+		return rc;
+	}
+	if ((rc = kc_metrics_new(cfg, NULL, &app->metrics)) != 0 || (rc = kc_workspace_new(cfg, &app->ws)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot start", "error", kc_strerror(rc), NULL);
+		return rc;
+	}
+	if (kc_ghapp_new(cfg, &app->ghapp, err, sizeof err) != 0) {
+		kc_log(KC_LOG_ERROR, "github app disabled", "error", err, NULL);
+		app->ghapp = NULL;
+	}
+	if ((rc = kc_rpc_server_new(app->token, cfg->max_prompt_bytes + 65536, srv)) != 0 ||
+	    (rc = kc_services_register(*srv, app)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot create the gRPC server", "error", kc_strerror(rc), NULL);
+		return rc;
+	}
+	kc_rpc_set_tcp_limits(*srv, &(kc_rpc_tcp_limits){.max_concurrent_streams = (int)cfg->grpc_max_streams});
+	snprintf(addr, sizeof addr, "unix:%s", cfg->socket);
+	if ((rc = kc_rpc_listen(*srv, addr)) < 0) {
+		kc_log(KC_LOG_ERROR, "cannot listen", "address", addr, NULL);
+		return rc;
+	}
+	if (*cfg->grpc_listen && (rc = kc_rpc_listen(*srv, cfg->grpc_listen)) < 0) {
+		kc_log(KC_LOG_ERROR, "cannot listen", "address", cfg->grpc_listen, NULL);
+		return rc;
+	}
+	if ((rc = kc_tasks_start(app->tasks)) != 0 || (rc = kc_metrics_start(app->metrics)) != 0 ||
+	    (rc = kc_rpc_start(*srv, WORKERS)) != 0) {
+		kc_log(KC_LOG_ERROR, "cannot start threads", NULL);
+		return rc;
+	}
+	kc_log(KC_LOG_INFO, "serving", "socket", cfg->socket, "grpc_listen",
+	       *cfg->grpc_listen ? cfg->grpc_listen : NULL, "tasks_dir", cfg->tasks_dir, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *config_path = NULL;
@@ -79,7 +169,7 @@ int main(int argc, char **argv)
 	kc_app app;
 	kc_rpc_server *srv = NULL;
 	kc_lock *home_lock = NULL, *sock_lock = NULL;
-	char err[512] = "", path[4200], addr[4200];
+	char err[512] = "";
 	sigset_t sigs;
 	int sig = 0, rc, status = 1;
 
@@ -94,41 +184,15 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 512 * 1024);
 	memset(&app, 0, sizeof app);
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config_path = argv[++i];
-		} else if (strcmp(argv[i], "--check-config") == 0) {
-			check_only = true;
-			/* --check-config FILE, or --config FILE --check-config. */
-			if (i + 1 < argc && argv[i + 1][0] != '-')
-				config_path = argv[++i];
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
+	if ((rc = parse_args(argc, argv, &config_path, &check_only)) >= 0)
+		return rc;
 	kc_log_set_component("kc-server");
 	if (kc_config_init(&cfg) != 0) {
 		fprintf(stderr, "kc-server: out of memory\n");
 		return 1;
 	}
-	if (check_only) {
-		/* The file alone, as a Helm chart renders it: no environment
-		 * overrides, nothing outside the file looked at. */
-		const char *name = config_path ? config_path : "(built-in defaults)";
-		if ((config_path && kc_config_load_file(&cfg, config_path, err, sizeof err) != 0) ||
-		    kc_config_finish(&cfg, err, sizeof err) != 0) {
-			fprintf(stderr, "kc-server: %s: %s\n", name, err);
-			kc_config_release(&cfg);
-			return 1;
-		}
-		printf("kc-server: %s: configuration OK\n", name);
-		kc_config_release(&cfg);
-		return 0;
-	}
+	if (check_only)
+		return check_config(&cfg, config_path);
 	if ((config_path && (rc = kc_config_load_file(&cfg, config_path, err, sizeof err)) != 0) ||
 	    (rc = kc_config_apply_env(&cfg, err, sizeof err)) != 0) {
 		fprintf(stderr, "kc-server: %s\n", err);
@@ -154,46 +218,8 @@ int main(int argc, char **argv)
 		kc_log(KC_LOG_ERROR, "refusing to start", "error", err, NULL);
 		goto out;
 	}
-	if ((rc = kc_tasks_new(&cfg, &app.tasks, err, sizeof err)) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot load tasks", "error", err, NULL);
+	if (start(&cfg, &app, &srv) != 0)
 		goto out;
-	}
-	snprintf(path, sizeof path, "%s/.api-token", cfg.tasks_dir);
-	if ((rc = kc_token_new(path, &app.token)) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot create the API token", "path", path, "error", kc_strerror(rc), NULL);
-		goto out;
-	}
-	if ((rc = kc_metrics_new(&cfg, NULL, &app.metrics)) != 0 || (rc = kc_workspace_new(&cfg, &app.ws)) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot start", "error", kc_strerror(rc), NULL);
-		goto out;
-	}
-	if ((rc = kc_ghapp_new(&cfg, &app.ghapp, err, sizeof err)) != 0) {
-		kc_log(KC_LOG_ERROR, "github app disabled", "error", err, NULL);
-		app.ghapp = NULL;
-	}
-	if ((rc = kc_rpc_server_new(app.token, cfg.max_prompt_bytes + 65536, &srv)) != 0 ||
-	    (rc = kc_services_register(srv, &app)) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot create the gRPC server", "error", kc_strerror(rc), NULL);
-		goto out;
-	}
-	kc_rpc_set_tcp_limits(srv, &(kc_rpc_tcp_limits){.max_concurrent_streams = (int)cfg.grpc_max_streams});
-	snprintf(addr, sizeof addr, "unix:%s", cfg.socket);
-	if ((rc = kc_rpc_listen(srv, addr)) < 0) {
-		kc_log(KC_LOG_ERROR, "cannot listen", "address", addr, NULL);
-		goto out;
-	}
-	if (*cfg.grpc_listen && (rc = kc_rpc_listen(srv, cfg.grpc_listen)) < 0) {
-		kc_log(KC_LOG_ERROR, "cannot listen", "address", cfg.grpc_listen, NULL);
-		goto out;
-	}
-	if ((rc = kc_tasks_start(app.tasks)) != 0 || (rc = kc_metrics_start(app.metrics)) != 0 ||
-	    (rc = kc_rpc_start(srv, WORKERS)) != 0) {
-		kc_log(KC_LOG_ERROR, "cannot start threads", NULL);
-		goto out;
-	}
-	kc_log(KC_LOG_INFO, "serving", "socket", cfg.socket, "grpc_listen", *cfg.grpc_listen ? cfg.grpc_listen : NULL,
-	       "tasks_dir", cfg.tasks_dir, NULL);
-
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	kc_log(KC_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);

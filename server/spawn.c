@@ -23,29 +23,24 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result *res)
+/* The child's ends of our pipes: its stdin (-1 when it reads /dev/null or
+ * all input was written) and its stdout. */
+struct child {
+	pid_t pid;
+	int in_fd;
+	int out_fd;
+};
+
+/* Starts argv with stdin from a pipe (opts->input) or /dev/null, stdout
+ * to a pipe and stderr to /dev/null; our ends are non-blocking. */
+static int start_child(const char *const *argv, const kc_spawn_opts *opts, struct child *ch)
 {
-	static const kc_spawn_opts none = {0};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t mask, defaults;
 	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
-	pid_t pid;
-	int rc = 0, wst = 0;
-	size_t cap, written = 0, out_size = 0;
-	long long deadline;
+	int rc;
 
-	if (!opts)
-		opts = &none;
-	memset(res, 0, sizeof *res);
-	res->status = -1;
-	cap = opts->out_cap;
-	if (cap) {
-		out_size = cap < 4096 ? cap + 1 : 4096;
-		if (!(res->out = malloc(out_size)))
-			return KC_ERR_NOMEM;
-		res->out[0] = '\0';
-	}
 	if (pipe2(out_pipe, O_CLOEXEC) != 0)
 		return KC_ERR_IO;
 	if (opts->input && pipe2(in_pipe, O_CLOEXEC) != 0) {
@@ -78,7 +73,7 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 	posix_spawnattr_setsigmask(&attr, &mask);
 	posix_spawnattr_setsigdefault(&attr, &defaults);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, opts->envp ? opts->envp : environ);
+	rc = posix_spawnp(&ch->pid, argv[0], &fa, &attr, (char *const *)argv, opts->envp ? opts->envp : environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(out_pipe[1]);
@@ -90,23 +85,60 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 			close(in_pipe[1]);
 		return KC_ERR_IO;
 	}
-	rc = 0;
-	fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+	ch->out_fd = out_pipe[0];
+	ch->in_fd = in_pipe[1];
+	fcntl(ch->out_fd, F_SETFL, O_NONBLOCK);
 	if (opts->input) {
-		fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+		fcntl(ch->in_fd, F_SETFL, O_NONBLOCK);
 		if (opts->input_len == 0) {
-			close(in_pipe[1]);
-			in_pipe[1] = -1;
+			close(ch->in_fd);
+			ch->in_fd = -1;
 		}
 	}
-	deadline = now_ms() + (opts->timeout_ms > 0 ? opts->timeout_ms : 10000);
+	return 0;
+}
+
+/* Keeps what the child wrote, up to `cap` bytes in all (NUL-terminated). */
+static int keep_output(kc_spawn_result *res, const char *buf, size_t n, size_t cap, size_t *out_size)
+{
+	if (!cap || res->out_len >= cap)
+		return 0;
+	if (n > cap - res->out_len)
+		n = cap - res->out_len;
+	if (res->out_len + n + 1 > *out_size) {
+		size_t ns = *out_size * 2;
+		char *nb;
+		while (ns < res->out_len + n + 1)
+			ns *= 2;
+		if (ns > cap + 1)
+			ns = cap + 1;
+		if (!(nb = realloc(res->out, ns)))
+			return KC_ERR_NOMEM;
+		res->out = nb;
+		*out_size = ns;
+	}
+	memcpy(res->out + res->out_len, buf, n);
+	res->out_len += n;
+	res->out[res->out_len] = '\0';
+	return 0;
+}
+
+/* Writes the input and reads the output until the child closes its
+ * stdout. Past the deadline, on cancel_fd or on an error the child is
+ * killed and that is the result. */
+static int run_child(struct child *ch, const kc_spawn_opts *opts, kc_spawn_result *res, size_t *out_size)
+{
+	long long deadline = now_ms() + (opts->timeout_ms > 0 ? opts->timeout_ms : 10000);
+	size_t written = 0;
+	int rc = 0;
+
 	for (;;) {
 		struct pollfd p[3];
 		int np = 0, left, in_at = -1, cancel_at = -1;
-		p[np++] = (struct pollfd){.fd = out_pipe[0], .events = POLLIN};
-		if (in_pipe[1] >= 0) {
+		p[np++] = (struct pollfd){.fd = ch->out_fd, .events = POLLIN};
+		if (ch->in_fd >= 0) {
 			in_at = np;
-			p[np++] = (struct pollfd){.fd = in_pipe[1], .events = POLLOUT};
+			p[np++] = (struct pollfd){.fd = ch->in_fd, .events = POLLOUT};
 		}
 		if (opts->cancel_fd > 0) {
 			cancel_at = np;
@@ -115,71 +147,71 @@ int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result
 		left = (int)(deadline - now_ms());
 		if (left <= 0) {
 			rc = KC_ERR_TIMEOUT;
-			kill(pid, SIGKILL);
 			break;
 		}
 		if (poll(p, (nfds_t)np, left) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = KC_ERR_IO;
-			kill(pid, SIGKILL);
 			break;
 		}
 		if (cancel_at >= 0 && (p[cancel_at].revents & POLLIN)) {
 			rc = KC_ERR_CANCELLED;
-			kill(pid, SIGKILL);
 			break;
 		}
 		if (in_at >= 0 && (p[in_at].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			ssize_t w = write(in_pipe[1], opts->input + written, opts->input_len - written);
+			ssize_t w = write(ch->in_fd, opts->input + written, opts->input_len - written);
 			if (w > 0)
 				written += (size_t)w;
 			if (w < 0 && errno != EAGAIN && errno != EINTR)
 				written = opts->input_len;
 			if (written >= opts->input_len) {
-				close(in_pipe[1]);
-				in_pipe[1] = -1;
+				close(ch->in_fd);
+				ch->in_fd = -1;
 			}
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			char buf[4096];
-			ssize_t r = read(out_pipe[0], buf, sizeof buf);
+			ssize_t r = read(ch->out_fd, buf, sizeof buf);
 			if (r == 0)
-				break;
+				return 0;
 			if (r < 0) {
 				if (errno == EAGAIN || errno == EINTR)
 					continue;
+				return 0;
+			}
+			if ((rc = keep_output(res, buf, (size_t)r, opts->out_cap, out_size)) != 0)
 				break;
-			}
-			if (cap && res->out_len < cap) {
-				size_t take = (size_t)r;
-				if (take > cap - res->out_len)
-					take = cap - res->out_len;
-				if (res->out_len + take + 1 > out_size) {
-					size_t ns = out_size * 2;
-					char *nb;
-					while (ns < res->out_len + take + 1)
-						ns *= 2;
-					if (ns > cap + 1)
-						ns = cap + 1;
-					if (!(nb = realloc(res->out, ns))) {
-						rc = KC_ERR_NOMEM;
-						kill(pid, SIGKILL);
-						break;
-					}
-					res->out = nb;
-					out_size = ns;
-				}
-				memcpy(res->out + res->out_len, buf, take);
-				res->out_len += take;
-				res->out[res->out_len] = '\0';
-			}
 		}
 	}
-	close(out_pipe[0]);
-	if (in_pipe[1] >= 0)
-		close(in_pipe[1]);
-	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+	kill(ch->pid, SIGKILL);
+	return rc;
+}
+
+int kc_spawn(const char *const *argv, const kc_spawn_opts *opts, kc_spawn_result *res)
+{
+	static const kc_spawn_opts none = {0};
+	struct child ch;
+	int rc, wst = 0;
+	size_t out_size = 0;
+
+	if (!opts)
+		opts = &none;
+	memset(res, 0, sizeof *res);
+	res->status = -1;
+	if (opts->out_cap) {
+		out_size = opts->out_cap < 4096 ? opts->out_cap + 1 : 4096;
+		if (!(res->out = malloc(out_size)))
+			return KC_ERR_NOMEM;
+		res->out[0] = '\0';
+	}
+	if ((rc = start_child(argv, opts, &ch)) != 0)
+		return rc;
+	rc = run_child(&ch, opts, res, &out_size);
+	close(ch.out_fd);
+	if (ch.in_fd >= 0)
+		close(ch.in_fd);
+	while (waitpid(ch.pid, &wst, 0) < 0 && errno == EINTR)
 		;
 	if (rc == 0 && WIFEXITED(wst))
 		res->status = WEXITSTATUS(wst);

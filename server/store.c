@@ -11,31 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 
-/* A task.json holds a prompt of at most the configured limit (1 MiB by
- * default) plus follow-ups; 16 MiB bounds what loading will read. */
-#define TASK_JSON_MAX (16u * 1024 * 1024)
 /* kc_write_file_atomic's temporary name is "<name>" TEMP_INFIX "<tid>";
  * loading removes the ones a crash left (kc_store_is_temp_of). */
 #define TEMP_INFIX ".tmp."
-
-bool kc_task_id_valid(const char *id)
-{
-	size_t i = 0, digits = 0;
-	if (!id)
-		return false;
-	while (id[i] >= '0' && id[i] <= '9')
-		i++, digits++;
-	if (digits == 0 || digits > 20 || id[i] != '-')
-		return false;
-	i++;
-	for (size_t j = 0; j < 8; j++, i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return id[i] == '\0' && i < KC_TASK_ID_MAX;
-}
 
 static const char *const status_names[] = {"", "running", "completed", "error", "killed"};
 
@@ -293,43 +275,6 @@ fail:
 	return KC_ERR_IO;
 }
 
-static int read_fd(int fd, size_t cap, char **out, size_t *len)
-{
-	struct stat st;
-	size_t size, got = 0;
-	char *buf;
-
-	if (fstat(fd, &st) != 0)
-		return KC_ERR_IO;
-	if ((size_t)st.st_size > cap)
-		return KC_ERR_TOO_LARGE;
-	size = (size_t)st.st_size;
-	if (!(buf = malloc(size + 1)))
-		return KC_ERR_NOMEM;
-	while (got < size) {
-		ssize_t r = read(fd, buf + got, size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
-int kc_read_file(const char *path, size_t cap, char **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-	if (fd < 0)
-		return errno == ENOENT ? KC_ERR_NOT_FOUND : KC_ERR_IO;
-	rc = read_fd(fd, cap, out, len);
-	close(fd);
-	return rc;
-}
-
 int kc_store_save(const char *tasks_dir, const kc_task *t)
 {
 	char path[4200];
@@ -480,6 +425,32 @@ static void remove_unpublished(int dfd, const char *tasks_dir, const char *name,
 	       "task_id", name, "path", dir, NULL);
 }
 
+/* The known files (and our temporary files) of a task directory, then the
+ * directory. Only for a directory kc_store_create() just made: anything
+ * else in it stays, and so does the directory (logged). */
+int kc_store_remove(const char *tasks_dir, const char *id)
+{
+	static const char *const known[] = {"task.json", "prompt.txt", "output.log", NULL};
+	char dir[4200];
+	int tfd;
+
+	if (!kc_task_id_valid(id))
+		return KC_ERR_INVALID;
+	snprintf(dir, sizeof dir, "%s/%s", tasks_dir, id);
+	if ((tfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : KC_ERR_IO;
+	(void)sweep_temps(tfd, dir, task_temp_bases, NULL);
+	for (size_t i = 0; known[i]; i++)
+		(void)unlinkat(tfd, known[i], 0);
+	close(tfd);
+	if (rmdir(dir) != 0) {
+		kc_log(KC_LOG_WARN, "cannot remove the directory of a task that was not created", "path", dir, "error",
+		       strerror(errno), NULL);
+		return KC_ERR_IO;
+	}
+	return fsync_dir(tasks_dir);
+}
+
 int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void *ud)
 {
 	DIR *d;
@@ -517,7 +488,7 @@ int kc_store_load(const char *tasks_dir, void (*cb)(kc_task *t, void *ud), void 
 			sweep_temps(tfd, dir, task_temp_bases, NULL);
 		}
 		close(tfd);
-		rc = read_fd(fd, TASK_JSON_MAX, &buf, &len);
+		rc = kc_file_read_fd(fd, KC_TASK_JSON_MAX, &buf, &len);
 		close(fd);
 		if (rc == 0)
 			rc = kc_task_from_json(buf, len, &t);

@@ -14,9 +14,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/task_id.h"
 #include "kc/v1/task.pb-c.h"
 
-#define KC_TASK_ID_MAX 32
+
+/* The most of a task.json anything reads (loading, the whole prompt of a
+ * task whose index keeps its head). A prompt is at most 64 MiB
+ * (limits.max_prompt_bytes' bound), and JSON escaping and follow-ups add
+ * to it: every task.json a save can write must read back. */
+#define KC_TASK_JSON_MAX (128u * 1024 * 1024)
 
 typedef struct kc_followup {
 	char *prompt;
@@ -40,10 +46,6 @@ typedef struct kc_task {
 	kc_followup *followups;
 	size_t n_followups;
 } kc_task;
-
-/* True when `id` has the form `^[0-9]+-[0-9a-f]{8}$` and fits
- * KC_TASK_ID_MAX. Checked before an id touches the file system. */
-bool kc_task_id_valid(const char *id);
 
 /* Serializes to a JSON object (the task.json form). Returns a malloc'd
  * NUL-terminated string or NULL when out of memory. */
@@ -73,13 +75,14 @@ bool kc_store_is_temp_of(const char *name, const char *base);
  * Returns 0 or KC_ERR_IO. */
 int kc_write_file_atomic(const char *path, const void *data, size_t len, int mode);
 
-/* Reads a whole file of at most `cap` bytes into a NUL-terminated buffer.
- * KC_ERR_NOT_FOUND, KC_ERR_TOO_LARGE, KC_ERR_IO, KC_ERR_NOMEM. */
-int kc_read_file(const char *path, size_t cap, char **out, size_t *len);
-
 /* Creates <tasks_dir>/<id>/ (and syncs tasks_dir, so the directory's entry
  * is durable), then writes prompt.txt and task.json, task.json last. */
 int kc_store_create(const char *tasks_dir, const kc_task *t);
+
+/* Undoes kc_store_create() of a task that was never acknowledged: its
+ * files and its directory. A missing directory is success. Returns 0,
+ * KC_ERR_INVALID (id), KC_ERR_IO. */
+int kc_store_remove(const char *tasks_dir, const char *id);
 
 /* Rewrites <tasks_dir>/<id>/task.json. */
 int kc_store_save(const char *tasks_dir, const kc_task *t);

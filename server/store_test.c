@@ -15,20 +15,11 @@
 #include "tests/support/fs.h"
 #include "server/store.h"
 #include "server/tasks.h"
-#include "server/token.h"
 
-static void test_ids(void **state)
+/* kc_task_id_valid's own test is common/task_id_test.c. */
+static void test_page_tokens(void **state)
 {
 	(void)state;
-	assert_true(kc_task_id_valid("1732665600-9f3a1c2b"));
-	assert_true(kc_task_id_valid("1-00000000"));
-	assert_false(kc_task_id_valid("../x"));
-	assert_false(kc_task_id_valid("1732665600-9F3A1C2B"));
-	assert_false(kc_task_id_valid("1732665600-9f3a1c2"));
-	assert_false(kc_task_id_valid("1732665600-9f3a1c2bb"));
-	assert_false(kc_task_id_valid("-9f3a1c2b"));
-	assert_false(kc_task_id_valid(""));
-	assert_false(kc_task_id_valid(NULL));
 	char id[KC_TASK_ID_MAX];
 	assert_int_equal(kc_page_token_decode("t1.1-00000000", id), 0);
 	assert_string_equal(id, "1-00000000");
@@ -192,40 +183,14 @@ static void test_sweep(void **state)
 	assert_int_equal(kc_test_rmtree(dir), 0);
 }
 
-/* The token file is set back to 0600 when loaded with another mode, and
- * a symlink in its place is refused. */
-static void test_token_mode(void **state)
-{
-	char dir[] = "/tmp/kc-token-XXXXXX", path[256], link[256];
-	struct stat st;
-	kc_token *tok;
-	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/.api-token", dir);
-	assert_int_equal(kc_token_new(path, &tok), 0);
-	kc_token_free(tok);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(kc_token_new(path, &tok), 0);
-	kc_token_free(tok);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0600);
-	snprintf(link, sizeof link, "%s/.api-token-link", dir);
-	assert_int_equal(symlink(path, link), 0);
-	assert_int_equal(kc_token_new(link, &tok), KC_ERR_IO);
-	assert_int_equal(kc_test_rmtree(dir), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_page_tokens),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_store_dir),
 		cmocka_unit_test(test_temp_names),
 		cmocka_unit_test(test_sweep),
-		cmocka_unit_test(test_token_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

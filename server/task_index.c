@@ -56,21 +56,25 @@ size_t kc_task_n_running(const kc_tasks *m)
 	return m->n_status[KC__V1__TASK_STATUS__TASK_STATUS_RUNNING];
 }
 
-int kc_task_grow(kc_tasks *m)
+int kc_task_make_room(kc_tasks *m, size_t want)
 {
-	if (m->n == m->cap) {
-		size_t nc = m->cap ? m->cap * 2 : 256;
-		struct entry **nb = realloc(m->by_time, nc * sizeof *nb);
-		if (!nb)
+	if (want > m->cap) {
+		size_t nc = m->cap ? m->cap : 256;
+		struct entry **nb;
+		while (nc < want)
+			nc *= 2;
+		if (!(nb = realloc(m->by_time, nc * sizeof *nb)))
 			return KC_ERR_NOMEM;
 		m->by_time = nb;
 		m->cap = nc;
 	}
 	/* Keep the hash table's load under 1. */
-	if (m->n + 1 > m->nbuckets) {
-		size_t nn = m->nbuckets ? m->nbuckets * 2 : 1024;
-		struct entry **nb = calloc(nn, sizeof *nb);
-		if (!nb)
+	if (want > m->nbuckets) {
+		size_t nn = m->nbuckets ? m->nbuckets : 1024;
+		struct entry **nb;
+		while (nn < want)
+			nn *= 2;
+		if (!(nb = calloc(nn, sizeof *nb)))
 			return KC_ERR_NOMEM;
 		for (size_t i = 0; i < m->n; i++) {
 			struct entry *e = m->by_time[i];
@@ -85,7 +89,13 @@ int kc_task_grow(kc_tasks *m)
 	return 0;
 }
 
-/* Adds an entry to both indexes; kc_task_grow() must have succeeded. */
+int kc_task_grow(kc_tasks *m)
+{
+	return kc_task_make_room(m, m->n + 1);
+}
+
+/* Adds an entry to both indexes; kc_task_grow() (or kc_task_make_room()
+ * for at least one more) must have succeeded. */
 void kc_task_insert(kc_tasks *m, struct entry *e, bool sorted_append)
 {
 	size_t b = kc_task_hash_id(e->t.task_id) % m->nbuckets;

@@ -3,6 +3,7 @@
  * protobuf's wire format from the index.
  */
 #include "server/tasks_int.h"
+#include "server/pb_wire.h"
 
 int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX])
 {
@@ -33,57 +34,6 @@ int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX])
  * activity checks, prompt delivery, SendMessage). Written from the entry
  * under mu, the answer cannot be stale.
  */
-#define WIRE_VARINT 0
-#define WIRE_FIXED64 1
-#define WIRE_LEN 2
-#define TAG(field, type) ((uint8_t)((field) << 3 | (type)))
-
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
-/* int32 and enum values: a negative one is sign-extended to 10 bytes. */
-static uint64_t int32_wire(int32_t v)
-{
-	return (uint64_t)(int64_t)v;
-}
-
-static uint8_t *put_double(uint8_t *p, double d)
-{
-	uint64_t b;
-	memcpy(&b, &d, sizeof b);
-	b = htole64(b); /* little-endian on the wire */
-	memcpy(p, &b, sizeof b);
-	return p + sizeof b;
-}
-
-/* Not inlined: GCC expands a copy from the entry's 32-byte id array into
- * `rep movsq`, whose start-up cost made that copy 40 % of a list
- * (list_bench); the library's memcpy is cheap for a few bytes. */
-__attribute__((noinline)) static uint8_t *put_bytes(uint8_t *p, uint8_t tag, const void *s, size_t len)
-{
-	*p++ = tag;
-	p = put_varint(p, len);
-	memcpy(p, s, len);
-	return p + len;
-}
-
 static Kc__V1__TaskActivity summary_detail(const kc_task *t)
 {
 	return t->status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING ? t->activity
@@ -99,60 +49,114 @@ static size_t summary_size(const struct entry *e)
 	size_t n = 0;
 	Kc__V1__TaskActivity detail = summary_detail(t);
 	if (e->id_len)
-		n += 1 + varint_len(e->id_len) + e->id_len;
+		n += 1 + kc_wire_varint_len(e->id_len) + e->id_len;
 	if (e->prompt_len)
-		n += 1 + varint_len(e->prompt_len) + e->prompt_len;
+		n += 1 + kc_wire_varint_len(e->prompt_len) + e->prompt_len;
 	if (t->status)
-		n += 1 + varint_len(int32_wire(t->status));
+		n += 1 + kc_wire_varint_len(kc_wire_int32(t->status));
 	if (t->created_at != 0)
 		n += 1 + 8;
 	if (detail)
-		n += 1 + varint_len(int32_wire(detail));
+		n += 1 + kc_wire_varint_len(kc_wire_int32(detail));
 	if (t->finished_at > 0)
 		n += 2 + 1 + 8; /* tag, length 9, DoubleValue.value */
 	return n;
 }
 
-static uint8_t *put_summary(uint8_t *p, const struct entry *e, size_t size)
+static void put_summary(kc_wire *w, const struct entry *e, size_t size)
 {
 	const kc_task *t = &e->t;
 	Kc__V1__TaskActivity detail = summary_detail(t);
-	*p++ = TAG(1, WIRE_LEN); /* ListTasksResponse.tasks */
-	p = put_varint(p, size);
+	kc_wire_byte(w, KC_WIRE_TAG(1, KC_WIRE_LEN)); /* ListTasksResponse.tasks */
+	kc_wire_varint(w, size);
 	if (e->id_len)
-		p = put_bytes(p, TAG(1, WIRE_LEN), t->task_id, e->id_len);
+		kc_wire_bytes(w, KC_WIRE_TAG(1, KC_WIRE_LEN), t->task_id, e->id_len);
 	if (e->prompt_len)
-		p = put_bytes(p, TAG(2, WIRE_LEN), t->prompt, e->prompt_len);
+		kc_wire_bytes(w, KC_WIRE_TAG(2, KC_WIRE_LEN), t->prompt, e->prompt_len);
 	if (t->status) {
-		*p++ = TAG(3, WIRE_VARINT);
-		p = put_varint(p, int32_wire(t->status));
+		kc_wire_byte(w, KC_WIRE_TAG(3, KC_WIRE_VARINT));
+		kc_wire_varint(w, kc_wire_int32(t->status));
 	}
 	if (t->created_at != 0) {
-		*p++ = TAG(4, WIRE_FIXED64);
-		p = put_double(p, t->created_at);
+		kc_wire_byte(w, KC_WIRE_TAG(4, KC_WIRE_FIXED64));
+		kc_wire_double(w, t->created_at);
 	}
 	if (detail) {
-		*p++ = TAG(5, WIRE_VARINT);
-		p = put_varint(p, int32_wire(detail));
+		kc_wire_byte(w, KC_WIRE_TAG(5, KC_WIRE_VARINT));
+		kc_wire_varint(w, kc_wire_int32(detail));
 	}
 	if (t->finished_at > 0) {
-		*p++ = TAG(6, WIRE_LEN);
-		*p++ = 9;
-		*p++ = TAG(1, WIRE_FIXED64);
-		p = put_double(p, t->finished_at);
+		kc_wire_byte(w, KC_WIRE_TAG(6, KC_WIRE_LEN));
+		kc_wire_byte(w, 9);
+		kc_wire_byte(w, KC_WIRE_TAG(1, KC_WIRE_FIXED64));
+		kc_wire_double(w, t->finished_at);
 	}
-	return p;
 }
 
-int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
-			 kc_list_alloc alloc, void *ud, char *err, size_t errlen)
-{
-	size_t start, total, cap, len = 0, count = 0, toklen = 0;
-	const struct entry *last = NULL;
-	bool more = false;
-	char after[KC_TASK_ID_MAX] = "";
-	uint8_t *buf, *p;
+/* A page: the tasks (newest first, from by_time[start - 1] down), whether
+ * a next page follows (then `last` is this page's last task) and the
+ * answer's size. */
+struct page {
+	size_t start, count, total, len, toklen;
+	const struct entry *last;
+	bool more;
+};
 
+/* Which tasks, and the answer's size; call with mu held. */
+static void page_measure(const kc_tasks *m, Kc__V1__TaskStatus filter, int32_t page_size, struct page *pg)
+{
+	size_t cap;
+	pg->total = filter ? m->n_status[filter] : m->n;
+	cap = page_size == 0 ? pg->total : (size_t)page_size > LIST_MAX ? LIST_MAX : (size_t)page_size;
+	for (size_t i = pg->start; i > 0; i--) {
+		const struct entry *e = m->by_time[i - 1];
+		size_t size;
+		if (filter && e->t.status != filter)
+			continue;
+		if (pg->count == cap) {
+			/* One more matches: there is a next page. */
+			pg->more = pg->count > 0;
+			break;
+		}
+		size = summary_size(e);
+		pg->len += 1 + kc_wire_varint_len(size) + size;
+		pg->count++;
+		pg->last = e;
+	}
+	if (pg->more) {
+		pg->toklen = KC_PAGE_TOKEN_PREFIX_LEN + (size_t)pg->last->id_len;
+		pg->len += 1 + kc_wire_varint_len(pg->toklen) + pg->toklen;
+	}
+	if ((int32_t)pg->total)
+		pg->len += 1 + kc_wire_varint_len(kc_wire_int32((int32_t)pg->total));
+}
+
+/* The same tasks again, written into `w`; call with mu held. */
+static void page_write(const kc_tasks *m, Kc__V1__TaskStatus filter, const struct page *pg, kc_wire *w)
+{
+	for (size_t i = pg->start, n = 0; n < pg->count; i--) {
+		const struct entry *e = m->by_time[i - 1];
+		if (filter && e->t.status != filter)
+			continue;
+		put_summary(w, e, summary_size(e));
+		n++;
+	}
+	if (pg->more && kc_wire_room(w, 1 + kc_wire_varint_len(pg->toklen) + pg->toklen)) {
+		kc_wire_byte(w, KC_WIRE_TAG(2, KC_WIRE_LEN));
+		kc_wire_varint(w, pg->toklen);
+		memcpy(w->p, KC_PAGE_TOKEN_PREFIX, KC_PAGE_TOKEN_PREFIX_LEN);
+		memcpy(w->p + KC_PAGE_TOKEN_PREFIX_LEN, pg->last->t.task_id, pg->last->id_len);
+		w->p += pg->toklen;
+	}
+	if ((int32_t)pg->total) {
+		kc_wire_byte(w, KC_WIRE_TAG(3, KC_WIRE_VARINT));
+		kc_wire_varint(w, kc_wire_int32((int32_t)pg->total));
+	}
+}
+
+static int list_check_args(int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
+			   char after[KC_TASK_ID_MAX], char *err, size_t errlen)
+{
 	if (page_size < 0) {
 		snprintf(err, errlen, "page_size must not be negative");
 		return KC_ERR_INVALID;
@@ -165,9 +169,22 @@ int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token,
 		snprintf(err, errlen, "invalid page_token");
 		return KC_ERR_INVALID;
 	}
+	return 0;
+}
 
+int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
+			 kc_list_alloc alloc, void *ud, char *err, size_t errlen)
+{
+	struct page pg = {0};
+	char after[KC_TASK_ID_MAX] = "";
+	uint8_t *buf;
+	kc_wire w;
+	int rc;
+
+	if ((rc = list_check_args(page_size, page_token, filter, after, err, errlen)) != 0)
+		return rc;
 	pthread_mutex_lock(&m->mu);
-	start = m->n; /* exclusive upper bound, walking towards older tasks */
+	pg.start = m->n; /* exclusive upper bound, walking towards older tasks */
 	if (*after) {
 		struct entry *e = kc_task_find(m, after);
 		if (!e) {
@@ -175,65 +192,23 @@ int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token,
 			snprintf(err, errlen, "invalid page_token");
 			return KC_ERR_INVALID;
 		}
-		start = kc_task_position(m, e);
+		pg.start = kc_task_position(m, e);
 	}
-	total = filter ? m->n_status[filter] : m->n;
-	cap = page_size == 0 ? total : (size_t)page_size > LIST_MAX ? LIST_MAX : (size_t)page_size;
-	/* Which tasks, newest first, and the answer's size... */
-	for (size_t i = start; i > 0; i--) {
-		const struct entry *e = m->by_time[i - 1];
-		size_t size;
-		if (filter && e->t.status != filter)
-			continue;
-		if (count == cap) {
-			/* One more matches: there is a next page. */
-			more = count > 0;
-			break;
-		}
-		size = summary_size(e);
-		len += 1 + varint_len(size) + size;
-		count++;
-		last = e;
-	}
-	if (more) {
-		toklen = KC_PAGE_TOKEN_PREFIX_LEN + (size_t)last->id_len;
-		len += 1 + varint_len(toklen) + toklen;
-	}
-	if ((int32_t)total)
-		len += 1 + varint_len(int32_wire((int32_t)total));
-	/* ...then the same tasks again, written. */
-	if (!(buf = alloc(ud, len))) {
+	page_measure(m, filter, page_size, &pg);
+	if (!(buf = alloc(ud, pg.len))) {
 		pthread_mutex_unlock(&m->mu);
 		snprintf(err, errlen, "out of memory");
 		return KC_ERR_NOMEM;
 	}
-	p = buf;
-	for (size_t i = start, n = 0; n < count; i--) {
-		const struct entry *e = m->by_time[i - 1];
-		if (filter && e->t.status != filter)
-			continue;
-		p = put_summary(p, e, summary_size(e));
-		n++;
-	}
-	if (more) {
-		*p++ = TAG(2, WIRE_LEN);
-		p = put_varint(p, toklen);
-		memcpy(p, KC_PAGE_TOKEN_PREFIX, KC_PAGE_TOKEN_PREFIX_LEN);
-		memcpy(p + KC_PAGE_TOKEN_PREFIX_LEN, last->t.task_id, last->id_len);
-		p += toklen;
-	}
-	if ((int32_t)total) {
-		*p++ = TAG(3, WIRE_VARINT);
-		p = put_varint(p, int32_wire((int32_t)total));
-	}
+	kc_wire_init(&w, buf, pg.len);
+	page_write(m, filter, &pg, &w);
 	pthread_mutex_unlock(&m->mu);
-	if (p != buf + len) {
-		/* summary_size and put_summary disagree: a bug, never a torn answer. */
+	if (!kc_wire_done(&w)) {
+		/* summary_size and put_summary disagree: a bug, never a torn
+		 * answer nor a write past the buffer. */
 		kc_log(KC_LOG_ERROR, "ListTasks answer has the wrong size", NULL);
 		snprintf(err, errlen, "internal error");
 		return KC_ERR_INTERNAL;
 	}
 	return 0;
 }
-
-/* The last `lines` lines of `s` (after dropping trailing blank lines). */

@@ -112,9 +112,7 @@ int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_tas
 	struct watcher *w;
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, NULL, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (!(w = calloc(1, sizeof *w)))

@@ -7,192 +7,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* An id that is not of the form of a task id ("../x", "", too long) is a
- * task that does not exist, like an unknown one: NOT_FOUND (REST 404), as
- * the seed answered. It is checked before anything else is done with it,
- * and an id never reaches the file system without being in the index. */
-int kc_task_lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen)
-{
-	*out = id && kc_task_id_valid(id) ? kc_task_find(m, id) : NULL;
-	if (!*out) {
-		snprintf(err, errlen, "task not found");
-		return KC_ERR_NOT_FOUND;
-	}
-	return 0;
-}
-
-/* Ends a running task; call with mu held. Persisting is the caller's. */
-void kc_task_unwatch_log(kc_tasks *m, struct entry *e)
-{
-	if (e->wd > 0 && m->ino_fd >= 0)
-		inotify_rm_watch(m->ino_fd, e->wd);
-	e->wd = 0;
-	e->dirty = false;
-}
-
-void kc_task_finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, const char *error)
-{
-	double now = kc_task_now_s();
-	kc_task_unwatch_log(m, e);
-	if (m->n_status[kc_task_status_slot(e->t.status)] > 0)
-		m->n_status[kc_task_status_slot(e->t.status)]--;
-	m->n_status[kc_task_status_slot(status)]++;
-	e->t.status = status;
-	e->starting = false;
-	e->t.activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
-	if (e->t.finished_at <= 0)
-		e->t.finished_at = now;
-	if (status == KC__V1__TASK_STATUS__TASK_STATUS_KILLED)
-		e->t.killed_at = now;
-	if (error) {
-		free(e->t.error);
-		e->t.error = strdup(error);
-	}
-	e->version++;
-}
-
-/* Pokes the supervisor out of poll(2). */
-void kc_task_wake(kc_tasks *m)
-{
-	uint64_t one = 1;
-	ssize_t r = write(m->wake_fd, &one, sizeof one);
-	(void)r; /* EAGAIN: the counter is already non-zero, it will wake */
-}
-
-/* Watches the task's output.log (creating it empty when missing, so the
- * watch exists before the agent's first byte). Without inotify, or when
- * this fails, the task is polled instead. Call without mu on an entry the
- * supervisor cannot see yet, or with mu held. */
-void kc_task_watch_log(kc_tasks *m, struct entry *e)
-{
-	char path[4200];
-	int fd;
-	if (m->ino_fd < 0)
-		return;
-	snprintf(path, sizeof path, "%s/%s/output.log", m->cfg->tasks_dir, e->t.task_id);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
-		close(fd);
-	e->wd = inotify_add_watch(m->ino_fd, path, IN_MODIFY);
-	if (e->wd < 0) {
-		kc_log(KC_LOG_WARN, "cannot watch output.log; polling instead", "task_id", e->t.task_id, "error",
-		       strerror(errno), NULL);
-		e->wd = 0;
-	}
-	e->dirty = true;
-}
-
-static bool any_queued(const kc_task *t)
-{
-	for (size_t i = 0; i < t->n_followups; i++)
-		if (t->followups[i].sent_at <= 0)
-			return true;
-	return false;
-}
-
-/* Bytes in the first PROMPT_HEAD_CHARS code points of s. */
-static size_t prompt_head_len(const char *s)
-{
-	size_t n = 0;
-	for (size_t chars = 0; s[n] && chars < PROMPT_HEAD_CHARS; chars++) {
-		n++;
-		while ((s[n] & 0xC0) == 0x80)
-			n++;
-	}
-	return n;
-}
-
-/* Keeps only the prompt's head in the index, so the index's prompt is
- * exactly what ListTasks shows; call with mu held, or on an entry no other
- * thread sees. */
-static void cut_prompt(struct entry *e)
-{
-	size_t n = prompt_head_len(e->t.prompt);
-	char *head;
-	e->prompt_len = (uint32_t)n;
-	if (e->t.prompt[n] == '\0')
-		return;
-	if ((head = malloc(n + 1)) != NULL) {
-		memcpy(head, e->t.prompt, n);
-		head[n] = '\0';
-		free(e->t.prompt);
-		e->t.prompt = head;
-	} else {
-		e->t.prompt[n] = '\0'; /* the tail's bytes stay allocated */
-	}
-	e->prompt_cut = true;
-}
-
-/* The whole prompt of a task whose index entry holds only its head, from
- * its task.json (the record it was loaded from and every save writes in
- * full). NULL when it cannot be read. */
-static char *read_full_prompt(kc_tasks *m, const char *id)
-{
-	char path[4200], *buf = NULL, *full = NULL;
-	size_t len = 0;
-	kc_task t;
-	snprintf(path, sizeof path, "%s/%s/task.json", m->cfg->tasks_dir, id);
-	if (kc_read_file(path, 128u * 1024 * 1024, &buf, &len) == 0 && kc_task_from_json(buf, len, &t) == 0) {
-		full = t.prompt;
-		t.prompt = NULL;
-		kc_task_release(&t);
-	}
-	free(buf);
-	if (!full)
-		kc_log(KC_LOG_ERROR, "cannot read the task's prompt", "task_id", id, NULL);
-	return full;
-}
-
-/* task_pb with the whole prompt. Takes mu; reads task.json (without mu)
- * when the index holds only the prompt's head. */
-Kc__V1__Task *kc_task_task_pb_full(kc_tasks *m, struct entry *e)
-{
-	Kc__V1__Task *p;
-	bool cut;
-	char id[KC_TASK_ID_MAX];
-	pthread_mutex_lock(&m->mu);
-	p = kc_task_task_pb(e);
-	cut = e->prompt_cut;
-	snprintf(id, sizeof id, "%s", e->t.task_id);
-	pthread_mutex_unlock(&m->mu);
-	if (p && cut) {
-		char *full = read_full_prompt(m, id);
-		if (full) {
-			free(p->prompt);
-			p->prompt = full;
-		}
-	}
-	return p;
-}
-
-/* Saves a copy of the entry's task; call WITHOUT mu. */
-void kc_task_persist(kc_tasks *m, struct entry *e)
-{
-	kc_task copy;
-	int rc;
-	bool cut;
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_copy(&copy, &e->t);
-	cut = e->prompt_cut;
-	pthread_mutex_unlock(&m->mu);
-	if (rc == 0 && cut) {
-		/* Never write the head alone over the whole prompt. */
-		char *full = read_full_prompt(m, copy.task_id);
-		if (full) {
-			free(copy.prompt);
-			copy.prompt = full;
-		} else {
-			kc_task_release(&copy);
-			rc = KC_ERR_IO;
-		}
-	}
-	if (rc == 0) {
-		rc = kc_store_save(m->cfg->tasks_dir, &copy);
-		kc_task_release(&copy);
-	}
-	if (rc != 0)
-		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", e->t.task_id, "error", kc_strerror(rc), NULL);
-}
-
 static bool blank(const char *s)
 {
 	for (; s && *s; s++)
@@ -270,8 +84,8 @@ static void load_one(kc_task *t, void *ud)
 	e->id_len = (uint8_t)strlen(e->t.task_id);
 	e->agent_idx = kc_task_agent_index(c->m->cfg, e->t.agent);
 	e->version = 1;
-	cut_prompt(e);
-	e->has_queued = e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && any_queued(&e->t);
+	kc_task_cut_prompt(e);
+	e->has_queued = e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING && kc_task_any_queued(&e->t);
 	/* Appended unsorted; sorted once after loading. */
 	c->m->by_time[c->m->n++] = e;
 	{
@@ -441,41 +255,44 @@ static int create_validate(const kc_config *cfg, const char *prompt, const char 
 	return 0;
 }
 
-int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
-		    char *err, size_t errlen)
+/* CreateTask's second step: a slot under max_running_tasks, and room in
+ * the index for every creation under way, so that adding the task once its
+ * agent runs cannot fail. */
+static int create_reserve(kc_tasks *m, char *err, size_t errlen)
 {
-	const kc_config *cfg = m->cfg;
-	const kc_agent_config *a;
-	char resolved[PATH_MAX];
-	struct entry *e = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&m->mu);
+	if (kc_task_n_running(m) + m->reserved >= (size_t)m->cfg->max_running_tasks) {
+		snprintf(err, errlen, "too many running tasks (the limit is %ld)", m->cfg->max_running_tasks);
+		rc = KC_ERR_LIMIT;
+	} else if (kc_task_make_room(m, m->n + m->reserved + 1) != 0) {
+		rc = KC_ERR_NOMEM;
+	} else {
+		m->reserved++;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+/* CreateTask's third step: the entry, and its directory on disk (prompt.txt
+ * and task.json, kc_store_create) under a fresh id. `*made` says whether a
+ * directory may be left to remove. */
+static int create_make(kc_tasks *m, const char *prompt, const char *resolved, const kc_agent_config *a,
+		       struct entry **out, bool *made, char *err, size_t errlen)
+{
+	struct entry *e;
 	kc_task *t;
 	int rc;
 
-	if ((rc = create_validate(cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
-		return rc;
-
-	pthread_mutex_lock(&m->mu);
-	if (kc_task_n_running(m) + m->reserved >= (size_t)cfg->max_running_tasks) {
-		pthread_mutex_unlock(&m->mu);
-		snprintf(err, errlen, "too many running tasks (the limit is %ld)", cfg->max_running_tasks);
-		return KC_ERR_LIMIT;
-	}
-	m->reserved++;
-	pthread_mutex_unlock(&m->mu);
-
-	if (!(e = calloc(1, sizeof *e))) {
-		rc = KC_ERR_NOMEM;
-		goto fail;
-	}
+	if (!(*out = e = calloc(1, sizeof *e)))
+		return KC_ERR_NOMEM;
 	t = &e->t;
-	e->agent_idx = kc_task_agent_index(cfg, a->name);
+	e->agent_idx = kc_task_agent_index(m->cfg, a->name);
 	t->prompt = strdup(prompt);
 	t->workdir = strdup(resolved);
 	t->agent = strdup(a->name);
-	if (!t->prompt || !t->workdir || !t->agent) {
-		rc = KC_ERR_NOMEM;
-		goto fail;
-	}
+	if (!t->prompt || !t->workdir || !t->agent)
+		return KC_ERR_NOMEM;
 	t->status = KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
 	t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_STARTING;
 	uuid4(t->session_id);
@@ -484,54 +301,102 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 		t->created_at = kc_task_now_s();
 		random_hex(hex, 4);
 		snprintf(t->task_id, sizeof t->task_id, "%lld-%s", (long long)t->created_at, hex);
-		rc = kc_store_create(cfg->tasks_dir, t);
+		rc = kc_store_create(m->cfg->tasks_dir, t);
 		if (rc != KC_ERR_EXISTS || tries > 8)
 			break;
 	}
 	if (rc != 0) {
+		/* EXISTS: the directory is another task's. */
+		*made = rc != KC_ERR_EXISTS;
 		snprintf(err, errlen, "cannot save the task");
 		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
-		rc = KC_ERR_IO;
-		goto fail;
+		return KC_ERR_IO;
 	}
+	*made = true;
 	e->start_ms = kc_task_mono_ms();
 	e->starting = true;
 	e->version = 1;
+	return 0;
+}
+
+/* CreateTask's fourth step: the agent's tmux session. The reply is built
+ * first, so that nothing after a successful start can fail and make a
+ * client's retry create a second task. An agent that cannot start makes
+ * the task an error, which must be saved before it is reported. No other
+ * thread sees the entry yet. */
+static int create_start(kc_tasks *m, struct entry *e, const kc_agent_config *a, Kc__V1__Task **reply, char *err,
+			size_t errlen)
+{
+	kc_task *t = &e->t;
+	int rc;
+
 	/* Before the session exists, so no byte of the agent's is missed. */
 	kc_task_watch_log(m, e);
-	if ((rc = kc_task_start_session(m, t, a)) != 0) {
-		t->status = KC__V1__TASK_STATUS__TASK_STATUS_ERROR;
-		t->error = strdup("could not start the agent's tmux session");
-		t->finished_at = kc_task_now_s();
-		t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
-		e->starting = false;
-		kc_task_unwatch_log(m, e);
-		kc_log(KC_LOG_ERROR, "tmux new-session failed", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
-		kc_store_save(cfg->tasks_dir, t);
+	if (!(*reply = kc_task_task_pb(e)))
+		return KC_ERR_NOMEM;
+	if ((rc = kc_task_start_session(m, t, a)) == 0)
+		return 0;
+	kc_log(KC_LOG_ERROR, "tmux new-session failed", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
+	protobuf_c_message_free_unpacked(&(*reply)->base, NULL);
+	*reply = NULL;
+	/* Whatever of the session was made before the failure. */
+	kc_task_kill_session(m, t->task_id);
+	kc_task_unwatch_log(m, e);
+	t->status = KC__V1__TASK_STATUS__TASK_STATUS_ERROR;
+	t->error = strdup("could not start the agent's tmux session");
+	t->finished_at = kc_task_now_s();
+	t->activity = KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	e->starting = false;
+	if (!t->error)
+		return KC_ERR_NOMEM;
+	if ((rc = kc_store_save(m->cfg->tasks_dir, t)) != 0) {
+		snprintf(err, errlen, "cannot save the task");
+		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", t->task_id, "error", kc_strerror(rc), NULL);
+		return KC_ERR_IO;
 	}
+	if (!(*reply = kc_task_task_pb(e)))
+		return KC_ERR_NOMEM;
+	return 0;
+}
+
+/* validate -> reserve -> make -> start, then the task joins the index; a
+ * failure in any step takes the one way out at the end, which leaves no
+ * session, no directory and no entry behind. */
+int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
+		    char *err, size_t errlen)
+{
+	const kc_agent_config *a;
+	char resolved[PATH_MAX];
+	struct entry *e = NULL;
+	Kc__V1__Task *reply = NULL;
+	bool made = false;
+	int rc;
+
+	if ((rc = create_validate(m->cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
+		return rc;
+	if ((rc = create_reserve(m, err, errlen)) != 0)
+		goto fail_unreserved;
+	if ((rc = create_make(m, prompt, resolved, a, &e, &made, err, errlen)) != 0 ||
+	    (rc = create_start(m, e, a, &reply, err, errlen)) != 0)
+		goto fail;
+
 	pthread_mutex_lock(&m->mu);
 	m->reserved--;
-	if (kc_task_grow(m) != 0) {
-		kc_task_unwatch_log(m, e);
-		pthread_mutex_unlock(&m->mu);
-		kc_task_kill_session(m, t->task_id);
-		kc_task_release(t);
-		free(e);
-		snprintf(err, errlen, "out of memory");
-		return KC_ERR_NOMEM;
-	}
 	kc_task_insert(m, e, m->n == 0 || kc_task_cmp_entry(m->by_time[m->n - 1], e) < 0);
-	*out = kc_task_task_pb(e);
-	cut_prompt(e);
+	kc_task_cut_prompt(e);
 	pthread_mutex_unlock(&m->mu);
 	kc_task_wake(m);
-	kc_log(KC_LOG_INFO, "task created", "task_id", t->task_id, "agent", a->name, "workdir", t->workdir, NULL);
-	if (!*out) {
-		snprintf(err, errlen, "out of memory");
-		return KC_ERR_NOMEM;
-	}
+	kc_log(KC_LOG_INFO, "task created", "task_id", e->t.task_id, "agent", a->name, "workdir", e->t.workdir, NULL);
+	*out = reply;
 	return 0;
 fail:
+	if (reply)
+		protobuf_c_message_free_unpacked(&reply->base, NULL);
+	/* create_start() leaves no session behind when it fails. */
+	if (e)
+		kc_task_unwatch_log(m, e);
+	if (made)
+		(void)kc_store_remove(m->cfg->tasks_dir, e->t.task_id);
 	pthread_mutex_lock(&m->mu);
 	m->reserved--;
 	pthread_mutex_unlock(&m->mu);
@@ -539,6 +404,7 @@ fail:
 		kc_task_release(&e->t);
 		free(e);
 	}
+fail_unreserved:
 	if (rc == KC_ERR_NOMEM)
 		snprintf(err, errlen, "out of memory");
 	return rc;
@@ -572,10 +438,7 @@ int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, siz
 	size_t len = 0;
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, &running, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (running)
@@ -610,10 +473,7 @@ int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_
 		snprintf(err, errlen, "tail must not be negative");
 		return KC_ERR_INVALID;
 	}
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	running = rc == 0 && e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, &running, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (running)
@@ -732,9 +592,7 @@ int kc_tasks_kill(kc_tasks *m, const char *id, Kc__V1__KillTaskResponse **out, c
 	Kc__V1__KillTaskResponse *r;
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, NULL, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (!(r = malloc(sizeof *r)))
@@ -765,9 +623,7 @@ int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTermin
 	char name[64], line[80];
 	int rc;
 
-	pthread_mutex_lock(&m->mu);
-	rc = kc_task_lookup(m, id, &e, err, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rc = kc_task_resolve(m, id, &e, NULL, err, errlen);
 	if (rc != 0)
 		return rc;
 	kc_task_session_name(id, name, sizeof name, false);

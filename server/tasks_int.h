@@ -1,7 +1,8 @@
 /*
- * tasks_int.h - what the task manager's files (tasks.c, task_index.c,
- * tmux.c, task_pb.c, task_supervisor.c, task_watch.c, task_list.c) share:
- * the index entry, the watcher, the manager, and the contract below.
+ * tasks_int.h - what the task manager's files (tasks.c, task_entry.c,
+ * task_index.c, tmux.c, task_pb.c, task_supervisor.c, task_watch.c,
+ * task_list.c) share: the index entry, the watcher, the manager, and the
+ * contract below.
  * Internal to the task manager; nothing else includes it.
  *
  *
@@ -179,6 +180,8 @@ int kc_task_cmp_entry(const struct entry *a, const struct entry *b);
 int kc_task_cmp_entry_p(const void *a, const void *b);
 size_t kc_task_status_slot(Kc__V1__TaskStatus s);
 size_t kc_task_n_running(const kc_tasks *m);
+/* Room in both indexes for `want` entries in all / one more. */
+int kc_task_make_room(kc_tasks *m, size_t want);
 int kc_task_grow(kc_tasks *m);
 void kc_task_insert(kc_tasks *m, struct entry *e, bool sorted_append);
 size_t kc_task_position(kc_tasks *m, const struct entry *e);
@@ -197,8 +200,11 @@ void kc_task_kill_session(const kc_tasks *m, const char *id);
 /* task_pb.c */
 Kc__V1__Task *kc_task_task_pb(const struct entry *e);
 
-/* tasks.c */
+/* task_entry.c */
+bool kc_task_any_queued(const kc_task *t);
+void kc_task_cut_prompt(struct entry *e);
 int kc_task_lookup(kc_tasks *m, const char *id, struct entry **out, char *err, size_t errlen);
+int kc_task_resolve(kc_tasks *m, const char *id, struct entry **out, bool *running, char *err, size_t errlen);
 void kc_task_unwatch_log(kc_tasks *m, struct entry *e);
 void kc_task_finish(kc_tasks *m, struct entry *e, Kc__V1__TaskStatus status, const char *error);
 void kc_task_wake(kc_tasks *m);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/base64.h"
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "server/store.h"
@@ -124,7 +125,7 @@ int kc_token_new(const char *path, kc_token **out)
 		kc_token_free(t);
 		return rc;
 	}
-	rc = kc_read_file(path, TOKEN_MAX - 1, &buf, &len);
+	rc = kc_file_read(path, TOKEN_MAX - 1, &buf, &len);
 	if (rc == 0) {
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 			len--;

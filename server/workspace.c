@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/kc_error.h"
 #include "common/log.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -286,7 +287,7 @@ static Kc__V1__SshKeyStatus *ssh_status(kc_workspace *w)
 		char *pub = NULL, *fp = NULL, *sp;
 		size_t len;
 		snprintf(path, sizeof path, "%s/.ssh/%s.pub", w->cfg->home, names[i]);
-		if (kc_read_file(path, 16384, &pub, &len) != 0)
+		if (kc_file_read(path, 16384, &pub, &len) != 0)
 			continue;
 		chomp(pub);
 		s->configured = true;
@@ -618,7 +619,7 @@ int kc_workspace_generate_ssh_key(kc_workspace *w, const char *email, Kc__V1__Ss
 		kc_log(KC_LOG_INFO, "ssh key generated", "path", key, NULL);
 	}
 	/* The github.com entry, once. */
-	if (kc_read_file(cfgpath, 1 << 20, &conf, &len) != 0 || !strstr(conf, "Host github.com")) {
+	if (kc_file_read(cfgpath, 1 << 20, &conf, &len) != 0 || !strstr(conf, "Host github.com")) {
 		FILE *f = fopen(cfgpath, "a");
 		if (f) {
 			fprintf(f, "%sHost github.com\n  HostName github.com\n  User git\n  IdentityFile %s\n"

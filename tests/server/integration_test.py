@@ -125,7 +125,11 @@ class Lifecycle(Base):
 
     def test_kill_and_prepare_terminal(self):
         tid = self.create("x").task_id
+        # A second task keeps the supervisor reconciling after the kill
+        # (with nothing running it does not reconcile at all).
+        witness = self.create("witness").task_id
         self.wait_delivered(tid)
+        self.wait_delivered(witness)
         r = self.api.task("KillTask", task_id=tid)
         self.assertEqual(r.task_id, tid)
         self.assertEqual(r.status, KILLED)
@@ -134,9 +138,17 @@ class Lifecycle(Base):
         t = self.get(tid)
         self.assertEqual(t.status, KILLED)
         self.assertTrue(t.HasField("killed_at"))
-        # It stays killed after the supervisor's next reconciliation.
-        time.sleep(1.5)
-        self.assertEqual(self.get(tid).status, KILLED)
+        # It stays killed after the supervisor's next reconciliation. Only
+        # a reconciliation completes a task whose session vanished, so the
+        # witness's completion proves one ran after the kill.
+        subprocess.run(["tmux", "-S", self.srv.tmux_socket, "kill-session", "-t", "=claude-" + witness],
+                       check=True)
+        self.wait_status(witness, COMPLETED, 20)
+        t = self.get(tid)
+        self.assertEqual(t.status, KILLED)
+        self.assertEqual(t.killed_at.value, r.killed_at)
+        saved = json.load(open(os.path.join(self.srv.tasks_dir, tid, "task.json")))
+        self.assertEqual(saved["status"], "killed")
         p = self.api.task("PrepareTerminal", task_id=tid)
         self.assertTrue(p.ok)
         self.assertEqual(p.session, "claude-" + tid)

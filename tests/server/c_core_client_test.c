@@ -3,7 +3,7 @@
  * kc-server: health, auth, a created task, and error codes with their
  * messages, over the unix socket.
  *
- *   grpc_client_test <path to kc-server> <path to fake_agent.py>
+ *   c_core_client_test <path to kc-server> <path to fake_agent.py>
  */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_tasks),
 	};
 	if (argc < 3) {
-		fprintf(stderr, "usage: grpc_client_test KC_SERVER FAKE_AGENT\n");
+		fprintf(stderr, "usage: c_core_client_test KC_SERVER FAKE_AGENT\n");
 		return 2;
 	}
 	server_bin = argv[1];
