@@ -1,20 +1,25 @@
 /* task_id.c - see task_id.h. */
 #include "common/task_id.h"
 
-#include <stddef.h>
+#include <string.h>
+
+bool kc_task_id_valid_n(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (!s || len >= KC_TASK_ID_MAX)
+		return false;
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i == 0 || i > 20 || i == len || s[i] != '-' || len - i - 1 != 8)
+		return false;
+	for (i++; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
 
 bool kc_task_id_valid(const char *id)
 {
-	size_t i = 0, digits = 0;
-	if (!id)
-		return false;
-	while (id[i] >= '0' && id[i] <= '9')
-		i++, digits++;
-	if (digits == 0 || digits > 20 || id[i] != '-')
-		return false;
-	i++;
-	for (size_t j = 0; j < 8; j++, i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return id[i] == '\0' && i < KC_TASK_ID_MAX;
+	return id && kc_task_id_valid_n(id, strnlen(id, KC_TASK_ID_MAX));
 }

@@ -31,11 +31,26 @@ static void test_digits_bound(void **state)
 	assert_false(kc_task_id_valid("123456789012345678901-00000000"));
 }
 
+/* Path segments: the bytes given, not up to a NUL. */
+static void test_segments(void **state)
+{
+	(void)state;
+	const char path[] = "1732665600-9f3a1c2b/output";
+	assert_true(kc_task_id_valid_n(path, 19));
+	assert_false(kc_task_id_valid_n(path, 20));
+	assert_false(kc_task_id_valid_n(path, 18));
+	assert_false(kc_task_id_valid_n("1732665600-9f3a\0c2b", 19));
+	assert_false(kc_task_id_valid_n("..%2F..%2Fetc", 13));
+	assert_false(kc_task_id_valid_n("", 0));
+	assert_false(kc_task_id_valid_n(NULL, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_digits_bound),
+		cmocka_unit_test(test_segments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,6 +43,7 @@
 #include <event2/event.h>
 
 #include "common/kc_error.h"
+#include "common/task_id.h"
 #include "common/log.h"
 #include "gateway/answer.h"
 #include "gateway/grpc_client.h"
@@ -86,21 +87,6 @@ static bool task_segment(const kc_http_request *req, const char **seg, size_t *l
 		return true;
 	}
 	return false;
-}
-
-/* kc-server's task id shape, `[0-9]+-[0-9a-f]{8}`, on raw path bytes. */
-static bool task_id_shaped(const char *s, size_t len)
-{
-	size_t i = 0, digits;
-
-	while (i < len && s[i] >= '0' && s[i] <= '9')
-		i++;
-	if (i == 0 || i >= len || s[i] != '-' || len - i - 1 != 8)
-		return false;
-	for (digits = i + 1; digits < len; digits++)
-		if (!((s[digits] >= '0' && s[digits] <= '9') || (s[digits] >= 'a' && s[digits] <= 'f')))
-			return false;
-	return true;
 }
 
 /* ---- the trust rules ---- */
@@ -521,7 +507,7 @@ void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 		const char *seg;
 		size_t seg_len;
 
-		if (task_segment(req, &seg, &seg_len) && !task_id_shaped(seg, seg_len)) {
+		if (task_segment(req, &seg, &seg_len) && !kc_task_id_valid_n(seg, seg_len)) {
 			kc_gw_finish_error(r, 404, "task not found", NULL, 0);
 			return;
 		}
