@@ -23,7 +23,7 @@ host_start() {
 	setsid env -i HOST_ONLY="$1" PATH=/usr/bin:/bin HOME="$LS_HOME" LANG=C.UTF-8 \
 		tmux -S "$LS_TMUX" -D >/dev/null 2>&1 &
 	HOST_PID=$!
-	wait_for 20 tmux -S "$LS_TMUX" list-sessions -F x
+	wait_for 20 tmux -S "$LS_TMUX" list-sessions -F x 2>/dev/null
 }
 host_kill() {
 	kill -KILL "$HOST_PID" 2>/dev/null
@@ -73,7 +73,7 @@ check "its error says the agent host went away and the session is lost" \
 	bash -c "curl -s ${A[*]@Q} '$LS_URL/api/claude/tasks/$T1' | jq -e '.error | test(\"agent host\") and test(\"lost\")' >/dev/null"
 check "its saved output is kept" says "$T1" "echo: after restart"
 check "create while the host is down is 503" test "$(create 'nobody home')" = 503
-check "... saying the agent host is not running" jq -e '.error | test("agent host not running")' "$tmp/body"
+check "... saying the agent host is not running" jq -e '.error | test("agent host not running")' "$tmp/body" >/dev/null
 check "kc-server started no tmux server of its own" bash -c "! tmux -S '$LS_TMUX' list-sessions -F x 2>/dev/null"
 
 # ---- the host comes back: no kc-server restart needed ----

@@ -43,6 +43,6 @@ for agent in missing missing-sh early-exit; do
 		jq -e --arg w "$want" '.error | contains($w)' "$tmp/task"
 	[ $agent = missing-sh ] && check "$agent: ... and the shell's 'not found'" \
 		jq -e '.error | contains("not found")' "$tmp/task"
-	jq -r .error "$tmp/task"
+	jq -r .error "$tmp/task" | sed "s/^/    /"
 done
 check_summary
