@@ -221,6 +221,10 @@ void kc_task_reconcile(kc_tasks *m, bool at_start)
 	}
 	if (at_start && alive)
 		readopt(m, alive);
+	/* Nothing left on this server: forget it, so that a host restarted
+	 * while idle does not count as lost against the next new task. */
+	if (kc_task_n_running(m) <= n_gone)
+		m->host_id[0] = '\0';
 	pthread_mutex_unlock(&m->mu);
 	free(alive);
 	kc_spawn_result_release(&r);
