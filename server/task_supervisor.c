@@ -165,10 +165,10 @@ static void end_gone(kc_tasks *m, struct gone *gone, size_t n)
 					     : KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED,
 				       error);
 		pthread_mutex_unlock(&m->mu);
-		free(tail);
-		free(why);
 		kc_log(KC_LOG_INFO, "task ended", "task_id", gone[i].id, "status",
 		       kc_task_status_name(gone[i].e->t.status), "error", error ? error : "", NULL);
+		free(tail);
+		free(why);
 		kc_task_persist(m, gone[i].e);
 	}
 }
