@@ -105,6 +105,23 @@ static int check_listen(const kc_ynode *map, const char *value, char *err, size_
 	return 0;
 }
 
+/* server.tmux_server: "local" or "external" (see config.h). External needs
+ * a socket path: tmux's default socket is per-uid under $TMUX_TMPDIR, not
+ * something two containers share. */
+static int get_tmux_server(const kc_ynode *server, kc_config *cfg, char *err, size_t errlen)
+{
+	const kc_ynode *v = kc_ynode_get(server, "tmux_server");
+	const char *s = v && kc_ynode_kind_of(v) == KC_YNODE_SCALAR ? kc_ynode_scalar(v) : NULL;
+	if (!v)
+		return 0;
+	if (!s || (strcmp(s, "local") != 0 && strcmp(s, "external") != 0))
+		return fail(err, errlen, "server.tmux_server", v, "expected local or external");
+	cfg->tmux_external = strcmp(s, "external") == 0;
+	if (cfg->tmux_external && (!cfg->tmux_socket || !*cfg->tmux_socket))
+		return fail(err, errlen, "server.tmux_server", v, "external needs server.tmux_socket");
+	return 0;
+}
+
 static int get_long(const kc_ynode *map, const char *key, const char *section, long min, long max, long *dst,
 		    char *err, size_t errlen)
 {
@@ -318,8 +335,8 @@ int kc_config_init(kc_config *cfg)
 /* The `server` section. */
 static int parse_server(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"socket", "grpc_listen", "tmux_socket", "terminal_marker", "log_level",
-					   NULL};
+	static const char *const keys[] = {"socket",	      "grpc_listen", "tmux_socket", "tmux_server",
+					   "terminal_marker", "log_level",   NULL};
 	char *level = NULL;
 	int rc;
 
@@ -342,7 +359,7 @@ static int parse_server(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 		rc = fail(err, errlen, "server.log_level", kc_ynode_get(n, "log_level"),
 			  "expected debug, info, warn or error");
 	free(level);
-	return rc;
+	return rc ? rc : get_tmux_server(n, cfg, err, errlen);
 }
 
 /* The `limits` section. */

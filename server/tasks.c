@@ -372,7 +372,8 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 	bool made = false;
 	int rc;
 
-	if ((rc = create_validate(m->cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
+	if ((rc = create_validate(m->cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0 ||
+	    (rc = kc_task_host_check(m, err, errlen)) != 0)
 		return rc;
 	if ((rc = create_reserve(m, err, errlen)) != 0)
 		goto fail_unreserved;
