@@ -1,5 +1,5 @@
 /*
- * The public API: argument checks, the rpc table, and the conversion of
+ * The public API: argument checks and the conversion of
  * protobuf-c messages into the documented result structs. Results keep the
  * message they came from ("boxes"): their strings point into it, and the
  * *_to_json functions encode it, so the JSON is the REST API's whatever the
@@ -17,35 +17,6 @@
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
 #include "transcode/transcode.h"
-
-#define RPC(var, svc, method, http, path, body, in_t, out_t)                                                           \
-	const struct kci_rpc var = {"/kc.v1." svc "/" method, http, path, body, &in_t##__descriptor,                   \
-	                            &out_t##__descriptor}
-
-RPC(kci_rpc_create_task, "TaskService", "CreateTask", "POST", "/api/claude/tasks", true, kc__v1__create_task_request,
-    kc__v1__task);
-RPC(kci_rpc_list_tasks, "TaskService", "ListTasks", "GET", "/api/claude/tasks", false, kc__v1__list_tasks_request,
-    kc__v1__list_tasks_response);
-RPC(kci_rpc_get_task, "TaskService", "GetTask", "GET", "/api/claude/tasks/{task_id}", false, kc__v1__get_task_request,
-    kc__v1__task);
-RPC(kci_rpc_get_task_output, "TaskService", "GetTaskOutput", "GET", "/api/claude/tasks/{task_id}/output", false,
-    kc__v1__get_task_output_request, google__api__http_body);
-RPC(kci_rpc_send_message, "TaskService", "SendMessage", "POST", "/api/claude/tasks/{task_id}/message", true,
-    kc__v1__send_message_request, kc__v1__task);
-RPC(kci_rpc_kill_task, "TaskService", "KillTask", "DELETE", "/api/claude/tasks/{task_id}", false,
-    kc__v1__kill_task_request, kc__v1__kill_task_response);
-RPC(kci_rpc_prepare_terminal, "TaskService", "PrepareTerminal", "POST", "/api/claude/tasks/{task_id}/prepare-terminal",
-    false, kc__v1__prepare_terminal_request, kc__v1__prepare_terminal_response);
-RPC(kci_rpc_watch_task, "TaskService", "WatchTask", "GET", "/api/claude/tasks/{task_id}/watch", false,
-    kc__v1__watch_task_request, kc__v1__task_event);
-RPC(kci_rpc_get_metrics, "MetricsService", "GetMetrics", "GET", "/metrics", false, kc__v1__get_metrics_request,
-    kc__v1__metrics);
-RPC(kci_rpc_get_health, "WorkspaceService", "GetHealth", "GET", "/health", false, kc__v1__get_health_request,
-    kc__v1__health);
-RPC(kci_rpc_get_github_status, "WorkspaceService", "GetGitHubStatus", "GET", "/api/github/status", false,
-    kc__v1__get_git_hub_status_request, kc__v1__git_hub_status);
-RPC(kci_rpc_get_api_token, "WorkspaceService", "GetApiToken", "GET", "/api/claude/auth/token", false,
-    kc__v1__get_api_token_request, kc__v1__api_token);
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -742,7 +713,7 @@ int kc_workspace_status_get(kc_client *c, kc_workspace_status **out)
 	m = NULL;
 	p->ssh_key_type = p->ssh_key_fingerprint = p->ssh_public_key = p->gh_username = "";
 	p->git_user_name = p->git_user_email = "";
-	if (unary(c, &kci_rpc_get_github_status, &greq.base, &m) == 0) {
+	if (unary(c, &kci_rpc_get_git_hub_status, &greq.base, &m) == 0) {
 		Kc__V1__GitHubStatus *g = (Kc__V1__GitHubStatus *)m;
 		b->github = g;
 		if (g->ssh) {

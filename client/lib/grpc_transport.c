@@ -16,45 +16,20 @@
 #include <grpc/support/time.h>
 
 #include "client/lib/internal.h"
+#include "common/file.h"
 
 /* How long one wait on the completion queue lasts before the cancel flag is
  * checked again. */
 #define POLL_SLICE_MS 100
 /* The largest message accepted from the server. */
 #define MAX_RECV_BYTES (64 * 1024 * 1024)
+/* The largest CA bundle read (a system bundle is a few hundred KiB). */
+#define MAX_CA_FILE_BYTES (4u * 1024 * 1024)
 
 struct grpc_impl {
 	grpc_channel *ch;
 	grpc_completion_queue *cq;
 };
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, 4096, f);
-		len += n;
-		if (n < 4096)
-			break;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
 
 static int g_open(kc_client *c)
 {
@@ -65,13 +40,11 @@ static int g_open(kc_client *c)
 	grpc_channel_credentials *creds;
 	if (c->tls) {
 		char *pem = NULL;
-		if (c->ca_file) {
-			pem = read_file(c->ca_file);
-			if (!pem) {
-				grpc_shutdown();
-				free(g);
-				return kci_set_error(c, KC_ERR_IO, "cannot read CA file %s", c->ca_file);
-			}
+		size_t pem_len;
+		if (c->ca_file && kc_file_read(c->ca_file, MAX_CA_FILE_BYTES, &pem, &pem_len) != 0) {
+			grpc_shutdown();
+			free(g);
+			return kci_set_error(c, KC_ERR_IO, "cannot read CA file %s", c->ca_file);
 		}
 		creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
 		free(pem);

@@ -1,7 +1,7 @@
 /*
  * The REST transport: libcurl against kc-gateway's JSON routes. The route,
- * body and query of each call come from the rpc table (the proto's
- * google.api.http annotations); messages cross as JSON through json_pb.
+ * body and query of each call come from the rpc's generated route (the
+ * proto's google.api.http annotation, see internal.h); messages cross as JSON through json_pb.
  * HTTP/2 over TLS when the server offers it. One curl handle per client,
  * so connections are kept alive between calls.
  */
@@ -84,15 +84,16 @@ static void r_close(kc_client *c)
 	c->impl = NULL;
 }
 
-/* Appends `s` percent-encoded (RFC 3986 unreserved characters stay). */
-static int add_escaped(struct buf *b, const char *s)
+/* Appends `s` percent-encoded (RFC 3986 unreserved characters stay, and
+ * '/' with `keep_slashes`). */
+static int add_escaped(struct buf *b, const char *s, bool keep_slashes)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 		int rc;
 		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-		    ch == '_' || ch == '.' || ch == '~') {
+		    ch == '_' || ch == '.' || ch == '~' || (keep_slashes && ch == '/')) {
 			rc = buf_add(b, (const char *)&ch, 1);
 		} else {
 			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
@@ -128,69 +129,123 @@ static bool query_value(json_t *v, char *tmp, size_t tmplen, const char **out)
 	return true;
 }
 
-/* Builds the URL and (for routes with a body) the JSON body of a call. */
+/* Appends the value of the request field `name` (dotted for a nested one)
+ * to the URL and takes it out of the request's JSON `j`. A path variable
+ * cannot be left empty. */
+static int put_variable(kc_client *c, struct buf *u, json_t *j, char *name, bool keep_slashes)
+{
+	json_t *parent = j;
+	char *leaf = name, *dot;
+	while ((dot = strchr(leaf, '.')) != NULL) {
+		*dot = '\0';
+		parent = json_object_get(parent, leaf);
+		*dot = '.';
+		leaf = dot + 1;
+	}
+	char tmp[64];
+	const char *val;
+	if (!json_is_object(parent) || !query_value(json_object_get(parent, leaf), tmp, sizeof tmp, &val))
+		return kci_set_error(c, KC_ERR_INVALID, "%s is required", name);
+	if (add_escaped(u, val, keep_slashes))
+		return KC_ERR_NOMEM;
+	json_object_del(parent, leaf);
+	return 0;
+}
+
+/* Appends the path template `tmpl` (generated, so well-formed: literals,
+ * `{field}`, `{field=*}`, `{field=**}`) with each variable filled from `j`. */
+static int put_path(kc_client *c, struct buf *u, const char *tmpl, json_t *j)
+{
+	const char *p = tmpl, *var;
+	while ((var = strchr(p, '{')) != NULL) {
+		const char *end = strchr(var, '}');
+		char name[128];
+		if (!end || (size_t)(end - var) > sizeof name)
+			return kci_set_error(c, KC_ERR_INTERNAL, "bad path template %s", tmpl);
+		size_t span = (size_t)(end - var - 1);
+		const char *eq = memchr(var + 1, '=', span);
+		size_t name_len = eq ? (size_t)(eq - var - 1) : span;
+		bool rest = eq && end - eq == 3 && eq[1] == '*' && eq[2] == '*';
+		memcpy(name, var + 1, name_len);
+		name[name_len] = '\0';
+		if (buf_add(u, p, (size_t)(var - p)))
+			return KC_ERR_NOMEM;
+		int rc = put_variable(c, u, j, name, rest);
+		if (rc)
+			return rc;
+		p = end + 1;
+	}
+	return buf_add(u, p, strlen(p)) ? KC_ERR_NOMEM : 0;
+}
+
+/* Sets *body to the JSON body the route's body field names (NULL when it
+ * names none) and takes what it holds out of `j`. */
+static int take_body(const struct kci_rpc *rpc, json_t *j, char **body)
+{
+	*body = NULL;
+	if (!rpc->body_field[0])
+		return 0;
+	if (strcmp(rpc->body_field, "*") == 0) {
+		*body = json_dumps(j, JSON_COMPACT);
+		json_object_clear(j);
+	} else {
+		json_t *v = json_object_get(j, rpc->body_field);
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(rpc->in, rpc->body_field);
+		if (v)
+			*body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		else /* a default the JSON left out */
+			*body = strdup(f && f->type == PROTOBUF_C_TYPE_MESSAGE ? "{}" : "null");
+		json_object_del(j, rpc->body_field);
+	}
+	return *body ? 0 : KC_ERR_NOMEM;
+}
+
+/* Appends the fields left in `j` as a query string. */
+static int put_query(struct buf *u, json_t *j)
+{
+	char sep = '?';
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v)
+	{
+		char tmp[64];
+		const char *val;
+		if (!query_value(v, tmp, sizeof tmp, &val))
+			continue;
+		if (buf_add(u, &sep, 1) || add_escaped(u, key, false) || buf_add(u, "=", 1) ||
+		    add_escaped(u, val, false))
+			return KC_ERR_NOMEM;
+		sep = '&';
+	}
+	return 0;
+}
+
+/* Builds the URL and (for routes with a body) the JSON body of a call from
+ * the rpc's generated route. */
 static int build_request(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, char **url, char **body)
 {
 	struct buf u = {.max = 1 << 20};
 	/* The request's JSON as a tree: path variables are taken out of it,
-	 * and what remains is the body or the query string. */
+	 * then the body's fields; what remains is the query string. */
 	char *text = kci_pb_to_json_text(req);
 	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 	free(text);
-	int rc = KC_ERR_NOMEM;
 	if (!j)
 		return KC_ERR_NOMEM;
-	if (buf_add(&u, c->target, strlen(c->target)))
-		goto out;
-	const char *p = rpc->rest_path;
-	const char *var = strchr(p, '{');
-	if (var) {
-		const char *end = strchr(var, '}');
-		char name[64];
-		size_t nlen = (size_t)(end - var - 1);
-		if (nlen >= sizeof name) {
-			rc = KC_ERR_INTERNAL;
-			goto out;
-		}
-		memcpy(name, var + 1, nlen);
-		name[nlen] = '\0';
-		json_t *v = json_object_get(j, name);
-		const char *val = json_is_string(v) ? json_string_value(v) : "";
-		if (!val[0]) {
-			rc = kci_set_error(c, KC_ERR_INVALID, "%s is required", name);
-			goto out;
-		}
-		if (buf_add(&u, p, (size_t)(var - p)) || add_escaped(&u, val))
-			goto out;
-		json_object_del(j, name);
-		p = end + 1;
-	}
-	if (buf_add(&u, p, strlen(p)))
-		goto out;
-	if (rpc->rest_body) {
-		*body = json_dumps(j, JSON_COMPACT);
-		if (!*body)
-			goto out;
+	int rc = buf_add(&u, c->target, strlen(c->target)) ? KC_ERR_NOMEM : 0;
+	if (rc == 0)
+		rc = put_path(c, &u, rpc->path_template, j);
+	if (rc == 0)
+		rc = take_body(rpc, j, body);
+	if (rc == 0)
+		rc = put_query(&u, j);
+	if (rc == 0) {
+		*url = u.data;
+		u.data = NULL;
 	} else {
-		char sep = '?';
-		const char *key;
-		json_t *v;
-		json_object_foreach(j, key, v)
-		{
-			char tmp[64];
-			const char *val;
-			if (!query_value(v, tmp, sizeof tmp, &val))
-				continue;
-			if (buf_add(&u, &sep, 1) || add_escaped(&u, key) || buf_add(&u, "=", 1) || add_escaped(&u, val))
-				goto out;
-			sep = '&';
-		}
+		free(*body);
 		*body = NULL;
 	}
-	*url = u.data;
-	u.data = NULL;
-	rc = 0;
-out:
 	free(u.data);
 	json_decref(j);
 	return rc;
@@ -337,9 +392,10 @@ static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	if (strcmp(rpc->rest_method, "GET") != 0)
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rpc->rest_method);
-	if (strcmp(rpc->rest_method, "POST") == 0) {
+	if (strcmp(rpc->http_method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rpc->http_method);
+	/* A POST without a body field still sends an empty one. */
+	if (body || strcmp(rpc->http_method, "POST") == 0) {
 		const char *b = body ? body : "";
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
