@@ -363,32 +363,25 @@ static int stream_payload(const char *payload, size_t len, void *ud)
 	return rc ? 1 : 0;
 }
 
-static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
-                   kci_msg_cb cb, void *user_data)
+/* Sets up the handle for one call: URL, method and body, limits, callbacks
+ * and headers (*headers and *auth are the caller's to free). */
+static int set_options(kc_client *c, const struct kci_rpc *rpc, struct xfer *x, const char *url, const char *body,
+                       char *errbuf, struct curl_slist **headers, char **auth)
 {
-	struct rest_impl *r = c->impl;
-	CURL *h = r->h;
-	char *url = NULL, *body = NULL, *auth = NULL;
-	struct curl_slist *headers = NULL;
-	struct xfer x = {.c = c, .body = {.max = MAX_BODY_BYTES}, .rpc = rpc, .cb = cb, .user_data = user_data};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	int rc = build_request(c, rpc, req, &url, &body);
-	if (rc)
-		return rc;
-
+	CURL *h = ((struct rest_impl *)c->impl)->h;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "libkcclient/" KC_CLIENT_VERSION);
-	if (!cb && c->timeout_ms > 0)
+	if (!x->cb && c->timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
@@ -402,77 +395,90 @@ static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 	}
 	if (c->token && c->token[0]) {
 		size_t alen = strlen(c->token) + 32;
-		auth = malloc(alen);
-		if (!auth) {
-			rc = KC_ERR_NOMEM;
-			goto out;
-		}
-		snprintf(auth, alen, "Authorization: Bearer %s", c->token);
-		headers = curl_slist_append(headers, auth);
+		*auth = malloc(alen);
+		if (!*auth)
+			return KC_ERR_NOMEM;
+		snprintf(*auth, alen, "Authorization: Bearer %s", c->token);
+		*headers = curl_slist_append(*headers, *auth);
 	}
 	if (body)
-		headers = curl_slist_append(headers, "Content-Type: application/json");
-	headers = curl_slist_append(headers, cb ? "Accept: text/event-stream" : "Accept: application/json");
+		*headers = curl_slist_append(*headers, "Content-Type: application/json");
+	*headers = curl_slist_append(*headers, x->cb ? "Accept: text/event-stream" : "Accept: application/json");
 	/* curl would otherwise wait for "100 Continue" on larger bodies. */
-	headers = curl_slist_append(headers, "Expect:");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	*headers = curl_slist_append(*headers, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
+	return 0;
+}
 
-	CURLcode cc = curl_easy_perform(h);
+/* A text/plain answer (google.api.HttpBody output): the body as it is,
+ * taken from `body`. */
+static int http_body_message(struct buf *body, ProtobufCMessage **resp)
+{
+	Google__Api__HttpBody *hb = malloc(sizeof *hb);
+	if (!hb)
+		return KC_ERR_NOMEM;
+	google__api__http_body__init(hb);
+	hb->data.len = body->len;
+	hb->data.data = (uint8_t *)(body->data ? body->data : strdup(""));
+	body->data = NULL;
+	if (!hb->data.data) {
+		free(hb);
+		return KC_ERR_NOMEM;
+	}
+	*resp = &hb->base;
+	return 0;
+}
+
+/* The result of a finished transfer: a stop or failure the stream saw, a
+ * transport error, an error answer, the end of a stream, or the answer
+ * decoded into *resp. */
+static int outcome(kc_client *c, const struct kci_rpc *rpc, struct xfer *x, CURLcode cc, const char *errbuf,
+                   ProtobufCMessage **resp)
+{
 	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	if (x.stopped) {
-		rc = 0;
-		goto out;
-	}
-	if (x.stream_rc) {
-		rc = x.stream_rc == KC_ERR_TOO_LARGE ? kci_set_error(c, KC_ERR_TOO_LARGE, "watch event too large")
-		                                     : x.stream_rc;
-		goto out;
-	}
+	curl_easy_getinfo(((struct rest_impl *)c->impl)->h, CURLINFO_RESPONSE_CODE, &status);
+	if (x->stopped)
+		return 0;
+	if (x->stream_rc)
+		return x->stream_rc == KC_ERR_TOO_LARGE ? kci_set_error(c, KC_ERR_TOO_LARGE, "watch event too large")
+		                                        : x->stream_rc;
 	if (cc != CURLE_OK) {
-		if (x.body.too_big)
-			rc = kci_set_error(c, KC_ERR_TOO_LARGE, "answer larger than %u bytes", MAX_BODY_BYTES);
-		else
-			rc = error_from_curl(c, cc, errbuf);
-		goto out;
+		if (x->body.too_big)
+			return kci_set_error(c, KC_ERR_TOO_LARGE, "answer larger than %u bytes", MAX_BODY_BYTES);
+		return error_from_curl(c, cc, errbuf);
 	}
-	if (status >= 400 || status < 200) {
-		rc = error_from_answer(c, status, &x.body);
-		goto out;
+	if (status >= 400 || status < 200)
+		return error_from_answer(c, status, &x->body);
+	if (x->cb) {
+		x->stream_rc = x->stream ? kci_stream_finish(x->stream) : 0;
+		return x->stream_rc > 0 ? 0 : x->stream_rc;
 	}
-	if (cb) {
-		x.stream_rc = x.stream ? kci_stream_finish(x.stream) : 0;
-		rc = x.stream_rc > 0 ? 0 : x.stream_rc;
-		goto out;
-	}
-	if (rpc->out == &google__api__http_body__descriptor) {
-		/* text/plain output: the body as it is. */
-		Google__Api__HttpBody *hb = malloc(sizeof *hb);
-		if (!hb) {
-			rc = KC_ERR_NOMEM;
-			goto out;
-		}
-		google__api__http_body__init(hb);
-		hb->data.len = x.body.len;
-		hb->data.data = (uint8_t *)(x.body.data ? x.body.data : strdup(""));
-		x.body.data = NULL;
-		if (!hb->data.data) {
-			free(hb);
-			rc = KC_ERR_NOMEM;
-			goto out;
-		}
-		*resp = &hb->base;
-		goto out;
-	}
+	if (rpc->out == &google__api__http_body__descriptor)
+		return http_body_message(&x->body, resp);
 	char err[200];
 	ProtobufCMessage *m = NULL;
-	rc = kci_json_buf_to_pb(x.body.data ? x.body.data : "", x.body.len, rpc->out, &m, err, sizeof err);
-	if (rc) {
-		rc = kci_set_error(c, rc, "bad answer from the server: %s", err);
-		goto out;
-	}
+	int rc = kci_json_buf_to_pb(x->body.data ? x->body.data : "", x->body.len, rpc->out, &m, err, sizeof err);
+	if (rc)
+		return kci_set_error(c, rc, "bad answer from the server: %s", err);
 	*resp = m;
-out:
+	return 0;
+}
+
+static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                   kci_msg_cb cb, void *user_data)
+{
+	char *url = NULL, *body = NULL, *auth = NULL;
+	struct curl_slist *headers = NULL;
+	struct xfer x = {.c = c, .body = {.max = MAX_BODY_BYTES}, .rpc = rpc, .cb = cb, .user_data = user_data};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	int rc = build_request(c, rpc, req, &url, &body);
+	if (rc)
+		return rc;
+	rc = set_options(c, rpc, &x, url, body, errbuf, &headers, &auth);
+	if (rc == 0) {
+		CURLcode cc = curl_easy_perform(((struct rest_impl *)c->impl)->h);
+		rc = outcome(c, rpc, &x, cc, errbuf, resp);
+	}
 	if (x.stream)
 		kci_stream_free(x.stream);
 	free(x.body.data);
