@@ -71,4 +71,22 @@ int kci_set_error(kc_client *c, int err, const char *fmt, ...)
 /* The kc_error for an HTTP status >= 400. */
 int kci_error_from_http(long status);
 
+/* Every call starts here: clears the last error and a cancel that came
+ * between calls. */
+void kci_begin(kc_client *c);
+
+/* One unary call through the client's transport (after kci_begin); on
+ * failure last_error says why, at least with the code's text. */
+int kci_unary(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp);
+
+/* KC_ERR_INVALID (with last_error set) without a client or a task id. */
+int kci_need_id(kc_client *c, const char *id);
+
+struct Google__Protobuf__DoubleValue;
+/* A wrapper's value, 0 when absent. */
+double kci_double_value(const struct Google__Protobuf__DoubleValue *v);
+
+/* The REST API's JSON text of `msg` into *out (kc_free); KC_ERR_NOMEM. */
+int kci_dump(const ProtobufCMessage *msg, char **out);
+
 #endif
