@@ -16,6 +16,7 @@
 #include "client/lib/json_pb.h"
 #include "client/lib/stream.h"
 #include "google/api/httpbody.pb-c.h"
+#include "transcode/buf.h"
 
 /* The largest response body accepted (task output can be big). */
 #define MAX_BODY_BYTES (64u * 1024 * 1024)
@@ -25,34 +26,6 @@
 struct rest_impl {
 	CURL *h;
 };
-
-struct buf {
-	char *data;
-	size_t len, cap, max;
-	bool too_big;
-};
-
-static int buf_add(struct buf *b, const char *p, size_t n)
-{
-	if (b->len + n > b->max) {
-		b->too_big = true;
-		return -1;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *nd = realloc(b->data, cap);
-		if (!nd)
-			return -1;
-		b->data = nd;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
 
 static int r_open(kc_client *c)
 {
@@ -86,7 +59,7 @@ static void r_close(kc_client *c)
 
 /* Appends `s` percent-encoded (RFC 3986 unreserved characters stay, and
  * '/' with `keep_slashes`). */
-static int add_escaped(struct buf *b, const char *s, bool keep_slashes)
+static int add_escaped(kc_buf *b, const char *s, bool keep_slashes)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (; *s; s++) {
@@ -94,10 +67,10 @@ static int add_escaped(struct buf *b, const char *s, bool keep_slashes)
 		int rc;
 		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
 		    ch == '_' || ch == '.' || ch == '~' || (keep_slashes && ch == '/')) {
-			rc = buf_add(b, (const char *)&ch, 1);
+			rc = kc_buf_addc(b, (char)ch);
 		} else {
 			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-			rc = buf_add(b, e, 3);
+			rc = kc_buf_add(b, e, 3);
 		}
 		if (rc)
 			return KC_ERR_NOMEM;
@@ -132,7 +105,7 @@ static bool query_value(json_t *v, char *tmp, size_t tmplen, const char **out)
 /* Appends the value of the request field `name` (dotted for a nested one)
  * to the URL and takes it out of the request's JSON `j`. A path variable
  * cannot be left empty. */
-static int put_variable(kc_client *c, struct buf *u, json_t *j, char *name, bool keep_slashes)
+static int put_variable(kc_client *c, kc_buf *u, json_t *j, char *name, bool keep_slashes)
 {
 	json_t *parent = j;
 	char *leaf = name, *dot;
@@ -154,7 +127,7 @@ static int put_variable(kc_client *c, struct buf *u, json_t *j, char *name, bool
 
 /* Appends the path template `tmpl` (generated, so well-formed: literals,
  * `{field}`, `{field=*}`, `{field=**}`) with each variable filled from `j`. */
-static int put_path(kc_client *c, struct buf *u, const char *tmpl, json_t *j)
+static int put_path(kc_client *c, kc_buf *u, const char *tmpl, json_t *j)
 {
 	const char *p = tmpl, *var;
 	while ((var = strchr(p, '{')) != NULL) {
@@ -168,14 +141,14 @@ static int put_path(kc_client *c, struct buf *u, const char *tmpl, json_t *j)
 		bool rest = eq && end - eq == 3 && eq[1] == '*' && eq[2] == '*';
 		memcpy(name, var + 1, name_len);
 		name[name_len] = '\0';
-		if (buf_add(u, p, (size_t)(var - p)))
+		if (kc_buf_add(u, p, (size_t)(var - p)))
 			return KC_ERR_NOMEM;
 		int rc = put_variable(c, u, j, name, rest);
 		if (rc)
 			return rc;
 		p = end + 1;
 	}
-	return buf_add(u, p, strlen(p)) ? KC_ERR_NOMEM : 0;
+	return kc_buf_add(u, p, strlen(p)) ? KC_ERR_NOMEM : 0;
 }
 
 /* Sets *body to the JSON body the route's body field names (NULL when it
@@ -190,7 +163,8 @@ static int take_body(const struct kci_rpc *rpc, json_t *j, char **body)
 		json_object_clear(j);
 	} else {
 		json_t *v = json_object_get(j, rpc->body_field);
-		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(rpc->in, rpc->body_field);
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(rpc->in, rpc->body_field);
 		if (v)
 			*body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		else /* a default the JSON left out */
@@ -201,7 +175,7 @@ static int take_body(const struct kci_rpc *rpc, json_t *j, char **body)
 }
 
 /* Appends the fields left in `j` as a query string. */
-static int put_query(struct buf *u, json_t *j)
+static int put_query(kc_buf *u, json_t *j)
 {
 	char sep = '?';
 	const char *key;
@@ -212,7 +186,7 @@ static int put_query(struct buf *u, json_t *j)
 		const char *val;
 		if (!query_value(v, tmp, sizeof tmp, &val))
 			continue;
-		if (buf_add(u, &sep, 1) || add_escaped(u, key, false) || buf_add(u, "=", 1) ||
+		if (kc_buf_add(u, &sep, 1) || add_escaped(u, key, false) || kc_buf_add(u, "=", 1) ||
 		    add_escaped(u, val, false))
 			return KC_ERR_NOMEM;
 		sep = '&';
@@ -224,7 +198,8 @@ static int put_query(struct buf *u, json_t *j)
  * the rpc's generated route. */
 static int build_request(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, char **url, char **body)
 {
-	struct buf u = {.max = 1 << 20};
+	kc_buf u;
+	kc_buf_init(&u, 1 << 20);
 	/* The request's JSON as a tree: path variables are taken out of it,
 	 * then the body's fields; what remains is the query string. */
 	char *text = kci_pb_to_json_text(req);
@@ -232,28 +207,27 @@ static int build_request(kc_client *c, const struct kci_rpc *rpc, const Protobuf
 	free(text);
 	if (!j)
 		return KC_ERR_NOMEM;
-	int rc = buf_add(&u, c->target, strlen(c->target)) ? KC_ERR_NOMEM : 0;
+	int rc = kc_buf_puts(&u, c->target) ? KC_ERR_NOMEM : 0;
 	if (rc == 0)
 		rc = put_path(c, &u, rpc->path_template, j);
 	if (rc == 0)
 		rc = take_body(rpc, j, body);
 	if (rc == 0)
 		rc = put_query(&u, j);
-	if (rc == 0) {
-		*url = u.data;
-		u.data = NULL;
-	} else {
+	if (rc == 0 && (*url = kc_buf_steal(&u, NULL)) == NULL)
+		rc = KC_ERR_NOMEM;
+	if (rc) {
 		free(*body);
 		*body = NULL;
 	}
-	free(u.data);
+	kc_buf_release(&u);
 	json_decref(j);
 	return rc;
 }
 
 struct xfer {
 	kc_client *c;
-	struct buf body;
+	kc_buf body; /* capped at MAX_BODY_BYTES */
 	/* streaming */
 	const struct kci_rpc *rpc;
 	kci_msg_cb cb;
@@ -297,7 +271,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 		}
 		return len;
 	}
-	if (buf_add(&x->body, p, len))
+	if (kc_buf_append(&x->body, p, len))
 		return 0;
 	return len;
 }
@@ -335,7 +309,7 @@ static int error_from_curl(kc_client *c, CURLcode cc, const char *errbuf)
 
 /* The error of a >= 400 answer: the code from its status, the text from its
  * {"error": "..."} body. */
-static int error_from_answer(kc_client *c, long status, const struct buf *body)
+static int error_from_answer(kc_client *c, long status, const kc_buf *body)
 {
 	int err = kci_error_from_http(status);
 	json_t *j = body->data ? json_loadb(body->data, body->len, 0, NULL) : NULL;
@@ -412,15 +386,13 @@ static int set_options(kc_client *c, const struct kci_rpc *rpc, struct xfer *x, 
 
 /* A text/plain answer (google.api.HttpBody output): the body as it is,
  * taken from `body`. */
-static int http_body_message(struct buf *body, ProtobufCMessage **resp)
+static int http_body_message(kc_buf *body, ProtobufCMessage **resp)
 {
 	Google__Api__HttpBody *hb = malloc(sizeof *hb);
 	if (!hb)
 		return KC_ERR_NOMEM;
 	google__api__http_body__init(hb);
-	hb->data.len = body->len;
-	hb->data.data = (uint8_t *)(body->data ? body->data : strdup(""));
-	body->data = NULL;
+	hb->data.data = (uint8_t *)kc_buf_steal(body, &hb->data.len);
 	if (!hb->data.data) {
 		free(hb);
 		return KC_ERR_NOMEM;
@@ -443,7 +415,7 @@ static int outcome(kc_client *c, const struct kci_rpc *rpc, struct xfer *x, CURL
 		return x->stream_rc == KC_ERR_TOO_LARGE ? kci_set_error(c, KC_ERR_TOO_LARGE, "watch event too large")
 		                                        : x->stream_rc;
 	if (cc != CURLE_OK) {
-		if (x->body.too_big)
+		if (x->body.err == KC_ERR_TOO_LARGE)
 			return kci_set_error(c, KC_ERR_TOO_LARGE, "answer larger than %u bytes", MAX_BODY_BYTES);
 		return error_from_curl(c, cc, errbuf);
 	}
@@ -469,11 +441,12 @@ static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 {
 	char *url = NULL, *body = NULL, *auth = NULL;
 	struct curl_slist *headers = NULL;
-	struct xfer x = {.c = c, .body = {.max = MAX_BODY_BYTES}, .rpc = rpc, .cb = cb, .user_data = user_data};
+	struct xfer x = {.c = c, .rpc = rpc, .cb = cb, .user_data = user_data};
 	char errbuf[CURL_ERROR_SIZE] = "";
 	int rc = build_request(c, rpc, req, &url, &body);
 	if (rc)
 		return rc;
+	kc_buf_init(&x.body, MAX_BODY_BYTES);
 	rc = set_options(c, rpc, &x, url, body, errbuf, &headers, &auth);
 	if (rc == 0) {
 		CURLcode cc = curl_easy_perform(((struct rest_impl *)c->impl)->h);
@@ -481,7 +454,7 @@ static int perform(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessa
 	}
 	if (x.stream)
 		kci_stream_free(x.stream);
-	free(x.body.data);
+	kc_buf_release(&x.body);
 	curl_slist_free_all(headers);
 	free(auth);
 	free(url);
