@@ -73,7 +73,6 @@ static char *read_token_file(const char *path)
 	return strdup(buf);
 }
 
-
 /* Flags, then the environment, then the config file's workspace. */
 static void resolve(const struct cli_opts *o, struct cli_conn *cn)
 {
@@ -125,8 +124,8 @@ kc_client *cli_connect_client(const struct cli_opts *o, struct cli_conn *cn)
 	kc_client *c = NULL;
 	int rc = kc_client_new(&c, cn->url, cn->token);
 	if (rc) {
-		fprintf(stderr, "%s: %s: %s (expected grpc://, grpcs://, unix:, http:// or https://)\n", cli_prog, cn->url,
-		        kc_strerror(rc));
+		fprintf(stderr, "%s: %s: %s (expected grpc://, grpcs://, unix:, http:// or https://)\n", cli_prog,
+		        cn->url, kc_strerror(rc));
 		exit(EX_USAGE);
 	}
 	if (o->request_timeout)

@@ -122,7 +122,8 @@ int cli_print_task(const struct cli_opts *o, const kc_task *t)
 	printf("session_id:    %s\n", t->session_id);
 	printf("prompt:        %s\n", t->prompt);
 	for (size_t i = 0; i < t->n_followups; i++)
-		printf("followup:      %s (%s)\n", t->followups[i].prompt, cli_ago(t->followups[i].sent_at, b1, sizeof b1));
+		printf("followup:      %s (%s)\n", t->followups[i].prompt,
+		       cli_ago(t->followups[i].sent_at, b1, sizeof b1));
 	if (t->recent_output && t->recent_output[0]) {
 		printf("recent output:\n");
 		fputs(t->recent_output, stdout);

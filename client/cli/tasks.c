@@ -155,7 +155,7 @@ struct follow {
 	bool quiet, progress, seen_task;
 	double created_at;
 	const char *id;
-	int tail;        /* -f --tail N: the history starts with its last N lines */
+	int tail; /* -f --tail N: the history starts with its last N lines */
 	bool seen_output;
 };
 
@@ -231,7 +231,7 @@ static int follow(kc_client *c, const char *id, bool output, struct follow *f)
 			return rc;
 		if (!f->quiet)
 			fprintf(stderr, "%s: watch of %s ended early%s; reconnecting\n", cli_prog, id,
-				had_task ? "" : " (before its first event)");
+			        had_task ? "" : " (before its first event)");
 		struct timespec ts = {1, 0};
 		nanosleep(&ts, NULL);
 	}
@@ -412,8 +412,8 @@ static int cmd_wait(const struct cli_opts *o, kc_client *c)
 		pthread_join(th, NULL);
 	}
 	if (rc == KC_ERR_CANCELLED && atomic_load(&tm.fired)) {
-		fprintf(stderr, "%s: wait for task %s: still %s after %gs\n", cli_prog, id, kc_task_status_name(f.status),
-		        o->wait_timeout);
+		fprintf(stderr, "%s: wait for task %s: still %s after %gs\n", cli_prog, id,
+		        kc_task_status_name(f.status), o->wait_timeout);
 		return EX_WAIT_TIMEOUT;
 	}
 	if (rc)

@@ -34,7 +34,6 @@
 /* The largest descriptor set read: the API's is tens of KiB. */
 #define MAX_DESCRIPTOR_SET_BYTES (64u * 1024 * 1024)
 
-
 typedef Google__Protobuf__FileDescriptorSet FileSet;
 typedef Google__Protobuf__FileDescriptorProto FileProto;
 typedef Google__Protobuf__DescriptorProto MessageProto;
@@ -334,9 +333,16 @@ static void add_route(const char *method, const char *path, const char *body, co
 	size_t len = strlen(file->package) + strlen(svc->name) + strlen(rpc->name) + 4;
 	char *grpc_path = xmalloc(len);
 	snprintf(grpc_path, len, "/%s.%s/%s", file->package, svc->name, rpc->name);
-	routes[n_routes++] = (struct route){method,   path, body ? body : "", response_body ? response_body : "",
-	                                    file,     svc,  mi,                 rpc,
-	                                    grpc_path, primary, NULL, 0};
+	routes[n_routes++] = (struct route){.method = method,
+	                                    .path = path,
+	                                    .body = body ? body : "",
+	                                    .response_body = response_body ? response_body : "",
+	                                    .file = file,
+	                                    .svc = svc,
+	                                    .method_index = mi,
+	                                    .rpc = rpc,
+	                                    .grpc_path = grpc_path,
+	                                    .primary = primary};
 }
 
 static void add_rule(const Google__Api__HttpRule *rule, const FileProto *file, const ServiceProto *svc, size_t mi,
