@@ -16,45 +16,20 @@
 #include <grpc/support/time.h>
 
 #include "client/lib/internal.h"
+#include "common/file.h"
 
 /* How long one wait on the completion queue lasts before the cancel flag is
  * checked again. */
 #define POLL_SLICE_MS 100
 /* The largest message accepted from the server. */
 #define MAX_RECV_BYTES (64 * 1024 * 1024)
+/* The largest CA bundle read (a system bundle is a few hundred KiB). */
+#define MAX_CA_FILE_BYTES (4u * 1024 * 1024)
 
 struct grpc_impl {
 	grpc_channel *ch;
 	grpc_completion_queue *cq;
 };
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, 4096, f);
-		len += n;
-		if (n < 4096)
-			break;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
 
 static int g_open(kc_client *c)
 {
@@ -65,13 +40,11 @@ static int g_open(kc_client *c)
 	grpc_channel_credentials *creds;
 	if (c->tls) {
 		char *pem = NULL;
-		if (c->ca_file) {
-			pem = read_file(c->ca_file);
-			if (!pem) {
-				grpc_shutdown();
-				free(g);
-				return kci_set_error(c, KC_ERR_IO, "cannot read CA file %s", c->ca_file);
-			}
+		size_t pem_len;
+		if (c->ca_file && kc_file_read(c->ca_file, MAX_CA_FILE_BYTES, &pem, &pem_len) != 0) {
+			grpc_shutdown();
+			free(g);
+			return kci_set_error(c, KC_ERR_IO, "cannot read CA file %s", c->ca_file);
 		}
 		creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
 		free(pem);
@@ -120,12 +93,24 @@ static void g_close(kc_client *c)
 /* Tags of the batches of one call. */
 enum { TAG_START, TAG_STATUS, TAG_RECV, N_TAGS };
 
+/* One call, from its request to its status. */
 struct call_state {
 	kc_client *c;
 	grpc_call *call;
 	bool done[N_TAGS];
 	bool cancel_sent;
 	int tags[N_TAGS];
+	/* what it sends */
+	grpc_byte_buffer *send_bb;
+	char *bearer;
+	grpc_metadata md[1];
+	size_t n_md;
+	/* what it receives */
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_status_code status;
+	grpc_slice details;
+	bool got_one; /* a unary call's answer is in *resp */
+	bool stopped; /* the stream's callback asked to stop */
 };
 
 /* Waits until batch `tag` completes, cancelling the call when the client's
@@ -146,157 +131,199 @@ static void wait_tag(struct call_state *st, int tag)
 	}
 }
 
-static int run_call(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
-                    kci_msg_cb cb, void *user_data)
+static void call_release(struct call_state *st)
 {
+	grpc_slice_unref(st->details);
+	grpc_metadata_array_destroy(&st->initial_md);
+	grpc_metadata_array_destroy(&st->trailing_md);
+	if (st->n_md)
+		grpc_slice_unref(st->md[0].value);
+	free(st->bearer);
+	if (st->send_bb)
+		grpc_byte_buffer_destroy(st->send_bb);
+	if (st->call)
+		grpc_call_unref(st->call);
+}
+
+/* The request packed, the call made with its deadline and the bearer
+ * token. On failure, releases what it made. */
+static int call_open(struct call_state *st, const struct kci_rpc *rpc, const ProtobufCMessage *req, bool streaming)
+{
+	kc_client *c = st->c;
 	struct grpc_impl *g = c->impl;
-	struct call_state st = {.c = c, .tags = {TAG_START, TAG_STATUS, TAG_RECV}};
-	int rc = 0;
-	bool got_one = false, stopped = false;
 	gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
-	if (!cb && c->timeout_ms > 0)
+	if (!streaming && c->timeout_ms > 0)
 		deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
+	grpc_metadata_array_init(&st->initial_md);
+	grpc_metadata_array_init(&st->trailing_md);
+	st->status = GRPC_STATUS_OK;
+	st->details = grpc_empty_slice();
 
 	size_t len = protobuf_c_message_get_packed_size(req);
 	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
+	if (!buf) {
+		call_release(st);
 		return KC_ERR_NOMEM;
+	}
 	protobuf_c_message_pack(req, buf);
 	grpc_slice payload = grpc_slice_from_copied_buffer((const char *)buf, len);
 	free(buf);
-	grpc_byte_buffer *send_bb = grpc_raw_byte_buffer_create(&payload, 1);
+	st->send_bb = grpc_raw_byte_buffer_create(&payload, 1);
 	grpc_slice_unref(payload);
 
 	grpc_slice method = grpc_slice_from_static_string(rpc->grpc_path);
-	st.call = grpc_channel_create_call(g->ch, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq, method, NULL, deadline, NULL);
-	if (!st.call) {
-		grpc_byte_buffer_destroy(send_bb);
+	st->call = grpc_channel_create_call(g->ch, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq, method, NULL, deadline, NULL);
+	if (!st->call) {
+		call_release(st);
 		return kci_set_error(c, KC_ERR_INTERNAL, "cannot create a call");
 	}
-
-	char *bearer = NULL;
-	grpc_metadata md[1];
-	size_t n_md = 0;
 	if (c->token && c->token[0]) {
 		size_t blen = strlen(c->token) + 8;
-		bearer = malloc(blen);
-		if (!bearer) {
-			grpc_call_unref(st.call);
-			grpc_byte_buffer_destroy(send_bb);
+		st->bearer = malloc(blen);
+		if (!st->bearer) {
+			call_release(st);
 			return KC_ERR_NOMEM;
 		}
-		snprintf(bearer, blen, "Bearer %s", c->token);
-		memset(md, 0, sizeof md);
-		md[0].key = grpc_slice_from_static_string("authorization");
-		md[0].value = grpc_slice_from_copied_string(bearer);
-		n_md = 1;
+		snprintf(st->bearer, blen, "Bearer %s", c->token);
+		memset(st->md, 0, sizeof st->md);
+		st->md[0].key = grpc_slice_from_static_string("authorization");
+		st->md[0].value = grpc_slice_from_copied_string(st->bearer);
+		st->n_md = 1;
 	}
+	return 0;
+}
 
-	grpc_metadata_array initial_md, trailing_md;
-	grpc_metadata_array_init(&initial_md);
-	grpc_metadata_array_init(&trailing_md);
-	grpc_status_code status = GRPC_STATUS_OK;
-	grpc_slice details = grpc_empty_slice();
-
+/* Starts the two batches that live as long as the call: metadata, request
+ * and half-close; and the status. */
+static int call_start(struct call_state *st)
+{
 	grpc_op ops[4];
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = n_md;
-	ops[0].data.send_initial_metadata.metadata = n_md ? md : NULL;
+	ops[0].data.send_initial_metadata.count = st->n_md;
+	ops[0].data.send_initial_metadata.metadata = st->n_md ? st->md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send_bb;
+	ops[1].data.send_message.send_message = st->send_bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
 	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-	grpc_call_error ce = grpc_call_start_batch(st.call, ops, 4, &st.tags[TAG_START], NULL);
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &st->initial_md;
+	grpc_call_error ce = grpc_call_start_batch(st->call, ops, 4, &st->tags[TAG_START], NULL);
 	if (ce != GRPC_CALL_OK) {
-		rc = kci_set_error(c, KC_ERR_INTERNAL, "grpc start batch: %d", (int)ce);
-		st.done[TAG_START] = st.done[TAG_STATUS] = true;
-		goto out;
+		st->done[TAG_START] = st->done[TAG_STATUS] = true;
+		return kci_set_error(st->c, KC_ERR_INTERNAL, "grpc start batch: %d", (int)ce);
 	}
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[0].data.recv_status_on_client.trailing_metadata = &trailing_md;
-	ops[0].data.recv_status_on_client.status = &status;
-	ops[0].data.recv_status_on_client.status_details = &details;
-	ce = grpc_call_start_batch(st.call, ops, 1, &st.tags[TAG_STATUS], NULL);
+	ops[0].data.recv_status_on_client.trailing_metadata = &st->trailing_md;
+	ops[0].data.recv_status_on_client.status = &st->status;
+	ops[0].data.recv_status_on_client.status_details = &st->details;
+	ce = grpc_call_start_batch(st->call, ops, 1, &st->tags[TAG_STATUS], NULL);
 	if (ce != GRPC_CALL_OK) {
-		grpc_call_cancel(st.call, NULL);
-		st.done[TAG_STATUS] = true;
-		rc = kci_set_error(c, KC_ERR_INTERNAL, "grpc start batch: %d", (int)ce);
-		goto wait_start;
+		grpc_call_cancel(st->call, NULL);
+		st->done[TAG_STATUS] = true;
+		return kci_set_error(st->c, KC_ERR_INTERNAL, "grpc start batch: %d", (int)ce);
 	}
+	return 0;
+}
 
-	for (;;) {
-		grpc_byte_buffer *recv_bb = NULL;
-		memset(ops, 0, sizeof ops);
-		ops[0].op = GRPC_OP_RECV_MESSAGE;
-		ops[0].data.recv_message.recv_message = &recv_bb;
-		st.done[TAG_RECV] = false;
-		if (grpc_call_start_batch(st.call, ops, 1, &st.tags[TAG_RECV], NULL) != GRPC_CALL_OK)
-			break;
-		wait_tag(&st, TAG_RECV);
-		if (!recv_bb)
-			break; /* end of stream, or the call failed: the status says */
-		grpc_byte_buffer_reader reader;
-		ProtobufCMessage *m = NULL;
-		if (grpc_byte_buffer_reader_init(&reader, recv_bb)) {
-			grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-			m = protobuf_c_message_unpack(rpc->out, NULL, GRPC_SLICE_LENGTH(all),
-			                              GRPC_SLICE_START_PTR(all));
-			grpc_slice_unref(all);
-			grpc_byte_buffer_reader_destroy(&reader);
-		}
-		grpc_byte_buffer_destroy(recv_bb);
-		if (!m) {
-			rc = kci_set_error(c, KC_ERR_PROTOCOL, "cannot decode the server's %s", rpc->out->short_name);
-			grpc_call_cancel(st.call, NULL);
-			break;
-		}
+/* The next message, decoded; NULL at the end of the stream or when the
+ * call failed (the status says), or (with *rc set) when it does not decode. */
+static ProtobufCMessage *call_next(struct call_state *st, const struct kci_rpc *rpc, int *rc)
+{
+	grpc_byte_buffer *recv_bb = NULL;
+	grpc_op ops[1];
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_RECV_MESSAGE;
+	ops[0].data.recv_message.recv_message = &recv_bb;
+	st->done[TAG_RECV] = false;
+	if (grpc_call_start_batch(st->call, ops, 1, &st->tags[TAG_RECV], NULL) != GRPC_CALL_OK)
+		return NULL;
+	wait_tag(st, TAG_RECV);
+	if (!recv_bb)
+		return NULL;
+	grpc_byte_buffer_reader reader;
+	ProtobufCMessage *m = NULL;
+	if (grpc_byte_buffer_reader_init(&reader, recv_bb)) {
+		grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+		m = protobuf_c_message_unpack(rpc->out, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+		grpc_slice_unref(all);
+		grpc_byte_buffer_reader_destroy(&reader);
+	}
+	grpc_byte_buffer_destroy(recv_bb);
+	if (!m) {
+		*rc = kci_set_error(st->c, KC_ERR_PROTOCOL, "cannot decode the server's %s", rpc->out->short_name);
+		grpc_call_cancel(st->call, NULL);
+	}
+	return m;
+}
+
+/* Reads messages until the stream ends: a unary call keeps the first in
+ * *resp (and drops any more), a stream hands each to `cb` until it asks
+ * to stop. */
+static int call_receive(struct call_state *st, const struct kci_rpc *rpc, ProtobufCMessage **resp, kci_msg_cb cb,
+                        void *user_data)
+{
+	int rc = 0;
+	ProtobufCMessage *m;
+	while ((m = call_next(st, rpc, &rc)) != NULL) {
 		if (!cb) {
-			if (got_one) {
+			if (st->got_one) {
 				protobuf_c_message_free_unpacked(m, NULL);
 				continue;
 			}
 			*resp = m;
-			got_one = true;
+			st->got_one = true;
 			continue;
 		}
 		int stop = cb(m, user_data);
 		protobuf_c_message_free_unpacked(m, NULL);
 		if (stop) {
-			stopped = true;
-			grpc_call_cancel(st.call, NULL);
+			st->stopped = true;
+			grpc_call_cancel(st->call, NULL);
 			break;
 		}
 	}
-wait_start:
-	wait_tag(&st, TAG_START);
-	wait_tag(&st, TAG_STATUS);
-	if (rc == 0 && !stopped && status != GRPC_STATUS_OK) {
-		char *msg = grpc_slice_to_c_string(details);
-		if (st.cancel_sent && atomic_load(&c->cancelled))
+	return rc;
+}
+
+/* Waits for the call's batches and turns its status into the result: `rc`
+ * when the call already failed, else the server's status. */
+static int call_finish(struct call_state *st, int rc, const struct kci_rpc *rpc, ProtobufCMessage **resp,
+                       bool streaming)
+{
+	kc_client *c = st->c;
+	wait_tag(st, TAG_START);
+	wait_tag(st, TAG_STATUS);
+	if (rc == 0 && !st->stopped && st->status != GRPC_STATUS_OK) {
+		char *msg = grpc_slice_to_c_string(st->details);
+		if (st->cancel_sent && atomic_load(&c->cancelled))
 			rc = kci_set_error(c, KC_ERR_CANCELLED, "cancelled");
 		else
-			rc = kci_set_error(c, kc_error_from_grpc_status((int)status), "%s", msg ? msg : "");
+			rc = kci_set_error(c, kc_error_from_grpc_status((int)st->status), "%s", msg ? msg : "");
 		gpr_free(msg);
 	}
-	if (rc == 0 && !cb && !got_one)
+	if (rc == 0 && !streaming && !st->got_one)
 		rc = kci_set_error(c, KC_ERR_PROTOCOL, "the server sent no %s", rpc->out->short_name);
-	if (rc && got_one) {
+	if (rc && st->got_one) {
 		protobuf_c_message_free_unpacked(*resp, NULL);
 		*resp = NULL;
 	}
-out:
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&initial_md);
-	grpc_metadata_array_destroy(&trailing_md);
-	if (n_md) {
-		grpc_slice_unref(md[0].value);
-	}
-	free(bearer);
-	grpc_byte_buffer_destroy(send_bb);
-	grpc_call_unref(st.call);
+	return rc;
+}
+
+/* One call, unary (`cb` NULL: the answer in *resp) or server-streaming. */
+static int run_call(kc_client *c, const struct kci_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    kci_msg_cb cb, void *user_data)
+{
+	struct call_state st = {.c = c, .tags = {TAG_START, TAG_STATUS, TAG_RECV}};
+	int rc = call_open(&st, rpc, req, cb != NULL);
+	if (rc)
+		return rc;
+	rc = call_start(&st);
+	if (rc == 0)
+		rc = call_receive(&st, rpc, resp, cb, user_data);
+	rc = call_finish(&st, rc, rpc, resp, cb != NULL);
+	call_release(&st);
 	return rc;
 }
 

@@ -55,6 +55,15 @@ if diff -u <(exports "$bazel_so") <(exports "$tmp/build/libkcclient.so") >&2; th
 else
 	fail "libkcclient.so exports differ"
 fi
+# ... and every one of them is declared in a public header: an internal kc_
+# helper that leaks into the ABI fails here.
+declared=$(cat "$src/client/include/kc/client.h" "$src/common/kc_error.h" | grep -o '\bkc_[a-z0-9_]*(' | tr -d '(' | sort -u)
+leaked=$(comm -23 <(exports "$bazel_so" | sed "s/@.*//") <(echo "$declared"))
+if [ -z "$leaked" ] && [ -n "$(exports "$bazel_so")" ]; then
+	passed=$((passed + 1))
+else
+	fail "libkcclient.so exports what no public header declares: $leaked"
+fi
 
 for url in "$KC_TEST_REST_URL" "$KC_TEST_GRPC_URL"; do
 	export KC_URL=$url KC_TOKEN=$KC_TEST_TOKEN

@@ -88,7 +88,7 @@ class Store:
 
     def create(self, prompt, workdir, agent):
         if not prompt.strip():
-            raise ApiError(3, 400, "prompt is required")
+            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, 400, "prompt is required")
         now = time.time()
         tid = "%d-%s" % (int(now), secrets.token_hex(4))
         t = dict(id=tid, session_id=str(uuid.uuid4()), prompt=prompt, workdir=workdir or "/home/coder",
@@ -142,7 +142,7 @@ class Store:
         with self.lock:
             t = self.tasks.get(tid)
         if not t:
-            raise ApiError(5, 404, "Task not found")
+            raise ApiError(grpc.StatusCode.NOT_FOUND, 404, "Task not found")
         return t
 
     def kill(self, tid):
@@ -154,9 +154,9 @@ class Store:
     def send(self, tid, prompt):
         t = self.get(tid)
         if not prompt.strip():
-            raise ApiError(3, 400, "prompt is required")
+            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, 400, "prompt is required")
         if t["status"] != 1:
-            raise ApiError(9, 409, "Session is no longer running")
+            raise ApiError(grpc.StatusCode.FAILED_PRECONDITION, 409, "Session is no longer running")
         with self.lock:
             t["followups"].append((prompt, time.time()))
             t["version"] += 1
@@ -234,7 +234,7 @@ class Api:
 
     def auth(self, bearer):
         if bearer != "Bearer " + self.token:
-            raise ApiError(16, 401, "Unauthorized")
+            raise ApiError(grpc.StatusCode.UNAUTHENTICATED, 401, "Unauthorized")
 
     def CreateTask(self, r):
         return self.store.task_msg(self.store.create(r.prompt, r.workdir, r.agent))
@@ -332,24 +332,77 @@ class Api:
         return g
 
     def GetApiToken(self, r):
-        raise ApiError(7, 403, "The token is only given to an OAuth identity")
+        raise ApiError(grpc.StatusCode.PERMISSION_DENIED, 403, "The token is only given to an OAuth identity")
 
 
-RPCS = {
-    # name: (service, request type, response type, method, path, body, streaming)
-    "CreateTask": ("TaskService", "kc.v1.CreateTaskRequest", "kc.v1.Task", "POST", "/api/claude/tasks", True, False),
-    "ListTasks": ("TaskService", "kc.v1.ListTasksRequest", "kc.v1.ListTasksResponse", "GET", "/api/claude/tasks", False, False),
-    "GetTask": ("TaskService", "kc.v1.GetTaskRequest", "kc.v1.Task", "GET", "/api/claude/tasks/{task_id}", False, False),
-    "GetTaskOutput": ("TaskService", "kc.v1.GetTaskOutputRequest", "google.api.HttpBody", "GET", "/api/claude/tasks/{task_id}/output", False, False),
-    "SendMessage": ("TaskService", "kc.v1.SendMessageRequest", "kc.v1.Task", "POST", "/api/claude/tasks/{task_id}/message", True, False),
-    "KillTask": ("TaskService", "kc.v1.KillTaskRequest", "kc.v1.KillTaskResponse", "DELETE", "/api/claude/tasks/{task_id}", False, False),
-    "PrepareTerminal": ("TaskService", "kc.v1.PrepareTerminalRequest", "kc.v1.PrepareTerminalResponse", "POST", "/api/claude/tasks/{task_id}/prepare-terminal", False, False),
-    "WatchTask": ("TaskService", "kc.v1.WatchTaskRequest", "kc.v1.TaskEvent", "GET", "/api/claude/tasks/{task_id}/watch", False, True),
-    "GetMetrics": ("MetricsService", "kc.v1.GetMetricsRequest", "kc.v1.Metrics", "GET", "/metrics", False, False),
-    "GetHealth": ("WorkspaceService", "kc.v1.GetHealthRequest", "kc.v1.Health", "GET", "/health", False, False),
-    "GetGitHubStatus": ("WorkspaceService", "kc.v1.GetGitHubStatusRequest", "kc.v1.GitHubStatus", "GET", "/api/github/status", False, False),
-    "GetApiToken": ("WorkspaceService", "kc.v1.GetApiTokenRequest", "kc.v1.ApiToken", "GET", "/api/claude/auth/token", False, False),
-}
+# The rpcs the mock serves. Their routes come from the descriptor set's
+# google.api.http annotations (load_rpcs), as the gateway's and the
+# client's do: no route is restated here.
+SERVED = ("CreateTask", "ListTasks", "GetTask", "GetTaskOutput", "SendMessage", "KillTask", "PrepareTerminal",
+          "WatchTask", "GetMetrics", "GetHealth", "GetGitHubStatus", "GetApiToken")
+# name: (service, request type, response type, method, path, body, streaming)
+RPCS = {}
+# google.api.http's extension number on MethodOptions.
+HTTP_RULE_FIELD = 72295728
+
+
+def varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+
+def http_rule_bytes(options):
+    """The google.api.http option in serialized MethodOptions (an unknown
+    field to this pool's options class), or None."""
+    i = 0
+    while i < len(options):
+        key, i = varint(options, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, i = varint(options, i)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            n, i = varint(options, i)
+            if field == HTTP_RULE_FIELD:
+                return options[i:i + n]
+            i += n
+        else:
+            raise ValueError("unexpected wire type %d in MethodOptions" % wire)
+    return None
+
+
+def load_rpcs(path, M):
+    fds = descriptor_pb2.FileDescriptorSet()
+    with open(path, "rb") as f:
+        fds.ParseFromString(f.read())
+    rpcs = {}
+    for fd in fds.file:
+        for svc in fd.service:
+            for m in svc.method:
+                raw = http_rule_bytes(m.options.SerializeToString()) if m.name in SERVED else None
+                if raw is None:
+                    continue
+                rule = M["google.api.HttpRule"].FromString(raw)
+                kind = rule.WhichOneof("pattern")
+                method, tmpl = ((rule.custom.kind, rule.custom.path) if kind == "custom"
+                                else (kind.upper(), getattr(rule, kind)))
+                rpcs[m.name] = (svc.name, m.input_type.lstrip("."), m.output_type.lstrip("."), method, tmpl,
+                                bool(rule.body), m.server_streaming)
+    missing = set(SERVED) - set(rpcs)
+    if missing:
+        raise SystemExit("mock_workspace: no google.api.http route for %s" % ", ".join(sorted(missing)))
+    return rpcs
+
+
 NO_AUTH = {"GetHealth"}
 
 
@@ -373,7 +426,7 @@ def grpc_server(M, api, port_holder, creds=None):
                     try:
                         yield from getattr(api, name)(req, ctx.is_active)
                     except ApiError as e:
-                        ctx.abort(CODES[e.grpc_code], e.message)
+                        ctx.abort(e.grpc_code, e.message)
                 return grpc.unary_stream_rpc_method_handler(h, req_cls.FromString, resp_cls.SerializeToString)
 
             def h(req, ctx):
@@ -381,7 +434,7 @@ def grpc_server(M, api, port_holder, creds=None):
                 try:
                     return getattr(api, name)(req)
                 except ApiError as e:
-                    ctx.abort(CODES[e.grpc_code], e.message)
+                    ctx.abort(e.grpc_code, e.message)
             return grpc.unary_unary_rpc_method_handler(h, req_cls.FromString, resp_cls.SerializeToString)
 
         handlers.setdefault(svc, {})[name] = make()
@@ -395,8 +448,6 @@ def grpc_server(M, api, port_holder, creds=None):
     server.start()
     return server
 
-
-CODES = {c.value[0]: c for c in grpc.StatusCode}
 
 
 def match(path_tmpl, path):
@@ -448,9 +499,9 @@ def make_http_handler(M, api):
                         try:
                             fields = json.loads(raw)
                         except ValueError:
-                            raise ApiError(3, 400, "Invalid JSON")
+                            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, 400, "Invalid JSON")
                         if not isinstance(fields, dict) or not isinstance(fields.get("prompt", ""), str):
-                            raise ApiError(3, 400, "prompt must be a string")
+                            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, 400, "prompt must be a string")
                     for k, v in parse_qs(u.query).items():
                         fd = M[req_t].DESCRIPTOR.fields_by_name.get(k)
                         val = v[0]
@@ -517,6 +568,7 @@ def main():
     # Optional TLS listeners too (https and grpcs) with this cert and key.
     cert, key = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
     M = load_messages(desc)
+    RPCS.update(load_rpcs(desc, M))
     store = Store(M)
     api = Api(M, store, token)
     grpc_port = []

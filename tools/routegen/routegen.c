@@ -1,15 +1,18 @@
 /*
- * routegen - makes the gateway's route table from the API's annotations.
+ * routegen - makes the REST route tables from the API's annotations.
  *
- *   routegen <descriptor_set.pb> <out.c>
+ *   routegen <descriptor_set.pb> <out.c>            the gateway's table
+ *   routegen --client <descriptor_set.pb> <out.c>   libkcclient's table
  *
  * Reads a FileDescriptorSet (protoc --include_imports), finds every rpc
  * with a google.api.http option, compiles its path template into segments,
  * checks that every bound field, body field and response-body field exists
- * in the rpc's messages, and writes a C file defining kc_routes[] (see
- * gateway/router.h) and kc_map_entry_types[]. Any error in an annotation
- * fails the build with the rpc's name and the reason, so a bad route can
- * never reach the gateway.
+ * in the rpc's messages, and writes a C file. For the gateway it defines
+ * kc_routes[] (see gateway/router.h) and kc_map_entry_types[]; for the
+ * client, one `struct kci_rpc kci_rpc_<rpc>` per rpc (see
+ * client/lib/internal.h) with its gRPC path and primary binding. Any error
+ * in an annotation fails the build with the rpc's name and the reason, so a
+ * bad route can never reach the gateway or the client.
  *
  * The C names of protobuf-c descriptors follow protoc-c's rule: each dotted
  * part of the full name, CamelCase turned to lower_snake, joined by "__".
@@ -22,10 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
+#include "common/kc_error.h"
 #include "google/api/http.pb-c.h"
 #include "google/protobuf/descriptor.pb-c.h"
 #include "tools/protodesc/http_rule.h"
 
+/* The largest descriptor set read: the API's is tens of KiB. */
+#define MAX_DESCRIPTOR_SET_BYTES (64u * 1024 * 1024)
 
 typedef Google__Protobuf__FileDescriptorSet FileSet;
 typedef Google__Protobuf__FileDescriptorProto FileProto;
@@ -196,6 +203,12 @@ static void put_c_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* One compiled path segment: its kind's C name and its literal or field. */
+struct segment {
+	const char *kind;
+	char *text;
+};
+
 struct route {
 	const char *method;
 	const char *path;
@@ -206,6 +219,10 @@ struct route {
 	size_t method_index;
 	const MethodProto *rpc;
 	char *grpc_path;
+	/* The rule itself, not one of its additional_bindings. */
+	bool primary;
+	struct segment *segments;
+	size_t n_segments;
 };
 
 static struct route *routes;
@@ -235,66 +252,74 @@ static bool valid_field_path(const char *s, size_t len)
 	return true;
 }
 
-/* Writes the segment array of route `r` and checks its variables. */
-static size_t emit_segments(FILE *out, size_t index, const struct route *r, const MessageProto *input)
+static char *xstrndup(const char *s, size_t len)
+{
+	char *p = xmalloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/* One `{field}`, `{field=*}` or `{field=**}` segment (`len` bytes at `p`,
+ * braces included) of route `r`; `last` when no segment follows. */
+static struct segment variable_segment(const struct route *r, const char *p, size_t len, bool last,
+                                       const MessageProto *input)
+{
+	const char *inner = p + 1;
+	size_t inner_len = len - 2;
+	const char *eq = memchr(inner, '=', inner_len);
+	size_t name_len = eq ? (size_t)(eq - inner) : inner_len;
+	const char *kind = "KC_SEGMENT_FIELD";
+	if (eq) {
+		size_t pat_len = inner_len - name_len - 1;
+		if (pat_len == 2 && memcmp(eq + 1, "**", 2) == 0) {
+			if (!last)
+				die("\"%s\": {field=**} must be the last segment", r->path);
+			kind = "KC_SEGMENT_FIELD_REST";
+		} else if (!(pat_len == 1 && eq[1] == '*')) {
+			die("\"%s\": only {field}, {field=*} and {field=**} are supported", r->path);
+		}
+	}
+	if (!valid_field_path(inner, name_len))
+		die("\"%s\": bad variable name", r->path);
+	char *field = xstrndup(inner, name_len);
+	check_field_path(input, field, true, "path variable");
+	return (struct segment){kind, field};
+}
+
+/* Compiles the path template of route `r` into r->segments and checks its
+ * variables against the request message. */
+static void compile_path(struct route *r, const MessageProto *input)
 {
 	const char *p = r->path;
 	if (p[0] != '/' || p[1] == '\0')
 		die("path \"%s\" must start with '/' and name something", p);
-	fprintf(out, "static const kc_route_segment route_%zu_segments[] = {\n", index);
-	size_t n = 0;
+	size_t cap = 1;
+	for (const char *q = p + 1; *q; q++)
+		cap += *q == '/';
+	r->segments = xmalloc(cap * sizeof *r->segments);
+	r->n_segments = 0;
 	p++;
 	for (;;) {
 		const char *end = strchr(p, '/');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
+		struct segment *seg = &r->segments[r->n_segments];
 		if (len >= 2 && p[0] == '{' && p[len - 1] == '}') {
-			const char *inner = p + 1;
-			size_t inner_len = len - 2;
-			const char *eq = memchr(inner, '=', inner_len);
-			size_t name_len = eq ? (size_t)(eq - inner) : inner_len;
-			const char *kind = "KC_SEGMENT_FIELD";
-			if (eq) {
-				size_t pat_len = inner_len - name_len - 1;
-				if (pat_len == 2 && memcmp(eq + 1, "**", 2) == 0) {
-					if (end)
-						die("\"%s\": {field=**} must be the last segment", r->path);
-					kind = "KC_SEGMENT_FIELD_REST";
-				} else if (!(pat_len == 1 && eq[1] == '*')) {
-					die("\"%s\": only {field}, {field=*} and {field=**} are supported", r->path);
-				}
-			}
-			if (!valid_field_path(inner, name_len))
-				die("\"%s\": bad variable name", r->path);
-			char *field = xmalloc(name_len + 1);
-			memcpy(field, inner, name_len);
-			field[name_len] = '\0';
-			check_field_path(input, field, true, "path variable");
-			fprintf(out, "\t{%s, ", kind);
-			put_c_string(out, field);
-			fprintf(out, "},\n");
-			free(field);
+			*seg = variable_segment(r, p, len, !end, input);
 		} else {
 			if (!valid_literal(p, len))
 				die("\"%s\": bad literal segment \"%.*s\"", r->path, (int)len, p);
-			char *lit = xmalloc(len + 1);
-			memcpy(lit, p, len);
-			lit[len] = '\0';
-			fprintf(out, "\t{KC_SEGMENT_LITERAL, ");
-			put_c_string(out, lit);
-			fprintf(out, "},\n");
-			free(lit);
+			*seg = (struct segment){"KC_SEGMENT_LITERAL", xstrndup(p, len)};
 		}
-		n++;
+		r->n_segments++;
 		if (!end)
 			break;
 		p = end + 1;
 	}
-	fprintf(out, "};\n\n");
-	return n;
 }
 
 static void add_route(const char *method, const char *path, const char *body, const char *response_body,
-                      const FileProto *file, const ServiceProto *svc, size_t mi)
+                      const FileProto *file, const ServiceProto *svc, size_t mi, bool primary)
 {
 	if (!path || !*path)
 		die("empty path");
@@ -308,33 +333,43 @@ static void add_route(const char *method, const char *path, const char *body, co
 	size_t len = strlen(file->package) + strlen(svc->name) + strlen(rpc->name) + 4;
 	char *grpc_path = xmalloc(len);
 	snprintf(grpc_path, len, "/%s.%s/%s", file->package, svc->name, rpc->name);
-	routes[n_routes++] = (struct route){method, path, body ? body : "", response_body ? response_body : "",
-	                                    file, svc, mi, rpc, grpc_path};
+	routes[n_routes++] = (struct route){.method = method,
+	                                    .path = path,
+	                                    .body = body ? body : "",
+	                                    .response_body = response_body ? response_body : "",
+	                                    .file = file,
+	                                    .svc = svc,
+	                                    .method_index = mi,
+	                                    .rpc = rpc,
+	                                    .grpc_path = grpc_path,
+	                                    .primary = primary};
 }
 
 static void add_rule(const Google__Api__HttpRule *rule, const FileProto *file, const ServiceProto *svc, size_t mi,
                      bool nested)
 {
+	bool primary = !nested;
 	switch (rule->pattern_case) {
 	case GOOGLE__API__HTTP_RULE__PATTERN_GET:
-		add_route("GET", rule->get, rule->body, rule->response_body, file, svc, mi);
+		add_route("GET", rule->get, rule->body, rule->response_body, file, svc, mi, primary);
 		break;
 	case GOOGLE__API__HTTP_RULE__PATTERN_PUT:
-		add_route("PUT", rule->put, rule->body, rule->response_body, file, svc, mi);
+		add_route("PUT", rule->put, rule->body, rule->response_body, file, svc, mi, primary);
 		break;
 	case GOOGLE__API__HTTP_RULE__PATTERN_POST:
-		add_route("POST", rule->post, rule->body, rule->response_body, file, svc, mi);
+		add_route("POST", rule->post, rule->body, rule->response_body, file, svc, mi, primary);
 		break;
 	case GOOGLE__API__HTTP_RULE__PATTERN_DELETE:
-		add_route("DELETE", rule->delete_, rule->body, rule->response_body, file, svc, mi);
+		add_route("DELETE", rule->delete_, rule->body, rule->response_body, file, svc, mi, primary);
 		break;
 	case GOOGLE__API__HTTP_RULE__PATTERN_PATCH:
-		add_route("PATCH", rule->patch, rule->body, rule->response_body, file, svc, mi);
+		add_route("PATCH", rule->patch, rule->body, rule->response_body, file, svc, mi, primary);
 		break;
 	case GOOGLE__API__HTTP_RULE__PATTERN_CUSTOM:
 		if (!rule->custom || !rule->custom->kind || !*rule->custom->kind)
 			die("custom pattern without a method");
-		add_route(rule->custom->kind, rule->custom->path, rule->body, rule->response_body, file, svc, mi);
+		add_route(rule->custom->kind, rule->custom->path, rule->body, rule->response_body, file, svc, mi,
+		          primary);
 		break;
 	default:
 		die("http rule without a method and path");
@@ -362,41 +397,23 @@ static void collect_rules(const FileProto *file, const ServiceProto *svc, size_t
 	add_rule(rule, file, svc, mi, false);
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
+static FileSet *load_set(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
-	size_t cap = 1 << 16, n = 0;
-	unsigned char *buf = xmalloc(cap);
-	for (;;) {
-		n += fread(buf + n, 1, cap - n, f);
-		if (n < cap)
-			break;
-		cap *= 2;
-		buf = realloc(buf, cap);
-		if (!buf)
-			die("out of memory");
-	}
-	if (ferror(f))
-		die("%s: read error", path);
-	fclose(f);
-	*len = n;
-	return buf;
+	char *buf;
+	size_t len;
+	int rc = kc_file_read(path, MAX_DESCRIPTOR_SET_BYTES, &buf, &len);
+	if (rc)
+		die("%s: %s", path, kc_strerror(rc));
+	FileSet *set = google__protobuf__file_descriptor_set__unpack(NULL, len, (const uint8_t *)buf);
+	free(buf);
+	if (!set)
+		die("%s is not a FileDescriptorSet", path);
+	return set;
 }
 
-int main(int argc, char **argv)
+/* Indexes every message and collects every rpc's rules. */
+static void read_api(const FileSet *set)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: routegen <descriptor_set.pb> <out.c>\n");
-		return 2;
-	}
-	size_t len;
-	unsigned char *buf = read_file(argv[1], &len);
-	FileSet *set = google__protobuf__file_descriptor_set__unpack(NULL, len, buf);
-	if (!set)
-		die("%s is not a FileDescriptorSet", argv[1]);
-
 	for (size_t f = 0; f < set->n_file; f++) {
 		const FileProto *file = set->file[f];
 		const char *pkg = file->package ? file->package : "";
@@ -414,28 +431,11 @@ int main(int argc, char **argv)
 	}
 	if (!n_routes)
 		die("no google.api.http annotations found");
+}
 
-	FILE *out = fopen(argv[2], "w");
-	if (!out)
-		die("%s: %s", argv[2], strerror(errno));
-	fprintf(out, "/* Generated by tools/routegen from the API's google.api.http annotations.\n"
-	             " * Do not edit: change the .proto files instead. */\n"
-	             "#include <stddef.h>\n\n#include \"gateway/router.h\"\n\n");
-
-	/* Headers of every file that defines a service with routes, a message
-	 * a route uses, or a map entry. */
-	const char **headers = xmalloc(set->n_file * sizeof *headers);
-	size_t n_headers = 0;
-	for (size_t f = 0; f < set->n_file; f++) {
-		const FileProto *file = set->file[f];
-		if (strncmp(file->name, "google/protobuf/", 16) == 0)
-			continue; /* compiled only where the API imports them */
-		headers[n_headers++] = header_for(file->name);
-	}
-	for (size_t h = 0; h < n_headers; h++)
-		fprintf(out, "#include \"%s\"\n", headers[h]);
-	fprintf(out, "\n");
-
+/* Checks every route against its rpc's messages and compiles its path. */
+static void check_routes(void)
+{
 	for (size_t i = 0; i < n_routes; i++) {
 		struct route *r = &routes[i];
 		char rpc_name[512];
@@ -453,43 +453,74 @@ int main(int argc, char **argv)
 			die("%s routes cannot have a body", r->method);
 		if (r->rpc->client_streaming)
 			die("client-streaming rpcs cannot be routed");
-		emit_segments(out, i, r, in->msg);
+		compile_path(r, in->msg);
 	}
 	current_rpc = "";
+}
 
-	fprintf(out, "const kc_route kc_routes[] = {\n");
-	for (size_t i = 0; i < n_routes; i++) {
-		struct route *r = &routes[i];
-		char svc_full[512];
-		snprintf(svc_full, sizeof svc_full, ".%s.%s", r->file->package, r->svc->name);
-		char *svc_c = c_lower_name(svc_full);
-		char *in_c = c_lower_name(r->rpc->input_type);
-		char *out_c = c_lower_name(r->rpc->output_type);
-		size_t nseg = 1;
-		for (const char *p = r->path + 1; *p; p++)
-			nseg += *p == '/';
-		fprintf(out, "\t{\n\t\t.http_method = ");
-		put_c_string(out, r->method);
-		fprintf(out, ",\n\t\t.path_template = ");
-		put_c_string(out, r->path);
-		fprintf(out, ",\n\t\t.segments = route_%zu_segments,\n\t\t.n_segments = %zu,\n\t\t.body_field = ", i, nseg);
-		put_c_string(out, r->body);
-		fprintf(out, ",\n\t\t.response_body_field = ");
-		put_c_string(out, r->response_body);
-		fprintf(out, ",\n\t\t.grpc_path = ");
-		put_c_string(out, r->grpc_path);
-		fprintf(out,
-		        ",\n\t\t.service = &%s__descriptor,\n\t\t.method_index = %zu,\n"
-		        "\t\t.input = &%s__descriptor,\n\t\t.output = &%s__descriptor,\n"
-		        "\t\t.server_streaming = %s,\n\t},\n",
-		        svc_c, r->method_index, in_c, out_c, r->rpc->server_streaming ? "true" : "false");
-		free(svc_c);
-		free(in_c);
-		free(out_c);
+/* The generated file's opening: the notice, `own_header` and the header of
+ * every file of the set but google/protobuf's (compiled only where the API
+ * imports them). */
+static void emit_includes(FILE *out, const FileSet *set, const char *own_header)
+{
+	fprintf(out,
+	        "/* Generated by tools/routegen from the API's google.api.http annotations.\n"
+	        " * Do not edit: change the .proto files instead. */\n"
+	        "#include <stddef.h>\n\n#include \"%s\"\n\n",
+	        own_header);
+	for (size_t f = 0; f < set->n_file; f++) {
+		const FileProto *file = set->file[f];
+		if (strncmp(file->name, "google/protobuf/", 16) == 0)
+			continue;
+		char *h = header_for(file->name);
+		fprintf(out, "#include \"%s\"\n", h);
+		free(h);
 	}
-	fprintf(out, "};\n\nconst size_t kc_n_routes = %zu;\n\n", n_routes);
+	fprintf(out, "\n");
+}
 
-	/* Map entries of the files we include (google/protobuf has none). */
+static void emit_segments(FILE *out, size_t index, const struct route *r)
+{
+	fprintf(out, "static const kc_route_segment route_%zu_segments[] = {\n", index);
+	for (size_t s = 0; s < r->n_segments; s++) {
+		fprintf(out, "\t{%s, ", r->segments[s].kind);
+		put_c_string(out, r->segments[s].text);
+		fprintf(out, "},\n");
+	}
+	fprintf(out, "};\n\n");
+}
+
+static void emit_route(FILE *out, size_t i, const struct route *r)
+{
+	char svc_full[512];
+	snprintf(svc_full, sizeof svc_full, ".%s.%s", r->file->package, r->svc->name);
+	char *svc_c = c_lower_name(svc_full);
+	char *in_c = c_lower_name(r->rpc->input_type);
+	char *out_c = c_lower_name(r->rpc->output_type);
+	fprintf(out, "\t{\n\t\t.http_method = ");
+	put_c_string(out, r->method);
+	fprintf(out, ",\n\t\t.path_template = ");
+	put_c_string(out, r->path);
+	fprintf(out, ",\n\t\t.segments = route_%zu_segments,\n\t\t.n_segments = %zu,\n\t\t.body_field = ", i,
+	        r->n_segments);
+	put_c_string(out, r->body);
+	fprintf(out, ",\n\t\t.response_body_field = ");
+	put_c_string(out, r->response_body);
+	fprintf(out, ",\n\t\t.grpc_path = ");
+	put_c_string(out, r->grpc_path);
+	fprintf(out,
+	        ",\n\t\t.service = &%s__descriptor,\n\t\t.method_index = %zu,\n"
+	        "\t\t.input = &%s__descriptor,\n\t\t.output = &%s__descriptor,\n"
+	        "\t\t.server_streaming = %s,\n\t},\n",
+	        svc_c, r->method_index, in_c, out_c, r->rpc->server_streaming ? "true" : "false");
+	free(svc_c);
+	free(in_c);
+	free(out_c);
+}
+
+/* Map entries of the files we include (google/protobuf has none). */
+static void emit_map_entries(FILE *out)
+{
 	fprintf(out, "const ProtobufCMessageDescriptor *const kc_map_entry_types[] = {\n");
 	size_t n_maps = 0;
 	for (size_t i = 0; i < n_messages; i++) {
@@ -506,13 +537,60 @@ int main(int argc, char **argv)
 	if (!n_maps)
 		fprintf(out, "\tNULL,\n");
 	fprintf(out, "};\n\nconst size_t kc_n_map_entry_types = %zu;\n", n_maps);
+}
 
-	if (fclose(out) != 0)
-		die("%s: write failed", argv[2]);
-
-	/* Leak-clean, so the sanitized build's host tool passes LeakSanitizer. */
+/* gateway/router.h's kc_routes[] and kc_map_entry_types[]. */
+static void emit_gateway(FILE *out, const FileSet *set)
+{
+	emit_includes(out, set, "gateway/router.h");
 	for (size_t i = 0; i < n_routes; i++)
+		emit_segments(out, i, &routes[i]);
+	fprintf(out, "const kc_route kc_routes[] = {\n");
+	for (size_t i = 0; i < n_routes; i++)
+		emit_route(out, i, &routes[i]);
+	fprintf(out, "};\n\nconst size_t kc_n_routes = %zu;\n\n", n_routes);
+	emit_map_entries(out);
+}
+
+/* client/lib/internal.h's `struct kci_rpc`, one per rpc, named after it
+ * (kci_rpc_create_task): its primary binding, which is what a client
+ * calls; additional bindings are aliases the gateway serves. */
+static void emit_client(FILE *out, const FileSet *set)
+{
+	emit_includes(out, set, "client/lib/internal.h");
+	for (size_t i = 0; i < n_routes; i++) {
+		const struct route *r = &routes[i];
+		if (!r->primary)
+			continue;
+		char *rpc_c = c_lower_name(r->rpc->name);
+		char *in_c = c_lower_name(r->rpc->input_type);
+		char *out_c = c_lower_name(r->rpc->output_type);
+		fprintf(out, "extern const struct kci_rpc kci_rpc_%s;\nconst struct kci_rpc kci_rpc_%s = {\n", rpc_c,
+		        rpc_c);
+		fprintf(out, "\t.grpc_path = ");
+		put_c_string(out, r->grpc_path);
+		fprintf(out, ",\n\t.http_method = ");
+		put_c_string(out, r->method);
+		fprintf(out, ",\n\t.path_template = ");
+		put_c_string(out, r->path);
+		fprintf(out, ",\n\t.body_field = ");
+		put_c_string(out, r->body);
+		fprintf(out, ",\n\t.in = &%s__descriptor,\n\t.out = &%s__descriptor,\n};\n\n", in_c, out_c);
+		free(rpc_c);
+		free(in_c);
+		free(out_c);
+	}
+}
+
+/* Leak-clean, so the sanitized build's host tool passes LeakSanitizer. */
+static void release_all(FileSet *set)
+{
+	for (size_t i = 0; i < n_routes; i++) {
+		for (size_t s = 0; s < routes[i].n_segments; s++)
+			free(routes[i].segments[s].text);
+		free(routes[i].segments);
 		free(routes[i].grpc_path);
+	}
 	free(routes);
 	for (size_t i = 0; i < n_rules; i++)
 		google__api__http_rule__free_unpacked(rules[i], NULL);
@@ -520,10 +598,30 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n_messages; i++)
 		free(messages[i].full_name);
 	free(messages);
-	for (size_t h = 0; h < n_headers; h++)
-		free((char *)headers[h]);
-	free(headers);
 	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
-	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	bool client = argc == 4 && strcmp(argv[1], "--client") == 0;
+	if (argc != 3 && !client) {
+		fprintf(stderr, "usage: routegen [--client] <descriptor_set.pb> <out.c>\n");
+		return 2;
+	}
+	const char *set_path = argv[argc - 2], *out_path = argv[argc - 1];
+	FileSet *set = load_set(set_path);
+	read_api(set);
+	check_routes();
+
+	FILE *out = fopen(out_path, "w");
+	if (!out)
+		die("%s: %s", out_path, strerror(errno));
+	if (client)
+		emit_client(out, set);
+	else
+		emit_gateway(out, set);
+	if (fclose(out) != 0)
+		die("%s: write failed", out_path);
+	release_all(set);
 	return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A bad annotation fails the build with the rpc's name and the reason:
 # routegen refuses each of testdata/bad_*.proto with the expected message,
-# and accepts the real API.
+# and accepts the real API, for the gateway's table and the client's.
 set -u
 routegen=$1 api_set=$2 proto_root=$3
 shift 3
@@ -37,6 +37,22 @@ if "$routegen" "$api_set" "$tmp/api.c" && grep -q 'kc_n_routes = ' "$tmp/api.c";
 	echo "ok   the kc.v1 API generates"; pass=$((pass + 1))
 else
 	echo "FAIL the kc.v1 API does not generate"; fail=$((fail + 1))
+fi
+
+# --client: one kci_rpc per rpc, its primary binding as annotated.
+if "$routegen" --client "$api_set" "$tmp/client.c" &&
+	grep -q 'const struct kci_rpc kci_rpc_create_task = {' "$tmp/client.c" &&
+	awk '/kci_rpc_create_task = \{/,/^};/' "$tmp/client.c" | grep -q '\.body_field = "\*"' &&
+	awk '/kci_rpc_get_task = \{/,/^};/' "$tmp/client.c" | grep -q '\.path_template = "/api/claude/tasks/{task_id}"' &&
+	awk '/kci_rpc_kill_task = \{/,/^};/' "$tmp/client.c" | grep -q '\.http_method = "DELETE"'; then
+	echo "ok   the kc.v1 API generates the client's table"; pass=$((pass + 1))
+else
+	echo "FAIL the client's table"; fail=$((fail + 1))
+fi
+if "$routegen" --client "$tmp/bad_field.pb" "$tmp/bad_client.c" 2>/dev/null; then
+	echo "FAIL --client accepted a bad annotation"; fail=$((fail + 1))
+else
+	echo "ok   --client refuses a bad annotation too"; pass=$((pass + 1))
 fi
 
 echo "$pass passed, $fail failed"
