@@ -10,8 +10,8 @@ size_t kc_base64_encode(const unsigned char *in, size_t n, char *out, kc_base64_
 	const char *tbl = alphabet == KC_BASE64_URL ? url_tbl : std_tbl;
 	size_t o = 0;
 	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-		             (i + 2 < n ? in[i + 2] : 0);
+		unsigned v =
+		    (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
 		out[o++] = tbl[(v >> 18) & 63];
 		out[o++] = tbl[(v >> 12) & 63];
 		if (i + 1 < n)

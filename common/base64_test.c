@@ -12,14 +12,14 @@
 static const struct {
 	const char *in, *std, *url;
 } vectors[] = {
-	{"", "", ""},
-	{"f", "Zg==", "Zg"},
-	{"fo", "Zm8=", "Zm8"},
-	{"foo", "Zm9v", "Zm9v"},
-	{"foob", "Zm9vYg==", "Zm9vYg"},
-	{"fooba", "Zm9vYmE=", "Zm9vYmE"},
-	{"foobar", "Zm9vYmFy", "Zm9vYmFy"},
-	{"\xfb\xff", "+/8=", "-_8"},
+    {"", "", ""},
+    {"f", "Zg==", "Zg"},
+    {"fo", "Zm8=", "Zm8"},
+    {"foo", "Zm9v", "Zm9v"},
+    {"foob", "Zm9vYg==", "Zm9vYg"},
+    {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+    {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+    {"\xfb\xff", "+/8=", "-_8"},
 };
 
 static void test_encode(void **state)
@@ -67,9 +67,9 @@ static void test_decode_rejects(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_encode),
-		cmocka_unit_test(test_decode_round_trip),
-		cmocka_unit_test(test_decode_rejects),
+	    cmocka_unit_test(test_encode),
+	    cmocka_unit_test(test_decode_round_trip),
+	    cmocka_unit_test(test_decode_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

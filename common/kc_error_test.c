@@ -51,9 +51,9 @@ static void test_grpc_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_code_has_text_and_mappings),
-		cmocka_unit_test(test_contract_mappings),
-		cmocka_unit_test(test_grpc_round_trip),
+	    cmocka_unit_test(test_every_code_has_text_and_mappings),
+	    cmocka_unit_test(test_contract_mappings),
+	    cmocka_unit_test(test_grpc_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

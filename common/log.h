@@ -34,8 +34,8 @@ void kc_log_set_fd(int fd);
 /* Logs `msg` with key/value string pairs, terminated by NULL. */
 void kc_log(kc_log_level level, const char *msg, ...)
 #if defined(__GNUC__)
-	__attribute__((sentinel))
+    __attribute__((sentinel))
 #endif
-	;
+    ;
 
 #endif /* KC_LOG_H */

@@ -91,9 +91,9 @@ static void test_huge_line_stays_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_line_is_json_with_fields),
-		cmocka_unit_test(test_level_filter),
-		cmocka_unit_test(test_huge_line_stays_json),
+	    cmocka_unit_test(test_line_is_json_with_fields),
+	    cmocka_unit_test(test_level_filter),
+	    cmocka_unit_test(test_huge_line_stays_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,8 +42,8 @@ static void test_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decodes),
-		cmocka_unit_test(test_refuses),
+	    cmocka_unit_test(test_decodes),
+	    cmocka_unit_test(test_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

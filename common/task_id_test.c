@@ -48,9 +48,9 @@ static void test_segments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ids),
-		cmocka_unit_test(test_digits_bound),
-		cmocka_unit_test(test_segments),
+	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_digits_bound),
+	    cmocka_unit_test(test_segments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@ struct kc_ynode {
 	bool plain; /* scalar written without quotes */
 	char *text; /* scalar */
 	size_t len, cap;
-	char **keys;         /* map: one per entry */
+	char **keys;             /* map: one per entry */
 	struct kc_ynode **items; /* map values or sequence items */
 };
 

@@ -128,11 +128,9 @@ static void test_load_file_caps_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_maps_sequences_and_lines),
-		cmocka_unit_test(test_scalars),
-		cmocka_unit_test(test_empty_document_is_empty_map),
-		cmocka_unit_test(test_refusals_name_the_line),
-		cmocka_unit_test(test_load_file_caps_size),
+	    cmocka_unit_test(test_maps_sequences_and_lines),    cmocka_unit_test(test_scalars),
+	    cmocka_unit_test(test_empty_document_is_empty_map), cmocka_unit_test(test_refusals_name_the_line),
+	    cmocka_unit_test(test_load_file_caps_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

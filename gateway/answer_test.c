@@ -167,13 +167,13 @@ static void health_verdicts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(message_as_json),
-		cmocka_unit_test(one_field_of_the_message),
-		cmocka_unit_test(bytes_that_are_not_the_message),
-		cmocka_unit_test(past_the_cap_is_too_large),
-		cmocka_unit_test(http_body_bytes_and_type),
-		cmocka_unit_test(http_body_past_the_cap),
-		cmocka_unit_test(health_verdicts),
+	    cmocka_unit_test(message_as_json),
+	    cmocka_unit_test(one_field_of_the_message),
+	    cmocka_unit_test(bytes_that_are_not_the_message),
+	    cmocka_unit_test(past_the_cap_is_too_large),
+	    cmocka_unit_test(http_body_bytes_and_type),
+	    cmocka_unit_test(http_body_past_the_cap),
+	    cmocka_unit_test(health_verdicts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

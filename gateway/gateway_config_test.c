@@ -131,13 +131,32 @@ static void test_host_normalize(void **state)
 		const char *in;
 		const char *out;
 	} ok[] = {
-		{"localhost", "localhost"}, {"LocalHost:6080", "localhost"}, {"localhost.", "localhost"},
-		{"localhost.:80", "localhost"}, {"[::1]", "::1"}, {"[::1]:6080", "::1"}, {"::1", "::1"},
-		{"[0:0:0:0:0:0:0:1]", "::1"}, {"127.0.0.1:", "127.0.0.1"}, {"A.B-c.example", "a.b-c.example"},
+	    {"localhost", "localhost"},
+	    {"LocalHost:6080", "localhost"},
+	    {"localhost.", "localhost"},
+	    {"localhost.:80", "localhost"},
+	    {"[::1]", "::1"},
+	    {"[::1]:6080", "::1"},
+	    {"::1", "::1"},
+	    {"[0:0:0:0:0:0:0:1]", "::1"},
+	    {"127.0.0.1:", "127.0.0.1"},
+	    {"A.B-c.example", "a.b-c.example"},
 	};
 	static const char *const bad_hosts[] = {
-		"", ":80", "user@localhost", "localhost/x", "local%68ost", "localhost:80:80", "localhost:x",
-		"[::1", "[::1]x", "local host", "localhost:123456", "[fe80::1%eth0]", "..", "::1:6080x",
+	    "",
+	    ":80",
+	    "user@localhost",
+	    "localhost/x",
+	    "local%68ost",
+	    "localhost:80:80",
+	    "localhost:x",
+	    "[::1",
+	    "[::1]x",
+	    "local host",
+	    "localhost:123456",
+	    "[fe80::1%eth0]",
+	    "..",
+	    "::1:6080x",
 	};
 	char out[KC_GW_MAX_HOST_LEN];
 	size_t i;
@@ -156,11 +175,11 @@ static void test_host_normalize(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_values_and_other_sections),
-		cmocka_unit_test(test_strict),
-		cmocka_unit_test(test_listen_and_env),
-		cmocka_unit_test(test_trust_keys),
-		cmocka_unit_test(test_host_normalize),
+	    cmocka_unit_test(test_values_and_other_sections),
+	    cmocka_unit_test(test_strict),
+	    cmocka_unit_test(test_listen_and_env),
+	    cmocka_unit_test(test_trust_keys),
+	    cmocka_unit_test(test_host_normalize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

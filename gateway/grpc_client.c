@@ -221,7 +221,8 @@ static char *percent_decode(const uint8_t *v, size_t n)
 	if (!out)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		if (v[i] == '%' && i + 2 < n && kc_hex_digit((char)v[i + 1]) >= 0 && kc_hex_digit((char)v[i + 2]) >= 0) {
+		if (v[i] == '%' && i + 2 < n && kc_hex_digit((char)v[i + 1]) >= 0 &&
+		    kc_hex_digit((char)v[i + 2]) >= 0) {
 			out[o++] = (char)(kc_hex_digit((char)v[i + 1]) << 4 | kc_hex_digit((char)v[i + 2]));
 			i += 2;
 		} else {
@@ -296,7 +297,8 @@ static void close_status(kc_gc_stream *st, uint32_t error_code)
 	}
 	if (error_code == NGHTTP2_NO_ERROR && st->http_status && st->http_status != 200) {
 		st->close_status = status_from_http(st->http_status);
-		snprintf(st->close_message, sizeof(st->close_message), "HTTP status %d from kc-server", st->http_status);
+		snprintf(st->close_message, sizeof(st->close_message), "HTTP status %d from kc-server",
+		         st->http_status);
 	} else if (error_code == NGHTTP2_NO_ERROR) {
 		st->close_status = KC_GRPC_INTERNAL;
 		snprintf(st->close_message, sizeof(st->close_message), "kc-server ended the stream without a status");
@@ -392,9 +394,9 @@ int kc_gc_new(kc_gc **out, const char *authority, const kc_gc_callbacks *cb, voi
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_option *opt = NULL;
 	nghttp2_settings_entry iv[3] = {
-		{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, KC_GC_STREAM_WINDOW},
-		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 64u << 10},
+	    {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, KC_GC_STREAM_WINDOW},
+	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 64u << 10},
 	};
 	int rc = KC_ERR_NOMEM;
 
@@ -460,8 +462,7 @@ static bool md_ok(const char *name, const char *value)
 	return true;
 }
 
-#define NV(n, v, vl)                                                                                                  \
-	((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME})
+#define NV(n, v, vl) ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME})
 
 int kc_gc_call(kc_gc *g, const char *method, const kc_header *md, size_t n_md, const void *req, size_t len,
                int64_t timeout_ms, void *call, kc_gc_stream **out)

@@ -79,8 +79,7 @@ static size_t frame(uint8_t *out, uint8_t type, uint8_t flags, int32_t id, const
 }
 
 /* A HEADERS frame with the given fields, HPACK-encoded by nghttp2. */
-static size_t headers(nghttp2_hd_deflater *d, uint8_t *out, size_t cap, uint8_t flags, const nghttp2_nv *nv,
-                      size_t n)
+static size_t headers(nghttp2_hd_deflater *d, uint8_t *out, size_t cap, uint8_t flags, const nghttp2_nv *nv, size_t n)
 {
 	uint8_t block[512];
 	ssize_t len = nghttp2_hd_deflate_hd(d, block, sizeof(block), nv, n);
@@ -90,7 +89,10 @@ static size_t headers(nghttp2_hd_deflater *d, uint8_t *out, size_t cap, uint8_t 
 	return frame(out, NGHTTP2_HEADERS, flags | NGHTTP2_FLAG_END_HEADERS, 1, block, (size_t)len);
 }
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                                       \
+	{                                                                                                              \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE                         \
+	}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -103,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(calls_done, 0, sizeof(calls_done));
 	for (i = 0; i < 3; i++)
-		if (kc_gc_call(gc, "/kc.v1.TaskService/ListTasks", md, 2, "\x08\x01", 2, i == 2 ? 0 : 5000, &tags[i], &st[i]))
+		if (kc_gc_call(gc, "/kc.v1.TaskService/ListTasks", md, 2, "\x08\x01", 2, i == 2 ? 0 : 5000, &tags[i],
+		               &st[i]))
 			st[i] = NULL;
 	drain();
 	n += frame(buf + n, NGHTTP2_SETTINGS, 0, 0, NULL, 0);

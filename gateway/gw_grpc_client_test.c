@@ -72,7 +72,10 @@ static void put_message(const char *m)
 	srv.out_len += n;
 }
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                                       \
+	{                                                                                                              \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE                     \
+	}
 
 static void respond(int32_t id)
 {
@@ -104,8 +107,8 @@ static void respond(int32_t id)
 	}
 }
 
-static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
-                      const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl, const uint8_t *value,
+                      size_t vl, uint8_t flags, void *ud)
 {
 	size_t len = strlen(srv.headers);
 

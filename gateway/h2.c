@@ -204,8 +204,8 @@ static size_t build_nv(nghttp2_nv *nv, char (*names)[64], char *status, int code
 		k++;
 	}
 	if (clen)
-		nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen),
-		                       NGHTTP2_NV_FLAG_NONE};
+		nv[k++] =
+		    (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), NGHTTP2_NV_FLAG_NONE};
 	return k;
 }
 
@@ -363,21 +363,21 @@ static size_t op_backlog(kc_exchange *ex)
 }
 
 static const kc_exchange_ops h2_ops = {
-	.respond = op_respond,
-	.respond_shared = op_respond_shared,
-	.start = op_start,
-	.write = op_write,
-	.end = op_end,
-	.backlog = op_backlog,
+    .respond = op_respond,
+    .respond_shared = op_respond_shared,
+    .start = op_start,
+    .write = op_write,
+    .end = op_end,
+    .backlog = op_backlog,
 };
 
 /* An answer made by the front (a request it refuses): JSON, like every error. */
 static void answer_error(h2_stream *st, int status, const char *message)
 {
 	static const kc_header hdrs[] = {
-		{"content-type", "application/json"},
-		{"cache-control", "no-store"},
-		{"x-content-type-options", "nosniff"},
+	    {"content-type", "application/json"},
+	    {"cache-control", "no-store"},
+	    {"x-content-type-options", "nosniff"},
 	};
 	kc_buf body;
 
@@ -754,8 +754,8 @@ size_t kc_h2_unsent(const kc_h2 *h)
 
 void kc_h2_shutdown(kc_h2 *h)
 {
-	nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
-	                      NGHTTP2_NO_ERROR, NULL, 0);
+	nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), NGHTTP2_NO_ERROR,
+	                      NULL, 0);
 	pump(h);
 }
 

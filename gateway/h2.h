@@ -34,8 +34,8 @@
 typedef struct kc_h2 kc_h2;
 
 typedef struct kc_h2_limits {
-	size_t max_header_bytes;     /* pseudo + regular header bytes; past it 431 */
-	size_t max_body_bytes;       /* decoded body; past it 413 */
+	size_t max_header_bytes; /* pseudo + regular header bytes; past it 431 */
+	size_t max_body_bytes;   /* decoded body; past it 413 */
 	uint32_t max_concurrent_streams;
 	/* Request bodies and answer bytes the streams hold at once (0: 8 MiB).
 	 * Past it a request body or a whole answer is refused with 503 on its

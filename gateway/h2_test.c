@@ -61,8 +61,8 @@ static void on_request(kc_exchange *ex, void *ud)
 		S.ex[S.n_ex++] = ex;
 	if (S.mode == ANSWER_NOW) {
 		char text[256];
-		int n = snprintf(text, sizeof(text), "%s %.*s %zu", ex->req.method, (int)ex->req.path_len,
-		                 ex->req.path, ex->req.body.len);
+		int n = snprintf(text, sizeof(text), "%s %.*s %zu", ex->req.method, (int)ex->req.path_len, ex->req.path,
+		                 ex->req.body.len);
 
 		assert_int_equal(ex->ops->respond(ex, 200, h, 1, text, (size_t)n), 0);
 	} else if (S.mode == STREAM) {
@@ -83,8 +83,8 @@ static void on_abort(kc_exchange *ex, void *ud)
 
 /* ---- the client side ---- */
 
-static int c_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                    const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+static int c_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen, const uint8_t *value,
+                    size_t vlen, uint8_t flags, void *ud)
 {
 	(void)s;
 	(void)flags;
@@ -201,8 +201,7 @@ static void teardown(void)
 	free(S.wire);
 }
 
-static int32_t request(const char *method, const char *path, const char *body, const nghttp2_nv *extra,
-                       size_t n_extra);
+static int32_t request(const char *method, const char *path, const char *body, const nghttp2_nv *extra, size_t n_extra);
 
 typedef struct req_src {
 	const char *body;
@@ -229,10 +228,12 @@ static ssize_t read_req(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
 	return (ssize_t)n;
 }
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                                       \
+	{                                                                                                              \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE                         \
+	}
 
-static int32_t request(const char *method, const char *path, const char *body, const nghttp2_nv *extra,
-                       size_t n_extra)
+static int32_t request(const char *method, const char *path, const char *body, const nghttp2_nv *extra, size_t n_extra)
 {
 	nghttp2_nv nv[16] = {NV(":method", method), NV(":scheme", "http"), NV(":authority", "x"), NV(":path", path)};
 	nghttp2_data_provider prd = {.read_callback = read_req};
@@ -559,19 +560,19 @@ static void test_garbage_is_fatal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_requests_are_answered),
-		cmocka_unit_test(test_request_fields),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_stream_and_flow_control),
-		cmocka_unit_test(test_reset_aborts),
-		cmocka_unit_test(test_free_aborts_open_streams),
-		cmocka_unit_test(test_shutdown_lets_streams_finish),
-		cmocka_unit_test(test_no_upgrade),
-		cmocka_unit_test(test_budget_refuses_answers),
-		cmocka_unit_test(test_budget_ends_session_for_streams),
-		cmocka_unit_test(test_budget_refuses_bodies),
-		cmocka_unit_test(test_concurrent_streams_are_capped),
-		cmocka_unit_test(test_garbage_is_fatal),
+	    cmocka_unit_test(test_requests_are_answered),
+	    cmocka_unit_test(test_request_fields),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_stream_and_flow_control),
+	    cmocka_unit_test(test_reset_aborts),
+	    cmocka_unit_test(test_free_aborts_open_streams),
+	    cmocka_unit_test(test_shutdown_lets_streams_finish),
+	    cmocka_unit_test(test_no_upgrade),
+	    cmocka_unit_test(test_budget_refuses_answers),
+	    cmocka_unit_test(test_budget_ends_session_for_streams),
+	    cmocka_unit_test(test_budget_refuses_bodies),
+	    cmocka_unit_test(test_concurrent_streams_are_capped),
+	    cmocka_unit_test(test_garbage_is_fatal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,8 +43,8 @@
 #include <event2/event.h>
 
 #include "common/kc_error.h"
-#include "common/task_id.h"
 #include "common/log.h"
+#include "common/task_id.h"
 #include "gateway/answer.h"
 #include "gateway/grpc_client.h"
 #include "gateway/gw.h"
@@ -285,7 +285,8 @@ static void call_api(kc_gw_req *r, kc_route_match *m)
 		                         err, sizeof(err));
 	if (rc) {
 		kc_message_free(msg);
-		kc_gw_finish_error(r, rc == KC_ERR_NOMEM ? 500 : 400, rc == KC_ERR_NOMEM ? "out of memory" : err, NULL, 0);
+		kc_gw_finish_error(r, rc == KC_ERR_NOMEM ? 500 : 400, rc == KC_ERR_NOMEM ? "out of memory" : err, NULL,
+		                   0);
 		return;
 	}
 	plen = protobuf_c_message_get_packed_size(msg);
@@ -392,11 +393,11 @@ static void prometheus(kc_gw_req *r)
 /* The page's headers. The dashboard loads its scripts and styles from
  * files (no inline code), so the policy can forbid inline script. */
 static const kc_header page_headers[] = {
-	{"Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-	                            "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
-	                            "form-action 'self'; frame-ancestors 'self'"},
-	{"X-Frame-Options", "SAMEORIGIN"},
-	{"Referrer-Policy", "no-referrer"},
+    {"Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+                                "form-action 'self'; frame-ancestors 'self'"},
+    {"X-Frame-Options", "SAMEORIGIN"},
+    {"Referrer-Policy", "no-referrer"},
 };
 
 static void serve_static(kc_gw_req *r)

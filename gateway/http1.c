@@ -306,12 +306,12 @@ static size_t op_backlog(kc_exchange *ex)
 }
 
 static const kc_exchange_ops h1_ops = {
-	.respond = op_respond,
-	.respond_shared = op_respond_shared,
-	.start = op_start,
-	.write = op_write,
-	.end = op_end,
-	.backlog = op_backlog,
+    .respond = op_respond,
+    .respond_shared = op_respond_shared,
+    .start = op_start,
+    .write = op_write,
+    .end = op_end,
+    .backlog = op_backlog,
 };
 
 static h1_ex *ex_new(kc_h1 *h)
@@ -345,9 +345,9 @@ static void fail_request(kc_h1 *h, int status, const char *message)
 	h1_ex *e = ex_new(h);
 	kc_buf body;
 	static const kc_header hdrs[] = {
-		{"Content-Type", "application/json"},
-		{"Cache-Control", "no-store"},
-		{"X-Content-Type-Options", "nosniff"},
+	    {"Content-Type", "application/json"},
+	    {"Cache-Control", "no-store"},
+	    {"X-Content-Type-Options", "nosniff"},
 	};
 
 	h->closing = true;
@@ -555,8 +555,7 @@ static int on_headers_complete(http_parser *p)
 	te = kc_http_header(req, "transfer-encoding");
 	if (te && (kc_http_header_count(req, "transfer-encoding") != 1 || h->cur->http10))
 		return cb_error(h, 400, "unsupported Transfer-Encoding");
-	if (p->content_length != ULLONG_MAX && p->content_length > h->lim.max_body_bytes &&
-	    !(p->flags & F_CHUNKED))
+	if (p->content_length != ULLONG_MAX && p->content_length > h->lim.max_body_bytes && !(p->flags & F_CHUNKED))
 		return cb_error(h, 413, "request body too large");
 	expect = kc_http_header(req, "expect");
 	if (expect) {
@@ -604,13 +603,13 @@ static int on_message_complete(http_parser *p)
 }
 
 static const http_parser_settings settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
 };
 
 int kc_h1_new(kc_h1 **out, const kc_h1_limits *limits, const kc_h1_callbacks *cb, void *user_data)

@@ -61,10 +61,8 @@ static size_t budget;
 
 static kc_h1 *mk(fixture *f, bool immediate, size_t pipeline)
 {
-	kc_h1_limits lim = {.max_header_bytes = 1024,
-	                    .max_body_bytes = 64,
-	                    .max_pipeline = pipeline,
-	                    .max_buffered_bytes = budget};
+	kc_h1_limits lim = {
+	    .max_header_bytes = 1024, .max_body_bytes = 64, .max_pipeline = pipeline, .max_buffered_bytes = budget};
 	kc_h1_callbacks cb = {.on_request = fx_request, .on_abort = fx_abort, .send = fx_send};
 	kc_h1 *h = NULL;
 
@@ -240,20 +238,22 @@ static void test_upgrade_answered_as_http1(void **state)
 		const char *req;
 		bool closes;
 	} cases[] = {
-		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-		 "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
-		 true},
-		{"GET /health HTTP/1.1\r\nhost: x\r\nCONNECTION: upgrade\r\nUPGRADE: H2C\r\nhttp2-settings: AAMAAABkAAQAAP__\r\n\r\n",
-		 true},
-		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", true},
-		{"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", false},
-		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nUpgrade: h2c\r\n"
-		 "HTTP2-Settings: AAMAAABkAAQAAP__\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
-		 true},
-		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"
-		 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		 true},
-		{"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n", true},
+	    {"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+	     "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+	     true},
+	    {"GET /health HTTP/1.1\r\nhost: x\r\nCONNECTION: upgrade\r\nUPGRADE: H2C\r\nhttp2-settings: "
+	     "AAMAAABkAAQAAP__\r\n\r\n",
+	     true},
+	    {"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", true},
+	    {"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", false},
+	    {"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nUpgrade: "
+	     "h2c\r\n"
+	     "HTTP2-Settings: AAMAAABkAAQAAP__\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+	     true},
+	    {"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"
+	     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	     true},
+	    {"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n", true},
 	};
 	size_t i;
 
@@ -281,31 +281,31 @@ static void test_upgrade_answered_as_http1(void **state)
 static void test_transfer_encoding_strict(void **state)
 {
 	static const char *const bad[] = {
-		"Transfer-Encoding: identity, chunked\r\n",
-		"Transfer-Encoding: chunked, chunked\r\n",
-		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-		"Transfer-Encoding: chunked\r\ntransfer-encoding: identity\r\n",
-		"Transfer-Encoding: gzip\r\n",
-		"Transfer-Encoding: gzip, chunked\r\n",
-		"Transfer-Encoding: chunked;q=1\r\n",
-		"Transfer-Encoding: chunked,\r\n",
-		"Transfer-Encoding: ,chunked\r\n",
-		"Transfer-Encoding: \"chunked\"\r\n",
-		"Transfer-Encoding: xchunked\r\n",
-		"Transfer-Encoding: chunked \r\n",
-		"Transfer-Encoding: chunked\t\r\n",
-		"Transfer-Encoding:\r\n",
-		"Transfer-Encoding : chunked\r\n",
-		"Transfer-Encoding\t: chunked\r\n",
-		" Transfer-Encoding: chunked\r\n",
-		"X: y\r\n Transfer-Encoding: chunked\r\n",
-		"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
-		"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+	    "Transfer-Encoding: identity, chunked\r\n",
+	    "Transfer-Encoding: chunked, chunked\r\n",
+	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+	    "Transfer-Encoding: chunked\r\ntransfer-encoding: identity\r\n",
+	    "Transfer-Encoding: gzip\r\n",
+	    "Transfer-Encoding: gzip, chunked\r\n",
+	    "Transfer-Encoding: chunked;q=1\r\n",
+	    "Transfer-Encoding: chunked,\r\n",
+	    "Transfer-Encoding: ,chunked\r\n",
+	    "Transfer-Encoding: \"chunked\"\r\n",
+	    "Transfer-Encoding: xchunked\r\n",
+	    "Transfer-Encoding: chunked \r\n",
+	    "Transfer-Encoding: chunked\t\r\n",
+	    "Transfer-Encoding:\r\n",
+	    "Transfer-Encoding : chunked\r\n",
+	    "Transfer-Encoding\t: chunked\r\n",
+	    " Transfer-Encoding: chunked\r\n",
+	    "X: y\r\n Transfer-Encoding: chunked\r\n",
+	    "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
 	};
 	static const char *const good[] = {
-		"Transfer-Encoding: chunked\r\n",
-		"transfer-encoding: CHUNKED\r\n",
-		"Transfer-Encoding:   Chunked\r\n",
+	    "Transfer-Encoding: chunked\r\n",
+	    "transfer-encoding: CHUNKED\r\n",
+	    "Transfer-Encoding:   Chunked\r\n",
 	};
 	char req[512];
 	size_t i;
@@ -334,24 +334,24 @@ static void test_transfer_encoding_strict(void **state)
 static void test_line_endings_strict(void **state)
 {
 	static const char *const bad[] = {
-		"GET / HTTP/1.1\nHost: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: x\n\r\n",
-		"GET / HTTP/1.1\r\nHost: x\r\n\n",
-		"GET / HTTP/1.1\nHost: x\n\n",
-		"GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",
-		"GET / HTTP/1.1\rHost: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: x\rX-Y: z\r\n\r\n",
-		"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
-		"GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n",
-		"\nGET / HTTP/1.1\r\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n folded\r\n\r\n",
-		/* The second of two pipelined requests. */
-		"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\nHost: x\r\n\r\n",
+	    "GET / HTTP/1.1\nHost: x\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: x\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: x\r\n\n",
+	    "GET / HTTP/1.1\nHost: x\n\n",
+	    "GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",
+	    "GET / HTTP/1.1\rHost: x\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: x\rX-Y: z\r\n\r\n",
+	    "GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
+	    "GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n",
+	    "\nGET / HTTP/1.1\r\n\r\n",
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n",
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\r\n",
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n",
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\n\r\n",
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n folded\r\n\r\n",
+	    /* The second of two pipelined requests. */
+	    "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\nHost: x\r\n\r\n",
 	};
 	size_t i;
 
@@ -441,7 +441,8 @@ static void test_trailers_dropped(void **state)
 
 		memset(big, 'a', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
-		snprintf(req2, sizeof(req2), "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: %s\r\n\r\n", big);
+		snprintf(req2, sizeof(req2),
+		         "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: %s\r\n\r\n", big);
 		expect_error(req2, " 431 ");
 	}
 }
@@ -531,14 +532,21 @@ static void test_budget_counts_bodies(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simple_keepalive), cmocka_unit_test(test_pipeline_in_order),
-		cmocka_unit_test(test_pipeline_cap_pauses), cmocka_unit_test(test_chunked_body_and_stream),
-		cmocka_unit_test(test_hostile), cmocka_unit_test(test_close_and_http10),
-		cmocka_unit_test(test_abort_on_free), cmocka_unit_test(test_upgrade_answered_as_http1),
-		cmocka_unit_test(test_transfer_encoding_strict), cmocka_unit_test(test_line_endings_strict),
-		cmocka_unit_test(test_trailers_dropped), cmocka_unit_test(test_expect_continue),
-		cmocka_unit_test(test_budget_cuts_queued_answer), cmocka_unit_test(test_budget_counts_bodies),
-		cmocka_unit_test(test_failed_flush_cuts),
+	    cmocka_unit_test(test_simple_keepalive),
+	    cmocka_unit_test(test_pipeline_in_order),
+	    cmocka_unit_test(test_pipeline_cap_pauses),
+	    cmocka_unit_test(test_chunked_body_and_stream),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_close_and_http10),
+	    cmocka_unit_test(test_abort_on_free),
+	    cmocka_unit_test(test_upgrade_answered_as_http1),
+	    cmocka_unit_test(test_transfer_encoding_strict),
+	    cmocka_unit_test(test_line_endings_strict),
+	    cmocka_unit_test(test_trailers_dropped),
+	    cmocka_unit_test(test_expect_continue),
+	    cmocka_unit_test(test_budget_cuts_queued_answer),
+	    cmocka_unit_test(test_budget_counts_bodies),
+	    cmocka_unit_test(test_failed_flush_cuts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

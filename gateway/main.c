@@ -82,8 +82,8 @@ static void log_listening(const kc_gw *gw)
 	snprintf(port, sizeof(port), "%d", kc_gw_bound_port(gw));
 	snprintf(oport, sizeof(oport), "%d", kc_gw_oauth_bound_port(gw));
 	kc_log(KC_LOG_INFO, "listening", "listen", gw->cfg.listen, "port", port, "oauth_listen",
-	       gw->cfg.oauth_listen[0] ? gw->cfg.oauth_listen : "off", "oauth_port", oport, "upstream", gw->cfg.upstream,
-	       "web_root", gw->cfg.web_root, NULL);
+	       gw->cfg.oauth_listen[0] ? gw->cfg.oauth_listen : "off", "oauth_port", oport, "upstream",
+	       gw->cfg.upstream, "web_root", gw->cfg.web_root, NULL);
 }
 
 int main(int argc, char **argv)

@@ -8,8 +8,7 @@ static const int codes[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 40
                             412, 413, 429, 431, 499, 500, 501, 502, 503, 504};
 #define N_CODES (sizeof(codes) / sizeof(codes[0]) + 1)
 
-static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct kc_gw_metrics {
@@ -97,8 +96,9 @@ int kc_gw_metrics_render(const kc_gw_metrics *m, const char *(*label)(size_t i, 
 	for (r = 0; r < m->n_rows; r++)
 		for (c = 0; c < N_CODES; c++)
 			if (m->requests[r * N_CODES + c])
-				kc_buf_printf(out, "kc_gateway_requests_total{route=\"%s\",code=\"%d\"} %llu\n", label(r, ud),
-				              c + 1 < N_CODES ? codes[c] : 0, (unsigned long long)m->requests[r * N_CODES + c]);
+				kc_buf_printf(out, "kc_gateway_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+				              label(r, ud), c + 1 < N_CODES ? codes[c] : 0,
+				              (unsigned long long)m->requests[r * N_CODES + c]);
 	kc_buf_puts(out, "# HELP kc_gateway_request_duration_seconds Time from a complete request to its answer.\n"
 	                 "# TYPE kc_gateway_request_duration_seconds histogram\n");
 	for (c = 0; c < N_BUCKETS; c++)
@@ -109,25 +109,25 @@ int kc_gw_metrics_render(const kc_gw_metrics *m, const char *(*label)(size_t i, 
 	              "kc_gateway_request_duration_seconds_sum %.6f\n"
 	              "kc_gateway_request_duration_seconds_count %llu\n",
 	              (unsigned long long)m->hist_count, m->hist_sum, (unsigned long long)m->hist_count);
-	kc_buf_printf(out,
-	              "# HELP kc_gateway_open_connections Client connections open now.\n"
-	              "# TYPE kc_gateway_open_connections gauge\n"
-	              "kc_gateway_open_connections %lld\n"
-	              "# HELP kc_gateway_connections_total Client connections accepted.\n"
-	              "# TYPE kc_gateway_connections_total counter\n"
-	              "kc_gateway_connections_total %llu\n"
-	              "# HELP kc_gateway_open_streams Server-streaming answers (SSE, NDJSON) open now.\n"
-	              "# TYPE kc_gateway_open_streams gauge\n"
-	              "kc_gateway_open_streams %lld\n"
-	              "# HELP kc_gateway_upstream_errors_total Calls to kc-server that failed for a server-side reason.\n"
-	              "# TYPE kc_gateway_upstream_errors_total counter\n"
-	              "kc_gateway_upstream_errors_total %llu\n"
-	              "# HELP kc_gateway_shared_answers_total API reads answered by the call of an identical read "
-	              "that arrived with them.\n"
-	              "# TYPE kc_gateway_shared_answers_total counter\n"
-	              "kc_gateway_shared_answers_total %llu\n",
-	              (long long)m->open_connections, (unsigned long long)m->connections_total,
-	              (long long)m->open_streams, (unsigned long long)m->upstream_errors,
-	              (unsigned long long)m->shared_answers);
+	kc_buf_printf(
+	    out,
+	    "# HELP kc_gateway_open_connections Client connections open now.\n"
+	    "# TYPE kc_gateway_open_connections gauge\n"
+	    "kc_gateway_open_connections %lld\n"
+	    "# HELP kc_gateway_connections_total Client connections accepted.\n"
+	    "# TYPE kc_gateway_connections_total counter\n"
+	    "kc_gateway_connections_total %llu\n"
+	    "# HELP kc_gateway_open_streams Server-streaming answers (SSE, NDJSON) open now.\n"
+	    "# TYPE kc_gateway_open_streams gauge\n"
+	    "kc_gateway_open_streams %lld\n"
+	    "# HELP kc_gateway_upstream_errors_total Calls to kc-server that failed for a server-side reason.\n"
+	    "# TYPE kc_gateway_upstream_errors_total counter\n"
+	    "kc_gateway_upstream_errors_total %llu\n"
+	    "# HELP kc_gateway_shared_answers_total API reads answered by the call of an identical read "
+	    "that arrived with them.\n"
+	    "# TYPE kc_gateway_shared_answers_total counter\n"
+	    "kc_gateway_shared_answers_total %llu\n",
+	    (long long)m->open_connections, (unsigned long long)m->connections_total, (long long)m->open_streams,
+	    (unsigned long long)m->upstream_errors, (unsigned long long)m->shared_answers);
 	return out->err;
 }

@@ -161,7 +161,8 @@ void kc_gw_finish(kc_gw_req *r, int status, const char *content_type, const void
 	h[n++] = (kc_header){"X-Request-Id", r->id};
 	for (i = 0; i < n_extra && n < 16; i++)
 		h[n++] = extra[i];
-	kc_gw_req_end(r, status, &(kc_gw_reply){.headers = h, .n_headers = n, .body = body, .len = len, .shared = shared});
+	kc_gw_req_end(r, status,
+	              &(kc_gw_reply){.headers = h, .n_headers = n, .body = body, .len = len, .shared = shared});
 }
 
 void kc_gw_finish_error(kc_gw_req *r, int status, const char *message, const kc_header *extra, size_t n_extra)
@@ -191,8 +192,10 @@ static bool server_side(int grpc_status)
 	case KC_GRPC_DEADLINE_EXCEEDED:
 	case KC_GRPC_INTERNAL:
 	case KC_GRPC_UNAVAILABLE:
-	case KC_GRPC_DATA_LOSS: return true;
-	default: return false;
+	case KC_GRPC_DATA_LOSS:
+		return true;
+	default:
+		return false;
 	}
 }
 

@@ -203,8 +203,8 @@ int kc_route_find(const kc_route *routes, size_t n_routes, const char *method, c
 		const kc_route_segment *seg = &found->segments[t];
 		if (seg->kind == KC_SEGMENT_LITERAL)
 			continue;
-		char *v = seg->kind == KC_SEGMENT_FIELD ? strndup(values[nb], value_lens[nb])
-		                                         : join_rest(&s, value_lens[nb]);
+		char *v =
+		    seg->kind == KC_SEGMENT_FIELD ? strndup(values[nb], value_lens[nb]) : join_rest(&s, value_lens[nb]);
 		nb++;
 		if (!v) {
 			rc = KC_ERR_NOMEM;

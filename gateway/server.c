@@ -47,8 +47,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "common/kc_error.h"
 #include "common/log.h"
@@ -102,27 +102,36 @@ static int64_t now_ms(void)
 static bool conn_want_close(const kc_gw_conn *c)
 {
 	switch (c->proto) {
-	case PROTO_H1: return kc_h1_want_close(c->h1);
-	case PROTO_H2: return kc_h2_want_close(c->h2);
-	default: return false;
+	case PROTO_H1:
+		return kc_h1_want_close(c->h1);
+	case PROTO_H2:
+		return kc_h2_want_close(c->h2);
+	default:
+		return false;
 	}
 }
 
 static bool conn_in_request(const kc_gw_conn *c)
 {
 	switch (c->proto) {
-	case PROTO_H1: return kc_h1_in_request(c->h1);
-	case PROTO_H2: return kc_h2_in_request(c->h2);
-	default: return false;
+	case PROTO_H1:
+		return kc_h1_in_request(c->h1);
+	case PROTO_H2:
+		return kc_h2_in_request(c->h2);
+	default:
+		return false;
 	}
 }
 
 static size_t conn_pending(const kc_gw_conn *c)
 {
 	switch (c->proto) {
-	case PROTO_H1: return kc_h1_pending(c->h1);
-	case PROTO_H2: return kc_h2_pending(c->h2);
-	default: return 0;
+	case PROTO_H1:
+		return kc_h1_pending(c->h1);
+	case PROTO_H2:
+		return kc_h2_pending(c->h2);
+	default:
+		return 0;
 	}
 }
 
@@ -139,8 +148,8 @@ static size_t conn_queued(const kc_gw_conn *c)
 /* What the connection makes the gateway hold (its budget). */
 static size_t conn_bytes(const kc_gw_conn *c)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_input(c->bev)) +
-	           evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t n =
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) + evbuffer_get_length(bufferevent_get_output(c->bev));
 
 	if (c->proto == PROTO_H1)
 		n += kc_h1_buffered(c->h1);

@@ -77,10 +77,22 @@ static void test_serves(void **state)
 
 static void test_refuses(void **state)
 {
-	const char *bad[] = {"/../etc/passwd", "/%2e%2e/etc/passwd", "/sub/../index.html", "/./index.html",
-	                     "/.secret",       "/sub",               "/sub/",              "//index.html",
-	                     "/link",          "/app.js%00",         "/a%2findex.html",    "/%zz",
-	                     "/missing",       "/oauth",             "/..%5c..%5cetc",     "relative"};
+	const char *bad[] = {"/../etc/passwd",
+	                     "/%2e%2e/etc/passwd",
+	                     "/sub/../index.html",
+	                     "/./index.html",
+	                     "/.secret",
+	                     "/sub",
+	                     "/sub/",
+	                     "//index.html",
+	                     "/link",
+	                     "/app.js%00",
+	                     "/a%2findex.html",
+	                     "/%zz",
+	                     "/missing",
+	                     "/oauth",
+	                     "/..%5c..%5cetc",
+	                     "relative"};
 	kc_static_answer a;
 	size_t i;
 
@@ -93,8 +105,8 @@ static void test_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_serves),
-		cmocka_unit_test(test_refuses),
+	    cmocka_unit_test(test_serves),
+	    cmocka_unit_test(test_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

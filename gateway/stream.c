@@ -82,10 +82,10 @@ static int stream_start(kc_gw_req *r)
 {
 	kc_gw_stream_state *s = &r->as.stream;
 	kc_header h[4] = {
-		{"Content-Type", s->sse ? "text/event-stream" : "application/x-ndjson"},
-		{"Cache-Control", "no-store"},
-		{"X-Content-Type-Options", "nosniff"},
-		{"X-Request-Id", r->id},
+	    {"Content-Type", s->sse ? "text/event-stream" : "application/x-ndjson"},
+	    {"Cache-Control", "no-store"},
+	    {"X-Content-Type-Options", "nosniff"},
+	    {"X-Request-Id", r->id},
 	};
 	struct timeval tv = {SSE_HEARTBEAT_MS / 1000, 0};
 

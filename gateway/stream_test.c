@@ -209,15 +209,15 @@ static void the_drain_ends_open_streams_cleanly(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(sse_frames_each_message_then_ends, setup, teardown),
-		cmocka_unit_test_setup_teardown(ndjson_is_one_line_per_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(an_error_before_the_first_message_is_a_json_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_first_message_that_does_not_render_is_a_502, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_later_message_that_does_not_render_ends_with_an_error_event, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(a_refused_write_ends_the_stream_and_its_call, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_client_that_leaves_cancels_the_call, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_drain_ends_open_streams_cleanly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(sse_frames_each_message_then_ends, setup, teardown),
+	    cmocka_unit_test_setup_teardown(ndjson_is_one_line_per_message, setup, teardown),
+	    cmocka_unit_test_setup_teardown(an_error_before_the_first_message_is_a_json_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_first_message_that_does_not_render_is_a_502, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_later_message_that_does_not_render_ends_with_an_error_event, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(a_refused_write_ends_the_stream_and_its_call, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_client_that_leaves_cancels_the_call, setup, teardown),
+	    cmocka_unit_test_setup_teardown(the_drain_ends_open_streams_cleanly, setup, teardown),
 	};
 
 	if (argc < 2) {

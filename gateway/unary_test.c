@@ -238,17 +238,17 @@ static void kc_server_away_is_503(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(get_answers_200_with_json, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(create_answers_201, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(grpc_errors_become_json_errors, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(http_body_keeps_its_bytes_and_type, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(identical_reads_share_one_call, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(other_credentials_do_not_share, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(a_waiter_that_leaves_does_not_stop_the_others, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(the_last_waiter_leaving_cancels_the_call, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(an_answer_the_connection_refuses_still_ends_the_request, setup_running,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(kc_server_away_is_503, setup_absent, teardown),
+	    cmocka_unit_test_setup_teardown(get_answers_200_with_json, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(create_answers_201, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(grpc_errors_become_json_errors, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(http_body_keeps_its_bytes_and_type, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(identical_reads_share_one_call, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(other_credentials_do_not_share, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(a_waiter_that_leaves_does_not_stop_the_others, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(the_last_waiter_leaving_cancels_the_call, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(an_answer_the_connection_refuses_still_ends_the_request, setup_running,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(kc_server_away_is_503, setup_absent, teardown),
 	};
 
 	if (argc < 2) {

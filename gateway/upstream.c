@@ -458,4 +458,3 @@ uint64_t kc_upstream_flushes(const kc_upstream *u)
 {
 	return u->flushes;
 }
-

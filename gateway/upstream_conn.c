@@ -312,4 +312,3 @@ int kc_up_parse_target(kc_upstream *u, const char *target)
 	snprintf(u->authority, sizeof(u->authority), "localhost");
 	return 0;
 }
-

@@ -107,7 +107,6 @@ struct kc_upstream {
 	uint64_t flushes;
 };
 
-
 /* upstream.c */
 
 /* Queues the work event (once): sends, resumes and failures happen there,

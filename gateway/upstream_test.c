@@ -172,8 +172,8 @@ static void unauthenticated_without_credentials(void **state)
 	size_t n = pack_task_request("x", buf);
 	kc_header md = {"x-request-id", "no-credentials"};
 
-	assert_int_equal(
-	    kc_upcall_start(f->up, "/kc.v1.TaskService/GetTask", &md, 1, buf, n, &opts, &cb, &s, &s.call), 0);
+	assert_int_equal(kc_upcall_start(f->up, "/kc.v1.TaskService/GetTask", &md, 1, buf, n, &opts, &cb, &s, &s.call),
+	                 0);
 	assert_true(kc_test_loop_until(f->base, seen_done, &s, 10000));
 	assert_int_equal(s.status, KC_GRPC_UNAUTHENTICATED);
 }
@@ -282,16 +282,16 @@ static void too_much_metadata_is_refused(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(unary_answer_and_ok, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(error_status_and_message, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(unauthenticated_without_credentials, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(stream_cancelled_by_caller, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(stream_runs_to_its_end, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(cancel_before_any_answer, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(too_much_metadata_is_refused, setup_running, teardown),
-		cmocka_unit_test_setup_teardown(no_server_fails_unavailable, setup_absent, teardown),
-		cmocka_unit_test_setup_teardown(waits_for_the_server_within_budget, setup_absent, teardown),
-		cmocka_unit_test_setup_teardown(wait_budget_runs_out, setup_absent, teardown),
+	    cmocka_unit_test_setup_teardown(unary_answer_and_ok, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(error_status_and_message, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(unauthenticated_without_credentials, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(stream_cancelled_by_caller, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(stream_runs_to_its_end, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(cancel_before_any_answer, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(too_much_metadata_is_refused, setup_running, teardown),
+	    cmocka_unit_test_setup_teardown(no_server_fails_unavailable, setup_absent, teardown),
+	    cmocka_unit_test_setup_teardown(waits_for_the_server_within_budget, setup_absent, teardown),
+	    cmocka_unit_test_setup_teardown(wait_budget_runs_out, setup_absent, teardown),
 	};
 
 	if (argc < 2) {

@@ -13,8 +13,7 @@
 #include "kc/v1/task.pb-c.h"
 #include "kc/v1/workspace.pb-c.h"
 
-static const ProtobufCMethodDescriptor *
-method_named(const ProtobufCServiceDescriptor *svc, const char *name)
+static const ProtobufCMethodDescriptor *method_named(const ProtobufCServiceDescriptor *svc, const char *name)
 {
 	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(svc, name);
 	assert_non_null(m);
@@ -51,11 +50,13 @@ static void test_other_services_shape(void **state)
 static void test_task_field_names_match_contract(void **state)
 {
 	(void)state;
-	static const char *const names[] = {"task_id", "session_id", "prompt", "workdir", "status", "created_at", "finished_at",
-	                                    "killed_at", "tmux_session", "error", "followups", "recent_output"};
+	static const char *const names[] = {"task_id",      "session_id", "prompt",      "workdir",
+	                                    "status",       "created_at", "finished_at", "killed_at",
+	                                    "tmux_session", "error",      "followups",   "recent_output"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		assert_non_null(protobuf_c_message_descriptor_get_field_by_name(&kc__v1__task__descriptor, names[i]));
-	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(&kc__v1__task_status__descriptor, "TASK_STATUS_KILLED");
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value_by_name(&kc__v1__task_status__descriptor, "TASK_STATUS_KILLED");
 	assert_non_null(v);
 	assert_int_equal(v->value, 4);
 }
@@ -107,11 +108,11 @@ static void test_garbage_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_task_service_shape),
-		cmocka_unit_test(test_other_services_shape),
-		cmocka_unit_test(test_task_field_names_match_contract),
-		cmocka_unit_test(test_task_round_trip),
-		cmocka_unit_test(test_garbage_is_refused),
+	    cmocka_unit_test(test_task_service_shape),
+	    cmocka_unit_test(test_other_services_shape),
+	    cmocka_unit_test(test_task_field_names_match_contract),
+	    cmocka_unit_test(test_task_round_trip),
+	    cmocka_unit_test(test_garbage_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

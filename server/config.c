@@ -32,8 +32,7 @@ static int fail(char *err, size_t errlen, const char *key, const kc_ynode *n, co
 }
 
 /* Every key of map `n` must be in `allowed` (NULL-terminated). */
-static int check_keys(const kc_ynode *n, const char *section, const char *const *allowed, char *err,
-		      size_t errlen)
+static int check_keys(const kc_ynode *n, const char *section, const char *const *allowed, char *err, size_t errlen)
 {
 	if (kc_ynode_kind_of(n) != KC_YNODE_MAP)
 		return fail(err, errlen, section, n, "expected a mapping");
@@ -52,8 +51,8 @@ static int check_keys(const kc_ynode *n, const char *section, const char *const 
 	return 0;
 }
 
-static int get_str(const kc_ynode *map, const char *key, const char *section, char **dst, bool *was_set,
-		   char *err, size_t errlen)
+static int get_str(const kc_ynode *map, const char *key, const char *section, char **dst, bool *was_set, char *err,
+                   size_t errlen)
 {
 	const kc_ynode *v = kc_ynode_get(map, key);
 	char full[256];
@@ -71,8 +70,8 @@ static int get_str(const kc_ynode *map, const char *key, const char *section, ch
 
 /* An absolute path when set (empty allowed only when `may_be_empty`); a
  * unix socket's path must also fit sun_path. */
-static int check_path(const kc_ynode *map, const char *key, const char *section, const char *value,
-		      bool may_be_empty, bool is_socket, char *err, size_t errlen)
+static int check_path(const kc_ynode *map, const char *key, const char *section, const char *value, bool may_be_empty,
+                      bool is_socket, char *err, size_t errlen)
 {
 	const kc_ynode *v = kc_ynode_get(map, key);
 	char full[256];
@@ -122,8 +121,8 @@ static int get_tmux_server(const kc_ynode *server, kc_config *cfg, char *err, si
 	return 0;
 }
 
-static int get_long(const kc_ynode *map, const char *key, const char *section, long min, long max, long *dst,
-		    char *err, size_t errlen)
+static int get_long(const kc_ynode *map, const char *key, const char *section, long min, long max, long *dst, char *err,
+                    size_t errlen)
 {
 	const kc_ynode *v = kc_ynode_get(map, key);
 	char full[256], why[96];
@@ -174,7 +173,7 @@ static void agent_release(kc_agent_config *a)
 }
 
 static int agent_set(kc_agent_config *a, const char *name, const char *const *argv, const char *pattern,
-		     long timeout_ms)
+                     long timeout_ms)
 {
 	memset(a, 0, sizeof *a);
 	if (set_str(&a->name, name) || set_str(&a->ready_pattern, pattern))
@@ -237,10 +236,10 @@ static int parse_agents(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 		 * glibc's regcomp grows with nested repetition counts. */
 		if (strlen(a->ready_pattern) > 256)
 			return fail(err, errlen, KEY("ready_pattern"), kc_ynode_get(e, "ready_pattern"),
-				    "longer than 256 bytes");
+			            "longer than 256 bytes");
 		if (regcomp(&re, a->ready_pattern, REG_EXTENDED | REG_NEWLINE | REG_NOSUB) != 0)
 			return fail(err, errlen, KEY("ready_pattern"), kc_ynode_get(e, "ready_pattern"),
-				    "not a valid POSIX extended regular expression");
+			            "not a valid POSIX extended regular expression");
 		regfree(&re);
 		a->ready_timeout_ms = 60000;
 		if ((rc = get_long(e, "ready_timeout_ms", sec, 100, 3600000, &a->ready_timeout_ms, err, errlen)) != 0)
@@ -248,7 +247,7 @@ static int parse_agents(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 		cmd = kc_ynode_get(e, "command");
 		if (!cmd || kc_ynode_kind_of(cmd) != KC_YNODE_SEQ || kc_ynode_len(cmd) == 0)
 			return fail(err, errlen, KEY("command"), cmd ? cmd : e,
-				    "expected a non-empty sequence of strings (an argv vector)");
+			            "expected a non-empty sequence of strings (an argv vector)");
 		if (kc_ynode_len(cmd) > KC_MAX_ARGV)
 			return fail(err, errlen, KEY("command"), cmd, "too many arguments");
 		for (size_t j = 0; j < kc_ynode_len(cmd); j++) {
@@ -257,7 +256,7 @@ static int parse_agents(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 				return fail(err, errlen, KEY("command"), kc_ynode_at(cmd, j), "expected a string");
 			if (j == 0 && !*s)
 				return fail(err, errlen, KEY("command"), kc_ynode_at(cmd, j),
-					    "the program (the first element) must not be empty");
+				            "the program (the first element) must not be empty");
 			if (!(a->argv[j] = strdup(s)))
 				return KC_ERR_NOMEM;
 			a->argc = j + 1;
@@ -335,8 +334,8 @@ int kc_config_init(kc_config *cfg)
 /* The `server` section. */
 static int parse_server(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"socket",	      "grpc_listen", "tmux_socket", "tmux_server",
-					   "terminal_marker", "log_level",   NULL};
+	static const char *const keys[] = {"socket",          "grpc_listen", "tmux_socket", "tmux_server",
+	                                   "terminal_marker", "log_level",   NULL};
 	char *level = NULL;
 	int rc;
 
@@ -345,19 +344,19 @@ static int parse_server(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 	    (rc = get_str(n, "grpc_listen", "server", &cfg->grpc_listen, NULL, err, errlen)) != 0 ||
 	    (rc = get_str(n, "tmux_socket", "server", &cfg->tmux_socket, NULL, err, errlen)) != 0 ||
 	    (rc = get_str(n, "terminal_marker", "server", &cfg->terminal_marker, &cfg->terminal_marker_set, err,
-			  errlen)) != 0 ||
+	                  errlen)) != 0 ||
 	    (rc = get_str(n, "log_level", "server", &level, NULL, err, errlen)) != 0 ||
 	    (rc = check_path(n, "socket", "server", cfg->socket, false, true, err, errlen)) != 0 ||
 	    (rc = check_path(n, "tmux_socket", "server", cfg->tmux_socket, true, true, err, errlen)) != 0 ||
 	    (rc = check_path(n, "terminal_marker", "server", cfg->terminal_marker ? cfg->terminal_marker : "", true,
-			     false, err, errlen)) != 0 ||
+	                     false, err, errlen)) != 0 ||
 	    (rc = check_listen(n, cfg->grpc_listen, err, errlen)) != 0) {
 		free(level);
 		return rc;
 	}
 	if (level && kc_log_level_parse(level, &cfg->log_level) != 0)
 		rc = fail(err, errlen, "server.log_level", kc_ynode_get(n, "log_level"),
-			  "expected debug, info, warn or error");
+		          "expected debug, info, warn or error");
 	free(level);
 	return rc ? rc : get_tmux_server(n, cfg, err, errlen);
 }
@@ -366,16 +365,14 @@ static int parse_server(kc_config *cfg, const kc_ynode *n, char *err, size_t err
 static int parse_limits(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"max_running_tasks", "max_prompt_bytes", "grpc_max_streams",
-					   "max_health_watches", NULL};
+	                                   "max_health_watches", NULL};
 	int rc;
 	if ((rc = check_keys(n, "limits", keys, err, errlen)) != 0 ||
-	    (rc = get_long(n, "max_running_tasks", "limits", 1, 100000, &cfg->max_running_tasks, err, errlen)) !=
-		    0 ||
+	    (rc = get_long(n, "max_running_tasks", "limits", 1, 100000, &cfg->max_running_tasks, err, errlen)) != 0 ||
 	    (rc = get_long(n, "max_prompt_bytes", "limits", 1, 64L * 1024 * 1024, &cfg->max_prompt_bytes, err,
-			   errlen)) != 0 ||
+	                   errlen)) != 0 ||
 	    (rc = get_long(n, "grpc_max_streams", "limits", 1, 10000, &cfg->grpc_max_streams, err, errlen)) != 0 ||
-	    (rc = get_long(n, "max_health_watches", "limits", 0, 100000, &cfg->max_health_watches, err, errlen)) !=
-		    0)
+	    (rc = get_long(n, "max_health_watches", "limits", 0, 100000, &cfg->max_health_watches, err, errlen)) != 0)
 		return rc;
 	return 0;
 }
@@ -386,8 +383,7 @@ static int parse_metrics(kc_config *cfg, const kc_ynode *n, char *err, size_t er
 	static const char *const keys[] = {"interval_ms", "cpu", "memory", "disk", NULL};
 	int rc;
 	if ((rc = check_keys(n, "metrics", keys, err, errlen)) != 0 ||
-	    (rc = get_long(n, "interval_ms", "metrics", 100, 3600000, &cfg->metrics_interval_ms, err, errlen)) !=
-		    0 ||
+	    (rc = get_long(n, "interval_ms", "metrics", 100, 3600000, &cfg->metrics_interval_ms, err, errlen)) != 0 ||
 	    (rc = get_threshold(n, "cpu", &cfg->cpu, err, errlen)) != 0 ||
 	    (rc = get_threshold(n, "memory", &cfg->memory, err, errlen)) != 0 ||
 	    (rc = get_threshold(n, "disk", &cfg->disk, err, errlen)) != 0)
@@ -409,7 +405,7 @@ static int check_github_app_complete(const kc_config *cfg, const kc_ynode *n, ch
 			char full[64];
 			snprintf(full, sizeof full, "github_app.%s", need[i]);
 			return fail(err, errlen, full, kc_ynode_get(n, need[i]) ? kc_ynode_get(n, need[i]) : n,
-				    "required when any of app_id, installation_id and private_key_file is set");
+			            "required when any of app_id, installation_id and private_key_file is set");
 		}
 	}
 	return 0;
@@ -418,8 +414,8 @@ static int check_github_app_complete(const kc_config *cfg, const kc_ynode *n, ch
 /* The `github_app` section. */
 static int parse_github_app(kc_config *cfg, const kc_ynode *n, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"app_id", "installation_id", "private_key_file", "api_url", "token_file",
-					   NULL};
+	static const char *const keys[] = {"app_id",  "installation_id", "private_key_file",
+	                                   "api_url", "token_file",      NULL};
 	int rc;
 	if ((rc = check_keys(n, "github_app", keys, err, errlen)) != 0 ||
 	    (rc = get_str(n, "app_id", "github_app", &cfg->gh_app_id, NULL, err, errlen)) != 0 ||
@@ -428,22 +424,22 @@ static int parse_github_app(kc_config *cfg, const kc_ynode *n, char *err, size_t
 	    (rc = get_str(n, "api_url", "github_app", &cfg->gh_api_url, NULL, err, errlen)) != 0 ||
 	    (rc = get_str(n, "token_file", "github_app", &cfg->gh_token_file, NULL, err, errlen)) != 0 ||
 	    (rc = check_path(n, "private_key_file", "github_app", cfg->gh_private_key_file, true, false, err,
-			     errlen)) != 0 ||
-	    (rc = check_path(n, "token_file", "github_app", cfg->gh_token_file ? cfg->gh_token_file : "", true,
-			     false, err, errlen)) != 0 ||
+	                     errlen)) != 0 ||
+	    (rc = check_path(n, "token_file", "github_app", cfg->gh_token_file ? cfg->gh_token_file : "", true, false,
+	                     err, errlen)) != 0 ||
 	    (rc = check_github_app_complete(cfg, n, err, errlen)) != 0)
 		return rc;
 	if (kc_ynode_get(n, "api_url") && strncmp(cfg->gh_api_url, "https://", 8) != 0 &&
 	    strncmp(cfg->gh_api_url, "http://", 7) != 0)
 		return fail(err, errlen, "github_app.api_url", kc_ynode_get(n, "api_url"),
-			    "expected an http:// or https:// URL");
+		            "expected an http:// or https:// URL");
 	return 0;
 }
 
 int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size_t errlen)
 {
-	static const char *const top[] = {"home", "tasks_dir", "server", "limits", "agents", "metrics",
-					  "probes", "github_app", "gateway", NULL};
+	static const char *const top[] = {"home",    "tasks_dir", "server",     "limits",  "agents",
+	                                  "metrics", "probes",    "github_app", "gateway", NULL};
 	kc_ydoc *doc = NULL;
 	const kc_ynode *root, *n;
 	char perr[200];
@@ -471,8 +467,7 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 		goto out;
 	/* `gateway` is kc-gateway's: not read here. */
 	if (!kc_config_agent(cfg, cfg->default_agent)) {
-		rc = fail(err, errlen, "agents.default", kc_ynode_get(root, "agents"),
-			  "names no agent in agents.list");
+		rc = fail(err, errlen, "agents.default", kc_ynode_get(root, "agents"), "names no agent in agents.list");
 		goto out;
 	}
 	rc = 0;

@@ -119,8 +119,9 @@ int kc_ghapp_parse_response(const char *body, size_t len, char **token, double *
 		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
 			goto out;
 	memset(&tm, 0, sizeof tm);
-	if (json_is_string(e) && sscanf(json_string_value(e), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
-					&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6 &&
+	if (json_is_string(e) &&
+	    sscanf(json_string_value(e), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+	           &tm.tm_min, &tm.tm_sec) == 6 &&
 	    tm.tm_year >= 1970 && tm.tm_year < 10000 && tm.tm_mon >= 1 && tm.tm_mon <= 12) {
 		tm.tm_year -= 1900;
 		tm.tm_mon -= 1;
@@ -361,14 +362,15 @@ static void *refresher(void *arg)
 			wait_s = backoff;
 			backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
 			/* The status says how it is going, not only what failed. */
-			snprintf(g->last_error, sizeof g->last_error, "%s (failed %ld time%s in a row; next try in %ld s)",
-				 err, failures, failures == 1 ? "" : "s", wait_s);
+			snprintf(g->last_error, sizeof g->last_error,
+			         "%s (failed %ld time%s in a row; next try in %ld s)", err, failures,
+			         failures == 1 ? "" : "s", wait_s);
 			if (g->expires_at <= (double)time(NULL))
 				g->token_valid = false;
 			snprintf(n, sizeof n, "%ld", failures);
 			snprintf(next, sizeof next, "%ld", wait_s);
-			kc_log(KC_LOG_WARN, "github app token refresh failed", "error", err, "failures", n, "retry_in_s", next,
-			       NULL);
+			kc_log(KC_LOG_WARN, "github app token refresh failed", "error", err, "failures", n,
+			       "retry_in_s", next, NULL);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += wait_s;

@@ -22,7 +22,7 @@ static void test_text(void **state)
 	(void)state;
 	assert_int_equal(kc_input_check_text("prompt", "tab\there\nline\r\nand ünïcödé ✓", 34, err, sizeof err), 0);
 	assert_int_equal(kc_input_check_text("prompt", "paste end \x1b[201~ then", 21, err, sizeof err),
-			 KC_ERR_INVALID);
+	                 KC_ERR_INVALID);
 	assert_string_equal(err, "prompt: control byte 0x1b at offset 10");
 	assert_int_equal(kc_input_check_text("prompt", "\x15", 1, err, sizeof err), KC_ERR_INVALID);
 	assert_string_equal(err, "prompt: control byte 0x15 at offset 0");
@@ -115,9 +115,30 @@ static int tmux_teardown(void **state)
 static void test_against_tmux(void **state)
 {
 	static const char *const samples[] = {
-		"plain", "a;", ";", "a\\;", "\\;", "a;b", "#(touch MARK)", "#{session_name}", "#[fg=red]", "##",
-		"%Y-%m", "%%", "it's \"q\" $(x)", "{", "}", "#[#(touch MARK)]", "a#", "###(touch MARK)",
-		"#a#[", "##[x", "#S #H #{?1,a,b} #,", "#", "x##", NULL,
+	    "plain",
+	    "a;",
+	    ";",
+	    "a\\;",
+	    "\\;",
+	    "a;b",
+	    "#(touch MARK)",
+	    "#{session_name}",
+	    "#[fg=red]",
+	    "##",
+	    "%Y-%m",
+	    "%%",
+	    "it's \"q\" $(x)",
+	    "{",
+	    "}",
+	    "#[#(touch MARK)]",
+	    "a#",
+	    "###(touch MARK)",
+	    "#a#[",
+	    "##[x",
+	    "#S #H #{?1,a,b} #,",
+	    "#",
+	    "x##",
+	    NULL,
 	};
 	char *dir = tmux_dir, sock[256], mark[300], out[300];
 	const char *args[64];
@@ -142,7 +163,7 @@ static void test_against_tmux(void **state)
 	args[n++] = "/usr/bin/python3";
 	args[n++] = "-c";
 	args[n++] = "import sys, time; open(sys.argv[1], 'w').write('\\n'.join(sys.argv[2:]) + '\\n'); "
-		    "time.sleep(60)";
+	            "time.sleep(60)";
 	args[n++] = out;
 	for (size_t i = 0; samples[i]; i++) {
 		assert_non_null(escaped[ne] = kc_tmux_escape_arg(samples[i]));
@@ -200,10 +221,10 @@ static void test_against_tmux(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text),
-		cmocka_unit_test(test_path),
-		cmocka_unit_test(test_quote),
-		cmocka_unit_test_teardown(test_against_tmux, tmux_teardown),
+	    cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_path),
+	    cmocka_unit_test(test_quote),
+	    cmocka_unit_test_teardown(test_against_tmux, tmux_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

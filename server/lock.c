@@ -53,7 +53,7 @@ int kc_lock_acquire(const char *path, const char *what, kc_lock **out, char *err
 		holder = holder_pid(fd);
 		if (holder > 0)
 			snprintf(err, errlen, "another kc-server (pid %ld) holds '%s': it serves this %s", holder, path,
-				 what);
+			         what);
 		else
 			snprintf(err, errlen, "another kc-server holds '%s': it serves this %s", path, what);
 		close(fd);

@@ -46,7 +46,7 @@ static void test_exclusive(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exclusive),
+	    cmocka_unit_test(test_exclusive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,8 @@ static int take_locks(const kc_config *cfg, kc_lock **home, kc_lock **sock, char
 	int rc;
 
 	if (mkdir(cfg->tasks_dir, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create the tasks directory '%.300s': %s", cfg->tasks_dir, strerror(errno));
+		snprintf(err, errlen, "cannot create the tasks directory '%.300s': %s", cfg->tasks_dir,
+		         strerror(errno));
 		return KC_ERR_IO;
 	}
 	snprintf(path, sizeof path, "%s/.kc-server.lock", cfg->tasks_dir);
@@ -68,7 +69,7 @@ static int take_locks(const kc_config *cfg, kc_lock **home, kc_lock **sock, char
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kc-server [--config FILE]\n"
-		   "       kc-server --check-config [FILE]   validate FILE (or the defaults) and exit\n");
+	           "       kc-server --check-config [FILE]   validate FILE (or the defaults) and exit\n");
 }
 
 /* Returns -1 to go on, or the exit status (--help, a bad argument). */

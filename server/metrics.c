@@ -40,7 +40,7 @@ struct kc_metrics {
 	pthread_mutex_t mu; /* guards the sample and the previous counters */
 	struct sample cur;
 	unsigned long long prev_busy, prev_total; /* /proc/stat */
-	unsigned long long prev_usage_us;	  /* cgroup cpu.stat */
+	unsigned long long prev_usage_us;         /* cgroup cpu.stat */
 	long long prev_ms;
 	bool have_prev;
 
@@ -101,20 +101,20 @@ static void sample_cpu(kc_metrics *m, struct sample *s, long long now)
 	}
 	if (cg_usage) {
 		if (m->have_prev && now > m->prev_ms && usage_us >= m->prev_usage_us)
-			s->cpu_percent = (double)(usage_us - m->prev_usage_us) / 1000.0 / (double)(now - m->prev_ms) /
-					 avail * 100.0;
+			s->cpu_percent =
+			    (double)(usage_us - m->prev_usage_us) / 1000.0 / (double)(now - m->prev_ms) / avail * 100.0;
 		m->prev_usage_us = usage_us;
 	} else if (slurp(m->proc_root, "stat", buf, sizeof buf)) {
 		unsigned long long v[10] = {0}, total = 0, idle;
 		if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-			   &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) >= 4) {
+		           &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) >= 4) {
 			/* guest and guest_nice are already counted in user/nice. */
 			for (int i = 0; i < 8; i++)
 				total += v[i];
 			idle = v[3] + v[4];
 			if (m->have_prev && total > m->prev_total)
-				s->cpu_percent = (double)((total - idle) - m->prev_busy) /
-						 (double)(total - m->prev_total) * 100.0;
+				s->cpu_percent =
+				    (double)((total - idle) - m->prev_busy) / (double)(total - m->prev_total) * 100.0;
 			m->prev_busy = total - idle;
 			m->prev_total = total;
 		}
@@ -194,7 +194,8 @@ static Kc__V1__Alert *alert(const char *resource, const char *label, double valu
 	if (!(a = malloc(sizeof *a)))
 		return NULL;
 	kc__v1__alert__init(a);
-	a->type = value >= t->critical ? KC__V1__ALERT_TYPE__ALERT_TYPE_CRITICAL : KC__V1__ALERT_TYPE__ALERT_TYPE_WARNING;
+	a->type =
+	    value >= t->critical ? KC__V1__ALERT_TYPE__ALERT_TYPE_CRITICAL : KC__V1__ALERT_TYPE__ALERT_TYPE_WARNING;
 	a->threshold = value >= t->critical ? t->critical : t->warning;
 	a->value = value;
 	snprintf(msg, sizeof msg, "%s usage is at %.1f%%", label, value);

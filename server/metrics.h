@@ -20,10 +20,10 @@
 typedef struct kc_metrics kc_metrics;
 
 typedef struct kc_metrics_opts {
-	const char *proc_root;	 /* default "/proc" */
+	const char *proc_root;   /* default "/proc" */
 	const char *cgroup_root; /* default "/sys/fs/cgroup" */
-	const char *disk_path;	 /* default cfg->home */
-	long interval_ms;	 /* default cfg->metrics_interval_ms */
+	const char *disk_path;   /* default cfg->home */
+	long interval_ms;        /* default cfg->metrics_interval_ms */
 } kc_metrics_opts;
 
 /* Takes a first sample synchronously (so GetMetrics answers at once). */

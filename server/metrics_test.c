@@ -16,8 +16,10 @@ static void test_cgroup(void **state)
 	kc_config cfg;
 	kc_metrics *m;
 	Kc__V1__Metrics *r;
-	kc_metrics_opts o = {.proc_root = "server/testdata/proc", .cgroup_root = "server/testdata/cgroup",
-			     .disk_path = "/", .interval_ms = 1000};
+	kc_metrics_opts o = {.proc_root = "server/testdata/proc",
+	                     .cgroup_root = "server/testdata/cgroup",
+	                     .disk_path = "/",
+	                     .interval_ms = 1000};
 	(void)state;
 	assert_int_equal(kc_config_init(&cfg), 0);
 	cfg.memory.warning = 40;
@@ -66,8 +68,8 @@ static void test_host(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cgroup),
-		cmocka_unit_test(test_host),
+	    cmocka_unit_test(test_cgroup),
+	    cmocka_unit_test(test_host),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@ static bool read_varint(const uint8_t *data, size_t len, size_t *pos, uint64_t *
 /* `path` holds the names of the enclosing fields ("a.b"); its length is
  * restored before returning. */
 static int walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, int depth, char *path,
-		size_t pathcap, char *err, size_t errlen)
+                size_t pathcap, char *err, size_t errlen)
 {
 	size_t pos = 0;
 	if (depth > KC_PB_MAX_DEPTH)
@@ -73,7 +73,7 @@ static int walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, siz
 				rc = 0;
 				if (nul) {
 					snprintf(err, errlen, "%s: NUL byte at offset %zu", path,
-						 (size_t)(nul - (data + pos)));
+					         (size_t)(nul - (data + pos)));
 					rc = KC_ERR_INVALID;
 				}
 			} else {
@@ -92,7 +92,7 @@ malformed:
 }
 
 int kc_pb_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	char path[512] = "";
 	if (len > 0 && !data) {

@@ -27,6 +27,6 @@
  * a string that was not looked at must not get through. Fields the
  * descriptor does not know are skipped, as protobuf-c keeps them aside. */
 int kc_pb_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 #endif /* KC_SERVER_PB_STRINGS_H */

@@ -29,9 +29,18 @@ static void test_flat(void **state)
 	char err[1024];
 	(void)state;
 	assert_int_equal(check(create, NULL, 0, err), 0);
-	assert_int_equal(CHECK(create, "\x0a\x03" "abc" "\x12\x01/", err), 0);
+	assert_int_equal(CHECK(create,
+	                       "\x0a\x03"
+	                       "abc"
+	                       "\x12\x01/",
+	                       err),
+	                 0);
 	/* prompt "a\0b": protobuf-c would hand back "a". */
-	assert_int_equal(CHECK(create, "\x0a\x03" "a\0b", err), KC_ERR_INVALID);
+	assert_int_equal(CHECK(create,
+	                       "\x0a\x03"
+	                       "a\0b",
+	                       err),
+	                 KC_ERR_INVALID);
 	assert_string_equal(err, "prompt: NUL byte at offset 1");
 	assert_int_equal(CHECK(create, "\x0a\x01x\x12\x02/\0", err), KC_ERR_INVALID);
 	assert_string_equal(err, "workdir: NUL byte at offset 1");
@@ -41,7 +50,12 @@ static void test_flat(void **state)
 	 * earlier one is looked at too. */
 	assert_int_equal(CHECK(create, "\x0a\x01\0\x0a\x01x", err), KC_ERR_INVALID);
 	/* Unknown fields are skipped, NUL or not; so are other wire types. */
-	assert_int_equal(CHECK(create, "\x22\x02\0\0\x28\x96\x01\x31" "12345678\x3d" "1234\x0a\x01x", err), 0);
+	assert_int_equal(CHECK(create,
+	                       "\x22\x02\0\0\x28\x96\x01\x31"
+	                       "12345678\x3d"
+	                       "1234\x0a\x01x",
+	                       err),
+	                 0);
 	/* A bytes field may hold anything. */
 	assert_int_equal(CHECK(&google__api__http_body__descriptor, "\x12\x03\0\1\2\x0a\x02ok", err), 0);
 	assert_int_equal(CHECK(&google__api__http_body__descriptor, "\x0a\x02o\0", err), KC_ERR_INVALID);
@@ -68,15 +82,23 @@ static void test_malformed(void **state)
 	char err[1024], deep[400];
 	size_t len = 0;
 	(void)state;
-	assert_int_equal(CHECK(create, "\x0a\x05" "abc", err), KC_ERR_INVALID);
+	assert_int_equal(CHECK(create,
+	                       "\x0a\x05"
+	                       "abc",
+	                       err),
+	                 KC_ERR_INVALID);
 	assert_string_equal(err, "malformed request message");
 	assert_int_equal(CHECK(create, "\x0a", err), KC_ERR_INVALID);
 	assert_int_equal(CHECK(create, "\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", err), KC_ERR_INVALID);
-	assert_int_equal(CHECK(create, "\x00\x01", err), KC_ERR_INVALID);	  /* field 0 */
-	assert_int_equal(CHECK(create, "\x0b\x0c", err), KC_ERR_INVALID);	  /* a group */
-	assert_int_equal(CHECK(create, "\x0f", err), KC_ERR_INVALID);		  /* wire type 7 */
-	assert_int_equal(CHECK(create, "\x09" "1234567", err), KC_ERR_INVALID); /* 7 of 8 bytes */
-	assert_int_equal(CHECK(create, "\x08\x80", err), KC_ERR_INVALID);	  /* cut varint */
+	assert_int_equal(CHECK(create, "\x00\x01", err), KC_ERR_INVALID); /* field 0 */
+	assert_int_equal(CHECK(create, "\x0b\x0c", err), KC_ERR_INVALID); /* a group */
+	assert_int_equal(CHECK(create, "\x0f", err), KC_ERR_INVALID);     /* wire type 7 */
+	assert_int_equal(CHECK(create,
+	                       "\x09"
+	                       "1234567",
+	                       err),
+	                 KC_ERR_INVALID);                                 /* 7 of 8 bytes */
+	assert_int_equal(CHECK(create, "\x08\x80", err), KC_ERR_INVALID); /* cut varint */
 	/* DescriptorProto.nested_type (3) nests itself: 40 levels deep, with a
 	 * name (1) holding a NUL at the bottom, is refused without reaching
 	 * it; 20 levels are walked to the bottom. */
@@ -100,9 +122,9 @@ static void test_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flat),
-		cmocka_unit_test(test_nested),
-		cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_flat),
+	    cmocka_unit_test(test_nested),
+	    cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,11 +112,11 @@ static void test_unfilled_is_not_done(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_fit),
-		cmocka_unit_test(test_negative_int32_is_ten_bytes),
-		cmocka_unit_test(test_short_writes_nothing),
-		cmocka_unit_test(test_short_stays_short),
-		cmocka_unit_test(test_unfilled_is_not_done),
+	    cmocka_unit_test(test_exact_fit),
+	    cmocka_unit_test(test_negative_int32_is_ten_bytes),
+	    cmocka_unit_test(test_short_writes_nothing),
+	    cmocka_unit_test(test_short_stays_short),
+	    cmocka_unit_test(test_unfilled_is_not_done),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,7 +60,7 @@
 /* ---- registration -------------------------------------------------------- */
 
 static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *name, kc_unary_fn u,
-	       kc_unary_raw_fn raw, kc_stream_fn st, void *app, kc_auth_mode auth)
+               kc_unary_raw_fn raw, kc_stream_fn st, void *app, kc_auth_mode auth)
 {
 	const ProtobufCMethodDescriptor *md = NULL;
 	struct method *m;
@@ -82,19 +82,19 @@ static int reg(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const cha
 }
 
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
-			  void *app, kc_auth_mode auth)
+                          void *app, kc_auth_mode auth)
 {
 	return reg(s, sd, method, fn, NULL, NULL, app, auth);
 }
 
 int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
-			      kc_unary_raw_fn fn, void *app, kc_auth_mode auth)
+                              kc_unary_raw_fn fn, void *app, kc_auth_mode auth)
 {
 	return reg(s, sd, method, NULL, fn, NULL, app, auth);
 }
 
-int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
-			   kc_stream_fn fn, void *app, kc_auth_mode auth)
+int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_stream_fn fn,
+                           void *app, kc_auth_mode auth)
 {
 	return reg(s, sd, method, NULL, NULL, fn, app, auth);
 }
@@ -117,7 +117,7 @@ int kc_rpc_request_one(kc_rpc_server *s, bool tcp)
 		return KC_ERR_NOMEM;
 	c->tcp = tcp;
 	e = grpc_server_request_call(tcp ? s->tcp_server : s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
-				     &c->t_request);
+	                             &c->t_request);
 	if (e != GRPC_CALL_OK) {
 		kc_rpc_call_free(c);
 		return KC_ERR_INTERNAL;
@@ -373,8 +373,8 @@ void kc_rpc_server_free(kc_rpc_server *s)
 			}
 			grpc_completion_queue_shutdown(s->cq);
 			for (;;) {
-				grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-									   NULL);
+				grpc_event ev =
+				    grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 				if (ev.type == GRPC_QUEUE_SHUTDOWN)
 					break;
 				if (ev.type == GRPC_OP_COMPLETE && ((struct tag *)ev.tag)->kind == TAG_REQUEST)

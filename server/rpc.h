@@ -44,7 +44,7 @@ typedef struct kc_rpc_ctx {
  * frees with protobuf_c_message_free_unpacked(resp, NULL) and returns 0;
  * otherwise returns a kc_error and writes a message into err. */
 typedef int (*kc_unary_fn)(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			   char *err, size_t errlen);
+                           char *err, size_t errlen);
 
 /* The answer of a raw unary handler. */
 typedef struct kc_rpc_answer kc_rpc_answer;
@@ -61,13 +61,13 @@ uint8_t *kc_rpc_answer_alloc(kc_rpc_answer *ans, size_t len);
  * ListTasks: rpc.c's comment says why), where building a message only to
  * pack it would cost more than the answer itself. */
 typedef int (*kc_unary_raw_fn)(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_answer *ans,
-			       char *err, size_t errlen);
+                               char *err, size_t errlen);
 
 /* A streaming handler: returns 0 after arranging for messages to be sent
  * with kc_rpc_stream_send (it must call kc_rpc_stream_set_detach before a
  * producer may outlive it), or a kc_error to end the call at once. */
-typedef int (*kc_stream_fn)(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st,
-			    char *err, size_t errlen);
+typedef int (*kc_stream_fn)(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st, char *err,
+                            size_t errlen);
 
 /* `detach(app, id)` is called once when the call is cancelled or the
  * server shuts down; it returns true when it removed the producer (which
@@ -102,11 +102,11 @@ typedef struct kc_rpc_tcp_limits {
  * address. Without it, the defaults above. */
 void kc_rpc_set_tcp_limits(kc_rpc_server *s, const kc_rpc_tcp_limits *limits);
 int kc_rpc_register_unary(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_unary_fn fn,
-			  void *app, kc_auth_mode auth);
+                          void *app, kc_auth_mode auth);
 int kc_rpc_register_unary_raw(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
-			      kc_unary_raw_fn fn, void *app, kc_auth_mode auth);
-int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method,
-			   kc_stream_fn fn, void *app, kc_auth_mode auth);
+                              kc_unary_raw_fn fn, void *app, kc_auth_mode auth);
+int kc_rpc_register_stream(kc_rpc_server *s, const ProtobufCServiceDescriptor *sd, const char *method, kc_stream_fn fn,
+                           void *app, kc_auth_mode auth);
 
 /* "unix:/path" (directory created 0700, stale socket removed: the caller
  * must hold the socket's lock, lock.h, so that it is never another

@@ -49,8 +49,7 @@ static bool unix_peer(struct call *c, int *cached)
 	return *cached;
 }
 
-int kc_rpc_authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, size_t cap, char *err,
-		     size_t errlen)
+int kc_rpc_authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, size_t cap, char *err, size_t errlen)
 {
 	bool have_user = false;
 	int is_unix = -1;
@@ -61,8 +60,7 @@ int kc_rpc_authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, s
 		if (md_is(m, "authorization")) {
 			size_t n = GRPC_SLICE_LENGTH(m->value);
 			const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
-			if (n > 7 && strncasecmp(v, "Bearer ", 7) == 0 &&
-			    kc_token_check(c->s->token, v + 7, n - 7))
+			if (n > 7 && strncasecmp(v, "Bearer ", 7) == 0 && kc_token_check(c->s->token, v + 7, n - 7))
 				ctx->bearer = true;
 		} else if (md_is(m, "x-kc-oauth-user") && !c->tcp && unix_peer(c, &is_unix)) {
 			have_user = md_value(m, user, cap) && *user;
@@ -95,4 +93,3 @@ int kc_rpc_authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, s
 	}
 	return KC_ERR_INTERNAL;
 }
-

@@ -277,4 +277,3 @@ void kc_rpc_detach_producer(struct call *c, bool end)
 	if (had)
 		kc_rpc_call_unref(c);
 }
-

@@ -322,4 +322,3 @@ void *kc_rpc_worker(void *arg)
 	}
 	return NULL;
 }
-

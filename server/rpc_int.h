@@ -86,8 +86,8 @@ struct call {
 	/* Sending: one batch in flight at a time. */
 	bool sent_md;
 	bool send_in_flight;
-	bool finished;	/* status queued or sent */
-	bool closed;	/* RECV_CLOSE_ON_SERVER completed */
+	bool finished; /* status queued or sent */
+	bool closed;   /* RECV_CLOSE_ON_SERVER completed */
 	bool finish_pending;
 	grpc_status_code final_status;
 	grpc_slice status_slice; /* the empty slice until a message is set */
@@ -159,8 +159,7 @@ bool kc_rpc_queue_locked(struct call *c, grpc_byte_buffer *bb, size_t len);
 void kc_rpc_detach_producer(struct call *c, bool end);
 
 /* rpc_auth.c */
-int kc_rpc_authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, size_t cap, char *err,
-		     size_t errlen);
+int kc_rpc_authorize(struct call *c, kc_rpc_ctx *ctx, char *user, char *email, size_t cap, char *err, size_t errlen);
 
 /* rpc_dispatch.c */
 void *kc_rpc_worker(void *arg);

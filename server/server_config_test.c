@@ -74,7 +74,7 @@ static void test_unknown_key_names_key_and_line(void **state)
 	assert_int_equal(parse(&cfg, "agents:\n  default: nope\n", err, sizeof err), KC_ERR_INVALID);
 	kc_config_release(&cfg);
 	assert_int_equal(parse(&cfg, "agents:\n  list:\n    - name: a\n      command: \"sh -c x\"\n", err, sizeof err),
-			 KC_ERR_INVALID);
+	                 KC_ERR_INVALID);
 	assert_non_null(strstr(err, "command"));
 	kc_config_release(&cfg);
 	/* The gateway's section is not ours to check. */
@@ -88,31 +88,33 @@ static void test_semantic_checks_name_key_and_line(void **state)
 	static const struct {
 		const char *yaml, *key, *line;
 	} cases[] = {
-		{"home: relative/home\n", "home", "line 1"},
-		{"home: /h\ntasks_dir: tasks\n", "tasks_dir", "line 2"},
-		{"server:\n  socket: kc.sock\n", "server.socket", "line 2"},
-		{"server:\n  socket: \"\"\n", "server.socket", "line 2"},
-		{"server:\n  socket: /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaa.sock\n",
-		 "server.socket", "line 2"},
-		{"server:\n  grpc_listen: 50051\n", "server.grpc_listen", "line 2"},
-		{"server:\n  grpc_listen: \"0.0.0.0:99999\"\n", "server.grpc_listen", "line 2"},
-		{"server:\n  grpc_listen: \"0.0.0.0:\"\n", "server.grpc_listen", "line 2"},
-		{"server:\n  log_level: loud\n", "server.log_level", "line 2"},
-		{"server:\n  tmux_server: remote\n", "server.tmux_server", "line 2"},
-		{"server:\n  tmux_socket: \"\"\n  tmux_server: external\n", "server.tmux_server", "line 3"},
-		{"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n      ready_pattern: \"((\"\n",
-		 "agents.list[0].ready_pattern", "line 6"},
-		{"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n    - name: b\n      command: [\"\"]\n",
-		 "agents.list[1].command", "line 7"},
-		{"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n    - name: a\n      command: [y]\n",
-		 "agents.list[1].name", "line 6"},
-		{"github_app:\n  app_id: \"12\"\n  private_key_file: /k.pem\n", "github_app.installation_id", "line 2"},
-		{"github_app:\n  app_id: \"12\"\n  installation_id: \"3\"\n  private_key_file: k.pem\n",
-		 "github_app.private_key_file", "line 4"},
-		{"github_app:\n  api_url: ftp://x\n", "github_app.api_url", "line 2"},
-		{"metrics:\n  cpu: {warning: 95, critical: 90}\n", "metrics.cpu", "line 2"},
-		{"probes:\n  vscode: 0\n", "probes.vscode", "line 2"},
+	    {"home: relative/home\n", "home", "line 1"},
+	    {"home: /h\ntasks_dir: tasks\n", "tasks_dir", "line 2"},
+	    {"server:\n  socket: kc.sock\n", "server.socket", "line 2"},
+	    {"server:\n  socket: \"\"\n", "server.socket", "line 2"},
+	    {"server:\n  socket: "
+	     "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaa.sock\n",
+	     "server.socket", "line 2"},
+	    {"server:\n  grpc_listen: 50051\n", "server.grpc_listen", "line 2"},
+	    {"server:\n  grpc_listen: \"0.0.0.0:99999\"\n", "server.grpc_listen", "line 2"},
+	    {"server:\n  grpc_listen: \"0.0.0.0:\"\n", "server.grpc_listen", "line 2"},
+	    {"server:\n  log_level: loud\n", "server.log_level", "line 2"},
+	    {"server:\n  tmux_server: remote\n", "server.tmux_server", "line 2"},
+	    {"server:\n  tmux_socket: \"\"\n  tmux_server: external\n", "server.tmux_server", "line 3"},
+	    {"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n      ready_pattern: \"((\"\n",
+	     "agents.list[0].ready_pattern", "line 6"},
+	    {"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n    - name: b\n      command: "
+	     "[\"\"]\n",
+	     "agents.list[1].command", "line 7"},
+	    {"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n    - name: a\n      command: [y]\n",
+	     "agents.list[1].name", "line 6"},
+	    {"github_app:\n  app_id: \"12\"\n  private_key_file: /k.pem\n", "github_app.installation_id", "line 2"},
+	    {"github_app:\n  app_id: \"12\"\n  installation_id: \"3\"\n  private_key_file: k.pem\n",
+	     "github_app.private_key_file", "line 4"},
+	    {"github_app:\n  api_url: ftp://x\n", "github_app.api_url", "line 2"},
+	    {"metrics:\n  cpu: {warning: 95, critical: 90}\n", "metrics.cpu", "line 2"},
+	    {"probes:\n  vscode: 0\n", "probes.vscode", "line 2"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -122,7 +124,8 @@ static void test_semantic_checks_name_key_and_line(void **state)
 		if (rc == 0)
 			rc = kc_config_finish(&cfg, err, sizeof err);
 		if (rc != KC_ERR_INVALID || !strstr(err, cases[i].key) || !strstr(err, cases[i].line))
-			fail_msg("case %zu: rc %d, error \"%s\" (want %s, %s)", i, rc, err, cases[i].key, cases[i].line);
+			fail_msg("case %zu: rc %d, error \"%s\" (want %s, %s)", i, rc, err, cases[i].key,
+			         cases[i].line);
 		kc_config_release(&cfg);
 	}
 }
@@ -130,13 +133,13 @@ static void test_semantic_checks_name_key_and_line(void **state)
 static void test_valid_variants(void **state)
 {
 	static const char *const ok[] = {
-		"server:\n  grpc_listen: \"[::]:50051\"\n  tmux_socket: \"\"\n",
-		"server:\n  grpc_listen: \"localhost:1\"\n",
-		"server:\n  tmux_socket: /tmp/t/s\n  tmux_server: external\n",
-		"server:\n  tmux_server: local\n",
-		"github_app:\n  app_id: \"\"\n  installation_id: \"\"\n  private_key_file: \"\"\n",
-		"github_app:\n  app_id: \"1\"\n  installation_id: \"2\"\n  private_key_file: /k.pem\n  api_url: "
-		"http://127.0.0.1:9\n",
+	    "server:\n  grpc_listen: \"[::]:50051\"\n  tmux_socket: \"\"\n",
+	    "server:\n  grpc_listen: \"localhost:1\"\n",
+	    "server:\n  tmux_socket: /tmp/t/s\n  tmux_server: external\n",
+	    "server:\n  tmux_server: local\n",
+	    "github_app:\n  app_id: \"\"\n  installation_id: \"\"\n  private_key_file: \"\"\n",
+	    "github_app:\n  app_id: \"1\"\n  installation_id: \"2\"\n  private_key_file: /k.pem\n  api_url: "
+	    "http://127.0.0.1:9\n",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
@@ -180,12 +183,12 @@ static void test_env(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_example_file),
-		cmocka_unit_test(test_unknown_key_names_key_and_line),
-		cmocka_unit_test(test_semantic_checks_name_key_and_line),
-		cmocka_unit_test(test_valid_variants),
-		cmocka_unit_test(test_env),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_unknown_key_names_key_and_line),
+	    cmocka_unit_test(test_semantic_checks_name_key_and_line),
+	    cmocka_unit_test(test_valid_variants),
+	    cmocka_unit_test(test_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

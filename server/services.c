@@ -19,7 +19,7 @@
 /* ---- TaskService --------------------------------------------------------- */
 
 static int create_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	const Kc__V1__CreateTaskRequest *r = (const Kc__V1__CreateTaskRequest *)req;
 	(void)ctx;
@@ -33,24 +33,24 @@ static uint8_t *answer_alloc(void *ans, size_t len)
 
 /* Raw: the task index writes the packed answer itself (task_list.c says why). */
 static int list_tasks(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_answer *ans, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	const Kc__V1__ListTasksRequest *r = (const Kc__V1__ListTasksRequest *)req;
 	(void)ctx;
 	return kc_tasks_list_packed(APP(app)->tasks, r->page_size, r->page_token, r->status, answer_alloc, ans, err,
-				    errlen);
+	                            errlen);
 }
 
-static int get_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		    char *err, size_t errlen)
+static int get_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
+                    size_t errlen)
 {
 	(void)ctx;
-	return kc_tasks_get(APP(app)->tasks, ((const Kc__V1__GetTaskRequest *)req)->task_id, (Kc__V1__Task **)resp,
-			    err, errlen);
+	return kc_tasks_get(APP(app)->tasks, ((const Kc__V1__GetTaskRequest *)req)->task_id, (Kc__V1__Task **)resp, err,
+	                    errlen);
 }
 
-static int get_output(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		      char *err, size_t errlen)
+static int get_output(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
+                      size_t errlen)
 {
 	const Kc__V1__GetTaskOutputRequest *r = (const Kc__V1__GetTaskOutputRequest *)req;
 	Google__Api__HttpBody *b;
@@ -73,27 +73,27 @@ static int get_output(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *
 }
 
 static int send_message(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	const Kc__V1__SendMessageRequest *r = (const Kc__V1__SendMessageRequest *)req;
 	(void)ctx;
 	return kc_tasks_send(APP(app)->tasks, r->task_id, r->prompt, (Kc__V1__Task **)resp, err, errlen);
 }
 
-static int kill_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		     char *err, size_t errlen)
+static int kill_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
+                     size_t errlen)
 {
 	(void)ctx;
 	return kc_tasks_kill(APP(app)->tasks, ((const Kc__V1__KillTaskRequest *)req)->task_id,
-			     (Kc__V1__KillTaskResponse **)resp, err, errlen);
+	                     (Kc__V1__KillTaskResponse **)resp, err, errlen);
 }
 
 static int prepare_terminal(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			    char *err, size_t errlen)
+                            char *err, size_t errlen)
 {
 	(void)ctx;
 	return kc_tasks_prepare_terminal(APP(app)->tasks, ((const Kc__V1__PrepareTerminalRequest *)req)->task_id,
-					 (Kc__V1__PrepareTerminalResponse **)resp, err, errlen);
+	                                 (Kc__V1__PrepareTerminalResponse **)resp, err, errlen);
 }
 
 static void task_sink(void *ud, const Kc__V1__TaskEvent *ev, bool last)
@@ -112,7 +112,7 @@ static bool task_detach(void *app, int64_t id)
 }
 
 static int watch_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	const Kc__V1__WatchTaskRequest *r = (const Kc__V1__WatchTaskRequest *)req;
 	int64_t id;
@@ -129,7 +129,7 @@ static int watch_task(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *
 /* ---- MetricsService ------------------------------------------------------ */
 
 static int get_metrics(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	Kc__V1__Metrics *m = kc_metrics_latest(APP(app)->metrics);
 	(void)ctx;
@@ -152,8 +152,8 @@ static bool metrics_detach(void *app, int64_t id)
 	return kc_metrics_unwatch(APP(app)->metrics, id);
 }
 
-static int watch_metrics(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st,
-			 char *err, size_t errlen)
+static int watch_metrics(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st, char *err,
+                         size_t errlen)
 {
 	const Kc__V1__WatchMetricsRequest *r = (const Kc__V1__WatchMetricsRequest *)req;
 	int64_t id;
@@ -171,8 +171,8 @@ static int watch_metrics(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessag
 
 /* ---- WorkspaceService ---------------------------------------------------- */
 
-static int get_health(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		      char *err, size_t errlen)
+static int get_health(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
+                      size_t errlen)
 {
 	(void)ctx;
 	(void)req;
@@ -182,15 +182,15 @@ static int get_health(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *
 }
 
 static int get_service_health(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			      char *err, size_t errlen)
+                              char *err, size_t errlen)
 {
 	(void)ctx;
 	return kc_workspace_service_health(APP(app)->ws, ((const Kc__V1__GetServiceHealthRequest *)req)->service,
-					   (Kc__V1__ServiceHealth **)resp, err, errlen);
+	                                   (Kc__V1__ServiceHealth **)resp, err, errlen);
 }
 
 static int github_status(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			 char *err, size_t errlen)
+                         char *err, size_t errlen)
 {
 	Kc__V1__GitHubStatus *s;
 	int rc;
@@ -206,7 +206,7 @@ static int github_status(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessag
 }
 
 static int get_git_config(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			  char *err, size_t errlen)
+                          char *err, size_t errlen)
 {
 	(void)ctx;
 	(void)req;
@@ -216,7 +216,7 @@ static int get_git_config(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessa
 }
 
 static int set_git_config(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			  char *err, size_t errlen)
+                          char *err, size_t errlen)
 {
 	const Kc__V1__SetGitConfigRequest *r = (const Kc__V1__SetGitConfigRequest *)req;
 	(void)ctx;
@@ -224,15 +224,15 @@ static int set_git_config(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessa
 }
 
 static int generate_ssh_key(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			    char *err, size_t errlen)
+                            char *err, size_t errlen)
 {
 	(void)ctx;
 	return kc_workspace_generate_ssh_key(APP(app)->ws, ((const Kc__V1__GenerateSshKeyRequest *)req)->email,
-					     (Kc__V1__SshKeyStatus **)resp, err, errlen);
+	                                     (Kc__V1__SshKeyStatus **)resp, err, errlen);
 }
 
-static int gh_login(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-		    char *err, size_t errlen)
+static int gh_login(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
+                    size_t errlen)
 {
 	(void)ctx;
 	(void)req;
@@ -259,7 +259,7 @@ static bool gh_detach(void *app, int64_t id)
 }
 
 static int gh_complete(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	int64_t id;
 	(void)ctx;
@@ -290,7 +290,7 @@ static int token_reply(char *tok, ProtobufCMessage **resp)
 }
 
 static int get_api_token(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			 char *err, size_t errlen)
+                         char *err, size_t errlen)
 {
 	char tok[128];
 	(void)ctx;
@@ -301,8 +301,8 @@ static int get_api_token(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessag
 	return token_reply(tok, resp);
 }
 
-static int regenerate_api_token(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req,
-				ProtobufCMessage **resp, char *err, size_t errlen)
+static int regenerate_api_token(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                char *err, size_t errlen)
 {
 	char tok[128];
 	int rc;
@@ -320,7 +320,7 @@ static int regenerate_api_token(void *app, const kc_rpc_ctx *ctx, const Protobuf
 static bool known_service(const char *name)
 {
 	static const char *const names[] = {"", "kc.v1.TaskService", "kc.v1.MetricsService", "kc.v1.WorkspaceService",
-					    NULL};
+	                                    NULL};
 	for (size_t i = 0; names[i]; i++)
 		if (strcmp(name, names[i]) == 0)
 			return true;
@@ -328,7 +328,7 @@ static bool known_service(const char *name)
 }
 
 static int health_check(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	const Grpc__Health__V1__HealthCheckRequest *r = (const Grpc__Health__V1__HealthCheckRequest *)req;
 	Grpc__Health__V1__HealthCheckResponse *h;
@@ -369,17 +369,17 @@ static bool health_detach_counted(void *app, int64_t id)
 }
 
 static int health_watch(void *app, const kc_rpc_ctx *ctx, const ProtobufCMessage *req, kc_rpc_stream *st, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	const Grpc__Health__V1__HealthCheckRequest *r = (const Grpc__Health__V1__HealthCheckRequest *)req;
 	Grpc__Health__V1__HealthCheckResponse h = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
 	bool counted = !ctx->bearer && !ctx->oauth_user;
 	h.status = known_service(r->service) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-					     : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+	                                     : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
 	if (counted && atomic_fetch_add(&APP(app)->health_watches, 1) >= APP(app)->cfg->max_health_watches) {
 		atomic_fetch_sub(&APP(app)->health_watches, 1);
 		snprintf(err, errlen, "too many health watches without credentials (at most %ld)",
-			 APP(app)->cfg->max_health_watches);
+		         APP(app)->cfg->max_health_watches);
 		return KC_ERR_LIMIT;
 	}
 	kc_rpc_stream_set_detach(st, counted ? health_detach_counted : health_detach, app, 0);
@@ -401,29 +401,29 @@ int kc_services_register(kc_rpc_server *s, kc_app *app)
 		kc_unary_fn fn;
 		kc_auth_mode auth;
 	} unary[] = {
-		{0, "CreateTask", create_task, KC_AUTH_ANY},
-		{0, "GetTask", get_task, KC_AUTH_ANY},
-		{0, "GetTaskOutput", get_output, KC_AUTH_ANY},
-		{0, "SendMessage", send_message, KC_AUTH_ANY},
-		{0, "KillTask", kill_task, KC_AUTH_ANY},
-		{0, "PrepareTerminal", prepare_terminal, KC_AUTH_ANY},
-		{1, "GetMetrics", get_metrics, KC_AUTH_ANY},
-		{2, "GetHealth", get_health, KC_AUTH_NONE},
-		{2, "GetServiceHealth", get_service_health, KC_AUTH_NONE},
-		{2, "GetGitHubStatus", github_status, KC_AUTH_ANY},
-		{2, "GetGitConfig", get_git_config, KC_AUTH_ANY},
-		{2, "SetGitConfig", set_git_config, KC_AUTH_ANY},
-		{2, "GenerateSshKey", generate_ssh_key, KC_AUTH_ANY},
-		{2, "GetGhLoginInstructions", gh_login, KC_AUTH_ANY},
-		{2, "GetApiToken", get_api_token, KC_AUTH_OAUTH_ONLY},
-		{2, "RegenerateApiToken", regenerate_api_token, KC_AUTH_OAUTH_ONLY},
-		{3, "Check", health_check, KC_AUTH_NONE},
+	    {0, "CreateTask", create_task, KC_AUTH_ANY},
+	    {0, "GetTask", get_task, KC_AUTH_ANY},
+	    {0, "GetTaskOutput", get_output, KC_AUTH_ANY},
+	    {0, "SendMessage", send_message, KC_AUTH_ANY},
+	    {0, "KillTask", kill_task, KC_AUTH_ANY},
+	    {0, "PrepareTerminal", prepare_terminal, KC_AUTH_ANY},
+	    {1, "GetMetrics", get_metrics, KC_AUTH_ANY},
+	    {2, "GetHealth", get_health, KC_AUTH_NONE},
+	    {2, "GetServiceHealth", get_service_health, KC_AUTH_NONE},
+	    {2, "GetGitHubStatus", github_status, KC_AUTH_ANY},
+	    {2, "GetGitConfig", get_git_config, KC_AUTH_ANY},
+	    {2, "SetGitConfig", set_git_config, KC_AUTH_ANY},
+	    {2, "GenerateSshKey", generate_ssh_key, KC_AUTH_ANY},
+	    {2, "GetGhLoginInstructions", gh_login, KC_AUTH_ANY},
+	    {2, "GetApiToken", get_api_token, KC_AUTH_OAUTH_ONLY},
+	    {2, "RegenerateApiToken", regenerate_api_token, KC_AUTH_OAUTH_ONLY},
+	    {3, "Check", health_check, KC_AUTH_NONE},
 	};
 	const ProtobufCServiceDescriptor *svcs[] = {ts, ms, ws, hs};
 	int rc;
 	for (size_t i = 0; i < sizeof unary / sizeof *unary; i++)
 		if ((rc = kc_rpc_register_unary(s, svcs[unary[i].svc], unary[i].name, unary[i].fn, app,
-						unary[i].auth)) != 0)
+		                                unary[i].auth)) != 0)
 			return rc;
 	if ((rc = kc_rpc_register_unary_raw(s, ts, "ListTasks", list_tasks, app, KC_AUTH_ANY)) != 0 ||
 	    (rc = kc_rpc_register_stream(s, ts, "WatchTask", watch_task, app, KC_AUTH_ANY)) != 0 ||

@@ -406,14 +406,15 @@ static void remove_unpublished(int dfd, const char *tasks_dir, const char *name,
 	char dir[4200];
 	snprintf(dir, sizeof dir, "%s/%s", tasks_dir, name);
 	if (!sweep_temps(tfd, dir, task_temp_bases, known)) {
-		kc_log(KC_LOG_WARN, "leaving a task directory without task.json: it holds files kc-server does not write",
-		       "path", dir, NULL);
+		kc_log(KC_LOG_WARN,
+		       "leaving a task directory without task.json: it holds files kc-server does not write", "path",
+		       dir, NULL);
 		return;
 	}
 	for (size_t i = 0; known[i]; i++)
 		if (unlinkat(tfd, known[i], 0) != 0 && errno != ENOENT) {
-			kc_log(KC_LOG_WARN, "cannot remove a file of an unpublished task", "path", dir, "file", known[i],
-			       "error", strerror(errno), NULL);
+			kc_log(KC_LOG_WARN, "cannot remove a file of an unpublished task", "path", dir, "file",
+			       known[i], "error", strerror(errno), NULL);
 			return;
 		}
 	if (unlinkat(dfd, name, AT_REMOVEDIR) != 0) {
@@ -421,8 +422,9 @@ static void remove_unpublished(int dfd, const char *tasks_dir, const char *name,
 		       strerror(errno), NULL);
 		return;
 	}
-	kc_log(KC_LOG_WARN, "removed a task directory that never got a task.json (the server stopped while creating it)",
-	       "task_id", name, "path", dir, NULL);
+	kc_log(KC_LOG_WARN,
+	       "removed a task directory that never got a task.json (the server stopped while creating it)", "task_id",
+	       name, "path", dir, NULL);
 }
 
 /* The known files (and our temporary files) of a task directory, then the

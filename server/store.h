@@ -17,7 +17,6 @@
 #include "common/task_id.h"
 #include "kc/v1/task.pb-c.h"
 
-
 /* The most of a task.json anything reads (loading, the whole prompt of a
  * task whose index keeps its head). A prompt is at most 64 MiB
  * (limits.max_prompt_bytes' bound), and JSON escaping and follow-ups add

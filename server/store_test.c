@@ -1,7 +1,7 @@
 /* store: ids, JSON round trip, atomic writes, loading a directory. */
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +12,9 @@
 #include <cmocka.h>
 
 #include "common/kc_error.h"
-#include "tests/support/fs.h"
 #include "server/store.h"
 #include "server/tasks.h"
+#include "tests/support/fs.h"
 
 /* kc_task_id_valid's own test is common/task_id_test.c. */
 static void test_page_tokens(void **state)
@@ -186,11 +186,8 @@ static void test_sweep(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_page_tokens),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_store_dir),
-		cmocka_unit_test(test_temp_names),
-		cmocka_unit_test(test_sweep),
+	    cmocka_unit_test(test_page_tokens), cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_store_dir),
+	    cmocka_unit_test(test_temp_names),  cmocka_unit_test(test_sweep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,4 +207,3 @@ void kc_task_persist(kc_tasks *m, struct entry *e)
 	if (rc != 0)
 		kc_log(KC_LOG_ERROR, "cannot save task", "task_id", e->t.task_id, "error", kc_strerror(rc), NULL);
 }
-

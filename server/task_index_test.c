@@ -113,9 +113,9 @@ static void test_status_slot(void **state)
 {
 	(void)state;
 	assert_int_equal(kc_task_status_slot(KC__V1__TASK_STATUS__TASK_STATUS_RUNNING),
-			 KC__V1__TASK_STATUS__TASK_STATUS_RUNNING);
+	                 KC__V1__TASK_STATUS__TASK_STATUS_RUNNING);
 	assert_int_equal(kc_task_status_slot(KC__V1__TASK_STATUS__TASK_STATUS_KILLED),
-			 KC__V1__TASK_STATUS__TASK_STATUS_KILLED);
+	                 KC__V1__TASK_STATUS__TASK_STATUS_KILLED);
 	/* A value from a newer peer counts as unspecified, never past the array. */
 	assert_int_equal(kc_task_status_slot((Kc__V1__TaskStatus)N_STATUS), 0);
 	assert_int_equal(kc_task_status_slot((Kc__V1__TaskStatus)-1), 0);
@@ -173,11 +173,8 @@ static void test_agent_index(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_order_and_find),
-		cmocka_unit_test(test_status_slot),
-		cmocka_unit_test(test_growth),
-		cmocka_unit_test(test_agent_index),
+	    cmocka_unit_test(test_empty),  cmocka_unit_test(test_order_and_find), cmocka_unit_test(test_status_slot),
+	    cmocka_unit_test(test_growth), cmocka_unit_test(test_agent_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

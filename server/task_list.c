@@ -2,8 +2,8 @@
  * task_list.c - ListTasks: page tokens and the answer written straight in
  * protobuf's wire format from the index.
  */
-#include "server/tasks_int.h"
 #include "server/pb_wire.h"
+#include "server/tasks_int.h"
 
 int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX])
 {
@@ -37,7 +37,7 @@ int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX])
 static Kc__V1__TaskActivity summary_detail(const kc_task *t)
 {
 	return t->status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING ? t->activity
-								     : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	                                                             : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
 }
 
 /* Size of the entry's TaskSummary: task_id 1, prompt 2 (the head the
@@ -155,7 +155,7 @@ static void page_write(const kc_tasks *m, Kc__V1__TaskStatus filter, const struc
 }
 
 static int list_check_args(int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
-			   char after[KC_TASK_ID_MAX], char *err, size_t errlen)
+                           char after[KC_TASK_ID_MAX], char *err, size_t errlen)
 {
 	if (page_size < 0) {
 		snprintf(err, errlen, "page_size must not be negative");
@@ -173,7 +173,7 @@ static int list_check_args(int32_t page_size, const char *page_token, Kc__V1__Ta
 }
 
 int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
-			 kc_list_alloc alloc, void *ud, char *err, size_t errlen)
+                         kc_list_alloc alloc, void *ud, char *err, size_t errlen)
 {
 	struct page pg = {0};
 	char after[KC_TASK_ID_MAX] = "";

@@ -34,8 +34,9 @@ Kc__V1__Task *kc_task_task_pb(const struct entry *e)
 	p->tmux_session = xstrdup(name, &oom);
 	p->agent = xstrdup(t->agent, &oom);
 	p->recent_output = xstrdup("", &oom);
-	p->status_detail = t->status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING ? t->activity
-										  : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
+	p->status_detail = t->status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING
+	                       ? t->activity
+	                       : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_UNSPECIFIED;
 	if (t->finished_at > 0 && !(p->finished_at = kc_double_value_new(t->finished_at)))
 		oom = true;
 	if (t->killed_at > 0 && !(p->killed_at = kc_double_value_new(t->killed_at)))

@@ -16,7 +16,7 @@ struct gone {
 	char id[KC_TASK_ID_MAX];
 };
 
-#define LOST_ERROR                                                                                             \
+#define LOST_ERROR                                                                                                     \
 	"the agent host restarted or stopped (its tmux server went away): the session is lost; its output is kept"
 #define NOT_READY_ERROR "the agent exited before it became ready"
 /* How much of a failed agent's output its error quotes. */
@@ -151,7 +151,7 @@ static void readopt(kc_tasks *m, const bool *alive)
 		e->start_ms = kc_task_mono_ms();
 		e->last_change_ms = kc_task_mono_ms();
 		e->t.activity = e->starting ? KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_STARTING
-					    : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
+		                            : KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WORKING;
 	}
 }
 
@@ -176,9 +176,9 @@ static void end_gone(kc_tasks *m, struct gone *gone, size_t n)
 		pthread_mutex_lock(&m->mu);
 		if (gone[i].e->t.status == KC__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 			kc_task_finish(m, gone[i].e,
-				       error ? KC__V1__TASK_STATUS__TASK_STATUS_ERROR
-					     : KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED,
-				       error);
+			               error ? KC__V1__TASK_STATUS__TASK_STATUS_ERROR
+			                     : KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED,
+			               error);
 		pthread_mutex_unlock(&m->mu);
 		kc_log(KC_LOG_INFO, "task ended", "task_id", gone[i].id, "status",
 		       kc_task_status_name(gone[i].e->t.status), "error", error ? error : "", NULL);
@@ -381,15 +381,17 @@ static size_t collect_starting(kc_tasks *m, struct todo *todo, size_t cap, long 
 			continue;
 		timeout = e->agent_idx >= 0 ? m->cfg->agents[e->agent_idx].ready_timeout_ms : 60000;
 		timed_out = now - e->start_ms > timeout;
-		due = timed_out || since >= (e->wd > 0 ? FALLBACK_MS : POLL_MS) ||
-		      (e->dirty && since >= RECHECK_MS);
+		due = timed_out || since >= (e->wd > 0 ? FALLBACK_MS : POLL_MS) || (e->dirty && since >= RECHECK_MS);
 		if (!due) {
 			if (e->dirty && (*next < 0 || RECHECK_MS - since < *next))
 				*next = RECHECK_MS - since;
 			continue;
 		}
-		todo[n] = (struct todo){.e = e, .agent_idx = e->agent_idx, .timeout_ms = timeout,
-					.timed_out = timed_out, .output_ms = e->dirty ? e->dirty_ms : 0};
+		todo[n] = (struct todo){.e = e,
+		                        .agent_idx = e->agent_idx,
+		                        .timeout_ms = timeout,
+		                        .timed_out = timed_out,
+		                        .output_ms = e->dirty ? e->dirty_ms : 0};
 		/* Output from now on marks it dirty again. */
 		e->dirty = false;
 		e->ready_checked_ms = now;
@@ -448,7 +450,7 @@ static bool try_deliver(kc_tasks *m, const struct todo *td, bool *delivered)
 			e->last_change_ms = kc_task_mono_ms();
 		} else {
 			kc_task_finish(m, e, KC__V1__TASK_STATUS__TASK_STATUS_ERROR,
-				       "the prompt could not be delivered to the agent");
+			               "the prompt could not be delivered to the agent");
 		}
 		e->version++;
 	}
@@ -456,9 +458,9 @@ static bool try_deliver(kc_tasks *m, const struct todo *td, bool *delivered)
 	/* rc: the prompt.txt could not be read (KC_ERR_NOT_FOUND, KC_ERR_IO...),
 	 * held a control byte (KC_ERR_INVALID: stored before prompts were
 	 * checked) or tmux failed. */
-	kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR, rc == 0 ? "prompt delivered" : "prompt delivery failed",
-	       "task_id", td->id, "output_to_pass_ms", waited, "capture_paste_ms", took, "error",
-	       rc == 0 ? "" : kc_strerror(rc), NULL);
+	kc_log(rc == 0 ? KC_LOG_INFO : KC_LOG_ERROR, rc == 0 ? "prompt delivered" : "prompt delivery failed", "task_id",
+	       td->id, "output_to_pass_ms", waited, "capture_paste_ms", took, "error", rc == 0 ? "" : kc_strerror(rc),
+	       NULL);
 	*delivered = rc == 0;
 	return true;
 }

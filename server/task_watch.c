@@ -104,9 +104,8 @@ void kc_task_check_watchers(kc_tasks *m)
 	pthread_mutex_unlock(&m->wmu);
 }
 
-
-int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink,
-			kc_task_backlog backlog, void *ud, char *err, size_t errlen)
+int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, kc_task_backlog backlog,
+                        void *ud, char *err, size_t errlen)
 {
 	struct entry *e;
 	struct watcher *w;

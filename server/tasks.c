@@ -61,7 +61,7 @@ static void uuid4(char out[37])
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -95,7 +95,6 @@ static void load_one(kc_task *t, void *ud)
 	}
 	c->m->n_status[kc_task_status_slot(e->t.status)]++;
 }
-
 
 int kc_tasks_new(const kc_config *cfg, kc_tasks **out, char *err, size_t errlen)
 {
@@ -216,7 +215,7 @@ void kc_tasks_free(kc_tasks *m)
  * chosen (`*agent` the default when empty) and the workdir resolved into
  * `resolved`. Nothing is reserved or written yet. */
 static int create_validate(const kc_config *cfg, const char *prompt, const char *workdir, const char **agent,
-			   const kc_agent_config **a, char resolved[PATH_MAX], char *err, size_t errlen)
+                           const kc_agent_config **a, char resolved[PATH_MAX], char *err, size_t errlen)
 {
 	char wd[PATH_MAX];
 	struct stat st;
@@ -278,7 +277,7 @@ static int create_reserve(kc_tasks *m, char *err, size_t errlen)
  * and task.json, kc_store_create) under a fresh id. `*made` says whether a
  * directory may be left to remove. */
 static int create_make(kc_tasks *m, const char *prompt, const char *resolved, const kc_agent_config *a,
-		       struct entry **out, bool *made, char *err, size_t errlen)
+                       struct entry **out, bool *made, char *err, size_t errlen)
 {
 	struct entry *e;
 	kc_task *t;
@@ -325,7 +324,7 @@ static int create_make(kc_tasks *m, const char *prompt, const char *resolved, co
  * the task an error, which must be saved before it is reported. No other
  * thread sees the entry yet. */
 static int create_start(kc_tasks *m, struct entry *e, const kc_agent_config *a, Kc__V1__Task **reply, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	kc_task *t = &e->t;
 	int rc;
@@ -363,7 +362,7 @@ static int create_start(kc_tasks *m, struct entry *e, const kc_agent_config *a, 
  * failure in any step takes the one way out at the end, which leaves no
  * session, no directory and no entry behind. */
 int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	const kc_agent_config *a;
 	char resolved[PATH_MAX];
@@ -549,7 +548,7 @@ int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task 
 			waiting += e->t.followups[i].sent_at <= 0;
 		if (waiting >= QUEUED_MAX) {
 			snprintf(err, errlen, "too many messages wait for the agent to become ready (the limit is %d)",
-				 QUEUED_MAX);
+			         QUEUED_MAX);
 			rc = KC_ERR_LIMIT;
 		} else if ((rc = add_followup(e, prompt, 0)) == 0) {
 			e->has_queued = true;
@@ -617,7 +616,7 @@ int kc_tasks_kill(kc_tasks *m, const char *id, Kc__V1__KillTaskResponse **out, c
 }
 
 int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTerminalResponse **out, char *err,
-			      size_t errlen)
+                              size_t errlen)
 {
 	struct entry *e;
 	Kc__V1__PrepareTerminalResponse *r;

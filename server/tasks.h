@@ -39,7 +39,7 @@ size_t kc_tasks_count(kc_tasks *m);
 /* Each of these fills a heap-allocated protobuf message that the caller
  * frees with protobuf_c_message_free_unpacked(msg, NULL). */
 int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const char *agent, Kc__V1__Task **out,
-		    char *err, size_t errlen);
+                    char *err, size_t errlen);
 /* A buffer of `len` bytes for an answer, or NULL when out of memory. */
 typedef uint8_t *(*kc_list_alloc)(void *ud, size_t len);
 
@@ -50,15 +50,14 @@ typedef uint8_t *(*kc_list_alloc)(void *ud, size_t len);
  * of the page (the tasks' TaskSummary, next_page_token, total_size). The
  * buffer is the caller's, also on failure. */
 int kc_tasks_list_packed(kc_tasks *m, int32_t page_size, const char *page_token, Kc__V1__TaskStatus filter,
-			 kc_list_alloc alloc, void *ud, char *err, size_t errlen);
+                         kc_list_alloc alloc, void *ud, char *err, size_t errlen);
 int kc_tasks_get(kc_tasks *m, const char *id, Kc__V1__Task **out, char *err, size_t errlen);
 /* Output as bytes (malloc'd, *len bytes, NUL-terminated). */
-int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_t *len, char *err,
-		    size_t errlen);
+int kc_tasks_output(kc_tasks *m, const char *id, int32_t tail, char **out, size_t *len, char *err, size_t errlen);
 int kc_tasks_send(kc_tasks *m, const char *id, const char *prompt, Kc__V1__Task **out, char *err, size_t errlen);
 int kc_tasks_kill(kc_tasks *m, const char *id, Kc__V1__KillTaskResponse **out, char *err, size_t errlen);
 int kc_tasks_prepare_terminal(kc_tasks *m, const char *id, Kc__V1__PrepareTerminalResponse **out, char *err,
-			      size_t errlen);
+                              size_t errlen);
 
 /* A watcher receives events from the supervisor thread. `ev` is only valid
  * during the call; `last` is true on the final event (the task ended, or
@@ -77,8 +76,8 @@ typedef size_t (*kc_task_backlog)(void *ud);
  * makes memory grow, and every byte of the log reaches it, in order and
  * without gaps (each chunk's offset is where the previous one ended),
  * before the final event of an ended task. `backlog` NULL: no limit. */
-int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink,
-			kc_task_backlog backlog, void *ud, char *err, size_t errlen);
+int64_t kc_tasks_watch2(kc_tasks *m, const char *id, bool include_output, kc_task_sink sink, kc_task_backlog backlog,
+                        void *ud, char *err, size_t errlen);
 /* Removes a watcher. When this returns, its sink is not running and will
  * not be called again. Unknown ids are ignored. */
 bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id);
@@ -89,6 +88,5 @@ bool kc_tasks_unwatch(kc_tasks *m, int64_t watch_id);
 #define KC_PAGE_TOKEN_PREFIX "t1."
 #define KC_PAGE_TOKEN_PREFIX_LEN (sizeof KC_PAGE_TOKEN_PREFIX - 1)
 int kc_page_token_decode(const char *token, char id[KC_TASK_ID_MAX]);
-
 
 #endif /* KC_SERVER_TASKS_H */

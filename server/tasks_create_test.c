@@ -73,10 +73,10 @@ static int setup(void **state)
 	snprintf(tmux_sock, sizeof tmux_sock, "%s/tmux", dir);
 	assert_non_null(realpath(fake_agent, abs_agent));
 	snprintf(yaml, sizeof yaml,
-		 "home: %s\nserver:\n  tmux_socket: %s\n  log_level: error\nlimits:\n  max_running_tasks: 2\n"
-		 "agents:\n  default: fake\n  list:\n"
-		 "    - name: fake\n      command: [\"/usr/bin/python3\", \"%s\"]\n      ready_pattern: \"^>\"\n",
-		 dir, tmux_sock, abs_agent);
+	         "home: %s\nserver:\n  tmux_socket: %s\n  log_level: error\nlimits:\n  max_running_tasks: 2\n"
+	         "agents:\n  default: fake\n  list:\n"
+	         "    - name: fake\n      command: [\"/usr/bin/python3\", \"%s\"]\n      ready_pattern: \"^>\"\n",
+	         dir, tmux_sock, abs_agent);
 	assert_int_equal(kc_config_init(&cfg), 0);
 	assert_int_equal(kc_config_parse(&cfg, yaml, strlen(yaml), err, sizeof err), 0);
 	assert_int_equal(kc_config_finish(&cfg, err, sizeof err), 0);
@@ -156,8 +156,8 @@ static void test_failure_returns_reservation(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_failed_save_is_reported, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failure_returns_reservation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_save_is_reported, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failure_returns_reservation, setup, teardown),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s FAKE_AGENT\n", argv[0]);

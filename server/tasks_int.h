@@ -54,12 +54,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -150,8 +150,8 @@ struct watcher {
 struct kc_tasks {
 	const kc_config *cfg;
 	pthread_mutex_t mu;
-	int wake_fd; /* eventfd: requests poke the supervisor */
-	int ino_fd;  /* inotify on starting tasks' output.log, or -1 */
+	int wake_fd;            /* eventfd: requests poke the supervisor */
+	int ino_fd;             /* inotify on starting tasks' output.log, or -1 */
 	struct entry **by_time; /* ascending (created_at, task_id) */
 	size_t n, cap;
 	struct entry **buckets;
@@ -194,7 +194,7 @@ int kc_task_agent_index(const kc_config *cfg, const char *name);
 
 /* tmux.c */
 int kc_task_tmux(const kc_tasks *m, const char *const *args, const char *input, size_t input_len, size_t out_cap,
-		kc_spawn_result *res);
+                 kc_spawn_result *res);
 void kc_task_session_name(const char *id, char *buf, size_t len, bool as_target);
 char *kc_task_capture(const kc_tasks *m, const char *id, const char *start, size_t *len);
 bool kc_task_pane_ready(kc_tasks *m, int agent_idx, const char *pane);

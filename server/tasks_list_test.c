@@ -172,21 +172,21 @@ static bool same_fields(const Kc__V1__ListTasksResponse *got, const Kc__V1__List
 		snprintf(why, sizeof why, "%zu tasks, want %zu", got->n_tasks, want->n_tasks);
 	else if (strcmp(got->next_page_token, want->next_page_token) != 0)
 		snprintf(why, sizeof why, "next_page_token '%s', want '%s'", got->next_page_token,
-			 want->next_page_token);
+		         want->next_page_token);
 	else if (got->total_size != want->total_size)
 		snprintf(why, sizeof why, "total_size %d, want %d", got->total_size, want->total_size);
 	for (size_t i = 0; !*why && i < got->n_tasks; i++) {
 		const Kc__V1__TaskSummary *g = got->tasks[i], *w = want->tasks[i];
 		if (strcmp(g->task_id, w->task_id) != 0 || strcmp(g->prompt, w->prompt) != 0 ||
-		    g->status != w->status || g->created_at != w->created_at ||
-		    g->status_detail != w->status_detail || !g->finished_at != !w->finished_at ||
+		    g->status != w->status || g->created_at != w->created_at || g->status_detail != w->status_detail ||
+		    !g->finished_at != !w->finished_at ||
 		    (g->finished_at && g->finished_at->value != w->finished_at->value))
 			snprintf(why, sizeof why,
-				 "task %zu: %s status %d detail %d finished %.3f prompt %zu bytes, "
-				 "want %s status %d detail %d finished %.3f prompt %zu bytes",
-				 i, g->task_id, g->status, g->status_detail, g->finished_at ? g->finished_at->value : 0,
-				 strlen(g->prompt), w->task_id, w->status, w->status_detail,
-				 w->finished_at ? w->finished_at->value : 0, strlen(w->prompt));
+			         "task %zu: %s status %d detail %d finished %.3f prompt %zu bytes, "
+			         "want %s status %d detail %d finished %.3f prompt %zu bytes",
+			         i, g->task_id, g->status, g->status_detail, g->finished_at ? g->finished_at->value : 0,
+			         strlen(g->prompt), w->task_id, w->status, w->status_detail,
+			         w->finished_at ? w->finished_at->value : 0, strlen(w->prompt));
 	}
 	if (*why && report)
 		print_error("ListTasks answer differs: %s\n", why);
@@ -219,7 +219,7 @@ static char *check_page(int32_t page_size, const char *token, Kc__V1__TaskStatus
 
 		expect(want, page_size, token, filter);
 		equal = same_fields(dec, &want->resp, last) && got.len == want->len &&
-			memcmp(got.data, want->packed, got.len) == 0;
+		        memcmp(got.data, want->packed, got.len) == 0;
 		if (equal || last) {
 			assert_true(same_fields(dec, &want->resp, true));
 			assert_int_equal(got.len, want->len);
@@ -261,7 +261,7 @@ static void start_manager(const char *agents_yaml)
 {
 	char yaml[2 * PATH_MAX + 1024], err[256];
 	snprintf(yaml, sizeof yaml, "home: %s\nserver:\n  tmux_socket: %s\n  log_level: error\n%s", dir, tmux_sock,
-		 agents_yaml);
+	         agents_yaml);
 	assert_int_equal(kc_config_init(&cfg), 0);
 	assert_int_equal(kc_config_parse(&cfg, yaml, strlen(yaml), err, sizeof err), 0);
 	assert_int_equal(kc_config_finish(&cfg, err, sizeof err), 0);
@@ -329,7 +329,7 @@ static void test_loaded_store(void **state)
 	longer[121] = '\0';
 
 	put_task("1700000000-00000001", KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED, 1700000000.5, 1700000100.25,
-		 "short");
+	         "short");
 	put_task("1700000001-0000000a", KC__V1__TASK_STATUS__TASK_STATUS_KILLED, 1700000001.0, 1700000002.0, cut);
 	/* Same created_at: ordered by id. */
 	put_task("1700000001-0000000b", KC__V1__TASK_STATUS__TASK_STATUS_ERROR, 1700000001.0, 1700000003.0, exact);
@@ -338,13 +338,13 @@ static void test_loaded_store(void **state)
 	put_task("1600000000-0000000d", KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED, 0, -5, "");
 	/* Running on disk, no tmux session: completed at load, finished now. */
 	put_task("1700000002-0000000e", KC__V1__TASK_STATUS__TASK_STATUS_RUNNING, 1700000002.75, 0,
-		 "multi\nline \"quoted\" prompt");
+	         "multi\nline \"quoted\" prompt");
 	/* Enough tasks that total_size and the answer need more varint bytes. */
 	for (int i = 0; i < 150; i++) {
 		char id[KC_TASK_ID_MAX], prompt[64];
 		static const Kc__V1__TaskStatus st[] = {KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED,
-							KC__V1__TASK_STATUS__TASK_STATUS_KILLED,
-							KC__V1__TASK_STATUS__TASK_STATUS_ERROR};
+		                                        KC__V1__TASK_STATUS__TASK_STATUS_KILLED,
+		                                        KC__V1__TASK_STATUS__TASK_STATUS_ERROR};
 		snprintf(id, sizeof id, "%d-%08x", 1710000000 + i / 2, (unsigned)(0xabc00000u + (unsigned)i));
 		snprintf(prompt, sizeof prompt, "bulk task %d", i);
 		put_task(id, st[i % 3], 1710000000.0 + i / 2, 1710000500.0 + i, prompt);
@@ -412,19 +412,19 @@ static void test_live_tasks(void **state)
 	(void)state;
 	assert_non_null(realpath(fake_agent, abs_agent));
 	snprintf(agents, sizeof agents,
-		 "agents:\n  default: fake\n  list:\n"
-		 "    - name: fake\n      command: [\"/usr/bin/python3\", \"%s\"]\n      ready_pattern: \"^>\"\n"
-		 "    - name: never\n      command: [\"/usr/bin/python3\", \"%s\", \"--never-ready\"]\n"
-		 "      ready_pattern: \"^>\"\n      ready_timeout_ms: 800\n",
-		 abs_agent, abs_agent);
+	         "agents:\n  default: fake\n  list:\n"
+	         "    - name: fake\n      command: [\"/usr/bin/python3\", \"%s\"]\n      ready_pattern: \"^>\"\n"
+	         "    - name: never\n      command: [\"/usr/bin/python3\", \"%s\", \"--never-ready\"]\n"
+	         "      ready_pattern: \"^>\"\n      ready_timeout_ms: 800\n",
+	         abs_agent, abs_agent);
 	start_manager(agents);
 	assert_int_equal(kc_tasks_start(tasks), 0);
 	for (int i = 0; i < 50; i++)
 		strcat(longp, "d\xc3\xa9j\xc3\xa0 "); /* "déjà ", cut inside the 24th */
 
-	create("exit", NULL);	  /* completes by itself */
-	create(longp, NULL);	  /* keeps running, then waits for input */
-	create("hello", NULL);	  /* killed below */
+	create("exit", NULL);     /* completes by itself */
+	create(longp, NULL);      /* keeps running, then waits for input */
+	create("hello", NULL);    /* killed below */
 	create("never", "never"); /* ready timeout: error */
 	check_all(200);
 
@@ -436,7 +436,7 @@ static void test_live_tasks(void **state)
 	protobuf_c_message_free_unpacked(&k->base, NULL);
 	check_all(200);
 	wait_status(ids[1], KC__V1__TASK_STATUS__TASK_STATUS_RUNNING,
-		    KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WAITING_FOR_INPUT);
+	            KC__V1__TASK_ACTIVITY__TASK_ACTIVITY_WAITING_FOR_INPUT);
 	check_all(200);
 	/* Killing a task that had completed changes its status again. */
 	assert_int_equal(kc_tasks_kill(tasks, ids[0], &k, err, sizeof err), 0);
@@ -447,9 +447,9 @@ static void test_live_tasks(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_empty_store, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loaded_store, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_live_tasks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_loaded_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_live_tasks, setup, teardown),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s FAKE_AGENT\n", argv[0]);

@@ -67,14 +67,13 @@ static const char TMUX_SEP[] = ";";
 
 /* Runs tmux with `args` (NULL-terminated) on the configured socket, in the
  * directory `cwd` (NULL: ours). */
-static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args, const char *input,
-		    size_t input_len, size_t out_cap, kc_spawn_result *res)
+static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args, const char *input, size_t input_len,
+                    size_t out_cap, kc_spawn_result *res)
 {
 	const char *argv[KC_MAX_ARGV + 48];
 	char *escaped[KC_MAX_ARGV + 48];
 	size_t n = 0, ne = 0;
-	kc_spawn_opts o = {.input = input, .input_len = input_len, .out_cap = out_cap, .timeout_ms = 10000,
-			   .cwd = cwd};
+	kc_spawn_opts o = {.input = input, .input_len = input_len, .out_cap = out_cap, .timeout_ms = 10000, .cwd = cwd};
 	kc_spawn_result local;
 	int rc = 0;
 	/* A pure client passes tmux nothing of kc-server's environment: a
@@ -128,7 +127,7 @@ static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args,
 }
 
 int kc_task_tmux(const kc_tasks *m, const char *const *args, const char *input, size_t input_len, size_t out_cap,
-		kc_spawn_result *res)
+                 kc_spawn_result *res)
 {
 	return tmux_run(m, NULL, args, input, input_len, out_cap, res);
 }
@@ -138,8 +137,14 @@ int kc_task_tmux(const kc_tasks *m, const char *const *args, const char *input, 
  * so the names and the server they came from are one answer. */
 int kc_task_list_sessions(const kc_tasks *m, kc_spawn_result *res)
 {
-	const char *args[] = {"list-sessions", "-F", "#{session_name}", TMUX_SEP, "display-message", "-p",
-			      KC_HOST_LINE "#{pid} #{start_time}", NULL};
+	const char *args[] = {"list-sessions",
+	                      "-F",
+	                      "#{session_name}",
+	                      TMUX_SEP,
+	                      "display-message",
+	                      "-p",
+	                      KC_HOST_LINE "#{pid} #{start_time}",
+	                      NULL};
 	return tmux_run(m, NULL, args, NULL, 0, 4u * 1024 * 1024, res);
 }
 
@@ -259,9 +264,10 @@ int kc_task_start_session(kc_tasks *m, const kc_task *t, const kc_agent_config *
 	 * workdir must be one shell word. */
 	if (!(wd_arg = a->argc == 1 ? kc_shell_quote(t->workdir) : strdup(t->workdir)))
 		goto out;
-	const char *head[] = {"new-session", "-d", "-s", name, "-x", "200", "-y", "50", "-e", env, "--", "sleep",
-			      "86400", TMUX_SEP, "pipe-pane", "-t", target, pipe_cmd, TMUX_SEP, "respawn-pane", "-k",
-			      "-t", target, "--", NULL};
+	const char *head[] = {"new-session", "-d",   "-s",   name,     "-x",     "200",          "-y",
+	                      "50",          "-e",   env,    "--",     "sleep",  "86400",        TMUX_SEP,
+	                      "pipe-pane",   "-t",   target, pipe_cmd, TMUX_SEP, "respawn-pane", "-k",
+	                      "-t",          target, "--",   NULL};
 	for (size_t i = 0; head[i]; i++)
 		args[n++] = head[i];
 	/* A longer argv is exec'd by a shell, never parsed by one ($0 and $@
@@ -309,9 +315,9 @@ int kc_task_paste(const kc_tasks *m, const char *id, const char *text, size_t le
 		return KC_ERR_INVALID;
 	kc_task_session_name(id, target, sizeof target, true);
 	snprintf(buffer, sizeof buffer, "kc-%s", id);
-	const char *args[] = {"load-buffer", "-b",	buffer,	  "-",	     TMUX_SEP, "paste-buffer", "-p",
-			      "-d",	     "-b",	buffer,	  "-t",	     target,   TMUX_SEP,       "send-keys",
-			      "-t",	     target,	"Enter", NULL};
+	const char *args[] = {"load-buffer", "-b",        buffer, "-",    TMUX_SEP, "paste-buffer",
+	                      "-p",          "-d",        "-b",   buffer, "-t",     target,
+	                      TMUX_SEP,      "send-keys", "-t",   target, "Enter",  NULL};
 	rc = kc_task_tmux(m, args, text, len, 4096, &r);
 	if (rc == 0 && r.status != 0)
 		rc = KC_ERR_UNAVAILABLE;

@@ -103,7 +103,8 @@ static int check_mode(const char *path)
 			close(fd);
 			return KC_ERR_IO;
 		}
-		kc_log(KC_LOG_WARN, "the API token file's mode was wrong; set to 0600", "path", path, "mode", was, NULL);
+		kc_log(KC_LOG_WARN, "the API token file's mode was wrong; set to 0600", "path", path, "mode", was,
+		       NULL);
 	}
 	close(fd);
 	return 0;

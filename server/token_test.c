@@ -222,12 +222,12 @@ static void test_not_a_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_and_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_regenerate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_contents, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_and_load, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_regenerate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_contents, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
 	};
 	kc_log_set_level(KC_LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,9 +60,9 @@ struct gh_prober {
 	pthread_t thread;
 	bool started;
 	bool stop;
-	bool want;	   /* a probe was asked for */
-	uint64_t begun;	   /* probes started so far */
-	int cancel_fd;	   /* eventfd: written at shutdown, kills a running gh */
+	bool want;      /* a probe was asked for */
+	uint64_t begun; /* probes started so far */
+	int cancel_fd;  /* eventfd: written at shutdown, kills a running gh */
 	/* The last answer (valid when checked_at > 0). */
 	bool installed;
 	bool authenticated;
@@ -251,7 +251,8 @@ int kc_workspace_health(kc_workspace *w, Kc__V1__Health **out)
 		if (e->value->status != KC__V1__SERVICE_STATE__SERVICE_STATE_UP)
 			all_up = false;
 	}
-	h->status = all_up ? KC__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY : KC__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
+	h->status =
+	    all_up ? KC__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY : KC__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
 	*out = h;
 	return 0;
 nomem:
@@ -260,7 +261,7 @@ nomem:
 }
 
 int kc_workspace_service_health(kc_workspace *w, const char *name, Kc__V1__ServiceHealth **out, char *err,
-				size_t errlen)
+                                size_t errlen)
 {
 	for (size_t i = 0; i < w->cfg->n_probes; i++) {
 		if (strcmp(w->cfg->probes[i].name, name) == 0) {
@@ -331,8 +332,7 @@ static bool on_path(const char *prog)
 static void gh_probe(kc_workspace *w, bool *installed, bool *authenticated, char **username)
 {
 	const char *argv[] = {"gh", "api", "user", "--jq", ".login", NULL};
-	kc_spawn_opts o = {
-		.out_cap = 4096, .envp = w->envp, .timeout_ms = GH_TIMEOUT_MS, .cancel_fd = w->gh.cancel_fd};
+	kc_spawn_opts o = {.out_cap = 4096, .envp = w->envp, .timeout_ms = GH_TIMEOUT_MS, .cancel_fd = w->gh.cancel_fd};
 	kc_spawn_result r;
 	int rc;
 
@@ -565,7 +565,7 @@ static bool plausible_email(const char *s)
 }
 
 int kc_workspace_set_git_config(kc_workspace *w, const char *name, const char *email, Kc__V1__GitConfig **out,
-				char *err, size_t errlen)
+                                char *err, size_t errlen)
 {
 	if (!name || !*name || !email || !*email) {
 		snprintf(err, errlen, "name and email are required");
@@ -592,7 +592,7 @@ int kc_workspace_set_git_config(kc_workspace *w, const char *name, const char *e
 }
 
 int kc_workspace_generate_ssh_key(kc_workspace *w, const char *email, Kc__V1__SshKeyStatus **out, char *err,
-				  size_t errlen)
+                                  size_t errlen)
 {
 	char dir[4096], key[4200], cfgpath[4200];
 	struct stat st;
@@ -622,9 +622,10 @@ int kc_workspace_generate_ssh_key(kc_workspace *w, const char *email, Kc__V1__Ss
 	if (kc_file_read(cfgpath, 1 << 20, &conf, &len) != 0 || !strstr(conf, "Host github.com")) {
 		FILE *f = fopen(cfgpath, "a");
 		if (f) {
-			fprintf(f, "%sHost github.com\n  HostName github.com\n  User git\n  IdentityFile %s\n"
-				   "  IdentitiesOnly yes\n",
-				conf && len && conf[len - 1] != '\n' ? "\n" : "", key);
+			fprintf(f,
+			        "%sHost github.com\n  HostName github.com\n  User git\n  IdentityFile %s\n"
+			        "  IdentitiesOnly yes\n",
+			        conf && len && conf[len - 1] != '\n' ? "\n" : "", key);
 			fclose(f);
 			chmod(cfgpath, 0600);
 		}
@@ -643,7 +644,7 @@ int kc_workspace_gh_login(kc_workspace *w, Kc__V1__GhLoginInstructions **out)
 		return KC_ERR_NOMEM;
 	kc__v1__gh_login_instructions__init(g);
 	g->instructions = strdup("Run the command in the workspace terminal, open the URL it prints, "
-				 "enter the one-time code and approve. Then press 'complete'.");
+	                         "enter the one-time code and approve. Then press 'complete'.");
 	g->command = strdup("gh auth login --hostname github.com --git-protocol ssh --web");
 	g->url = strdup("https://github.com/login/device");
 	if (!g->instructions || !g->command || !g->url) {

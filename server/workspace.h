@@ -24,14 +24,14 @@ void kc_workspace_free(kc_workspace *w);
 
 int kc_workspace_health(kc_workspace *w, Kc__V1__Health **out);
 int kc_workspace_service_health(kc_workspace *w, const char *name, Kc__V1__ServiceHealth **out, char *err,
-				size_t errlen);
+                                size_t errlen);
 /* GitHub status without the App part (the caller fills github_app). */
 int kc_workspace_github_status(kc_workspace *w, Kc__V1__GitHubStatus **out);
 int kc_workspace_git_config(kc_workspace *w, Kc__V1__GitConfig **out);
 int kc_workspace_set_git_config(kc_workspace *w, const char *name, const char *email, Kc__V1__GitConfig **out,
-				char *err, size_t errlen);
+                                char *err, size_t errlen);
 int kc_workspace_generate_ssh_key(kc_workspace *w, const char *email, Kc__V1__SshKeyStatus **out, char *err,
-				  size_t errlen);
+                                  size_t errlen);
 int kc_workspace_gh_login(kc_workspace *w, Kc__V1__GhLoginInstructions **out);
 
 /*

@@ -57,9 +57,9 @@ static inline int kc_buf_addc(kc_buf *b, char c)
 }
 int kc_buf_printf(kc_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
-	__attribute__((format(printf, 2, 3)))
+    __attribute__((format(printf, 2, 3)))
 #endif
-	;
+    ;
 /* Hands the data (NUL-terminated) to the caller, who frees it; the buffer
  * is left empty. NULL when the buffer holds an error. */
 char *kc_buf_steal(kc_buf *b, size_t *len);

@@ -71,8 +71,9 @@ bool kc_tc_is_map_field(const ProtobufCMessageDescriptor *parent, const Protobuf
 	pn = strlen(parent->name);
 	return e->n_fields == 2 && sn > 5 && strcmp(e->short_name + sn - 5, "Entry") == 0 &&
 	       strncmp(e->name, parent->name, pn) == 0 && e->name[pn] == '.' && e->fields[0].id == 1 &&
-	       strcmp(e->fields[0].name, "key") == 0 && e->fields[1].id == 2 && strcmp(e->fields[1].name, "value") == 0 &&
-	       e->fields[0].label != PROTOBUF_C_LABEL_REPEATED && e->fields[1].label != PROTOBUF_C_LABEL_REPEATED;
+	       strcmp(e->fields[0].name, "key") == 0 && e->fields[1].id == 2 &&
+	       strcmp(e->fields[1].name, "value") == 0 && e->fields[0].label != PROTOBUF_C_LABEL_REPEATED &&
+	       e->fields[1].label != PROTOBUF_C_LABEL_REPEATED;
 }
 
 size_t kc_tc_elem_size(ProtobufCType t)
@@ -170,7 +171,6 @@ static size_t json_name(const char *prefix, size_t prefix_len, const char *name,
 	out[i] = '\0';
 	return i;
 }
-
 
 /*
  * Enum values as ready JSON strings ("\"running\""), made once per enum
@@ -329,7 +329,7 @@ static bool paths_overlap(const ProtobufCMessageDescriptor *d, const char *a, co
 
 /* The path-bound field `name` overlaps, or NULL. */
 const char *kc_tc_bound_clash(const ProtobufCMessageDescriptor *d, const char *name, const char *const *bound,
-                               size_t n_bound)
+                              size_t n_bound)
 {
 	size_t i;
 

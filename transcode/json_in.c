@@ -147,8 +147,8 @@ static int scalar_from_json(const ProtobufCFieldDescriptor *f, json_t *v, scalar
 }
 
 /* Sets singular message field f (wrapper or not) from JSON value v. */
-static int message_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, ProtobufCMessage **slot,
-                             int depth, unsigned flags, char *err, size_t errlen)
+static int message_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v,
+                             ProtobufCMessage **slot, int depth, unsigned flags, char *err, size_t errlen)
 {
 	const ProtobufCMessageDescriptor *d = f->descriptor;
 	ProtobufCMessage *sub = *slot;
@@ -166,7 +166,8 @@ static int message_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescript
 
 		rc = scalar_from_json(&d->fields[0], v, &sc, flags, err, errlen);
 		if (rc == KC_ERR_INVALID)
-			return kc_tc_fail(err, errlen, "field \"%s\": expected %s", f->name, kc_tc_type_word(&d->fields[0]));
+			return kc_tc_fail(err, errlen, "field \"%s\": expected %s", f->name,
+			                  kc_tc_type_word(&d->fields[0]));
 		if (rc)
 			return rc;
 		kc_tc_scalar_store(&d->fields[0], MEMBER(sub, d->fields[0].offset), &sc);
@@ -230,16 +231,16 @@ static int map_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *
 		kc_tc_scalar_clear(&sc);
 		if (json_is_null(val))
 			continue;
-		rc = element_from_json(entry, &e->fields[1], val, MEMBER(entry, e->fields[1].offset), depth + 1, flags, err,
-		                       errlen);
+		rc = element_from_json(entry, &e->fields[1], val, MEMBER(entry, e->fields[1].offset), depth + 1, flags,
+		                       err, errlen);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, int depth, unsigned flags,
-                           char *err, size_t errlen)
+static int field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, json_t *v, int depth,
+                           unsigned flags, char *err, size_t errlen)
 {
 	int rc;
 
@@ -321,7 +322,8 @@ int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, con
 		return kc_tc_fail(err, errlen, "invalid JSON: the body is not valid UTF-8");
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root)
-		return kc_tc_fail(err, errlen, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+		return kc_tc_fail(err, errlen, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+		                  jerr.column);
 	if (!body_field || !*body_field || strcmp(body_field, "*") == 0) {
 		const char *key;
 		const char *clash = NULL;
@@ -338,8 +340,8 @@ int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, con
 				break;
 		}
 		if (clash)
-			rc = kc_tc_fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body",
-			          clash);
+			rc = kc_tc_fail(err, errlen,
+			                "field \"%.64s\" is set by the path; it cannot also be in the body", clash);
 		else
 			rc = json_to_fields(msg, root, 0, flags, err, errlen);
 	} else {
@@ -347,8 +349,8 @@ int kc_json_to_message2(ProtobufCMessage *msg, const char *json, size_t len, con
 		const char *clash = kc_tc_bound_clash(msg->descriptor, body_field, bound, n_bound);
 
 		if (clash)
-			rc = kc_tc_fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the body",
-			          clash);
+			rc = kc_tc_fail(err, errlen,
+			                "field \"%.64s\" is set by the path; it cannot also be in the body", clash);
 		else
 			rc = f ? field_from_json(msg, f, root, 0, flags, err, errlen) : KC_ERR_INTERNAL;
 	}

@@ -226,9 +226,24 @@ static void check_round_trip(double d)
 
 static void test_doubles(void **state)
 {
-	static const double values[] = {1.5,     0.1,         0.2,      0.3,     1e-3,   123456.789, 1795743413.3929946,
-	                                9007199254740991.0, 4503599627370496.5, 1e-300, 5e-324, 1.7976931348623157e308,
-	                                2.2250738585072014e-308, 1e21, 1e22, 123e-20, 0.000999, 99.99};
+	static const double values[] = {1.5,
+	                                0.1,
+	                                0.2,
+	                                0.3,
+	                                1e-3,
+	                                123456.789,
+	                                1795743413.3929946,
+	                                9007199254740991.0,
+	                                4503599627370496.5,
+	                                1e-300,
+	                                5e-324,
+	                                1.7976931348623157e308,
+	                                2.2250738585072014e-308,
+	                                1e21,
+	                                1e22,
+	                                123e-20,
+	                                0.000999,
+	                                99.99};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	size_t i;
 
@@ -301,9 +316,13 @@ static void test_base64(void **state)
 		const char *in;
 		const char *want;
 	} cases[] = {
-		{"", "\"\""},         {"f", "\"Zg==\""},         {"fo", "\"Zm8=\""},
-		{"foo", "\"Zm9v\""}, {"foob", "\"Zm9vYg==\""}, {"fooba", "\"Zm9vYmE=\""},
-		{"foobar", "\"Zm9vYmFy\""},
+	    {"", "\"\""},
+	    {"f", "\"Zg==\""},
+	    {"fo", "\"Zm8=\""},
+	    {"foo", "\"Zm9v\""},
+	    {"foob", "\"Zm9vYg==\""},
+	    {"fooba", "\"Zm9vYmE=\""},
+	    {"foobar", "\"Zm9vYmFy\""},
 	};
 	static const uint8_t high[] = {0xfb, 0xff, 0xfe};
 	size_t i;
@@ -329,13 +348,13 @@ static void test_base64(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_ascii_byte_alone),
-		cmocka_unit_test(test_escapes_in_every_lane),
-		cmocka_unit_test(test_utf8_kept_and_repaired),
-		cmocka_unit_test(test_integer_edges),
-		cmocka_unit_test(test_doubles),
-		cmocka_unit_test(test_floats_and_client_form),
-		cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_every_ascii_byte_alone),
+	    cmocka_unit_test(test_escapes_in_every_lane),
+	    cmocka_unit_test(test_utf8_kept_and_repaired),
+	    cmocka_unit_test(test_integer_edges),
+	    cmocka_unit_test(test_doubles),
+	    cmocka_unit_test(test_floats_and_client_form),
+	    cmocka_unit_test(test_base64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

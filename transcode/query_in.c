@@ -267,8 +267,8 @@ int kc_tc_mark_present(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
 		if (*c && *c != f->id)
 			return kc_tc_fail(err, errlen, "field \"%s\": another field of its oneof is set", f->name);
 		*c = f->id;
-	} else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
-	           f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) {
+	} else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset && f->type != PROTOBUF_C_TYPE_STRING &&
+	           f->type != PROTOBUF_C_TYPE_MESSAGE) {
 		*(protobuf_c_boolean *)MEMBER(msg, f->quantifier_offset) = 1;
 	}
 	return 0;
@@ -312,8 +312,8 @@ int kc_message_set_text(ProtobufCMessage *msg, const char *path, const char *val
 			return kc_tc_fail(err, errlen, "unknown parameter \"%.64s\"", path);
 		if (!dot)
 			break;
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED || ++depth > MAX_DEPTH ||
-		    kc_is_wrapper(f->descriptor))
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+		    ++depth > MAX_DEPTH || kc_is_wrapper(f->descriptor))
 			return kc_tc_fail(err, errlen, "unknown parameter \"%.64s\"", path);
 		rc = kc_tc_mark_present(msg, f, err, errlen);
 		if (rc)
@@ -332,7 +332,8 @@ int kc_message_set_text(ProtobufCMessage *msg, const char *path, const char *val
 			return kc_tc_fail(err, errlen, "parameter \"%s\" cannot be given as text", f->name);
 		rc = kc_tc_scalar_from_text(&d->fields[0], value, &sc);
 		if (rc == KC_ERR_INVALID)
-			return kc_tc_fail(err, errlen, "parameter \"%s\": expected %s", f->name, kc_tc_type_word(&d->fields[0]));
+			return kc_tc_fail(err, errlen, "parameter \"%s\": expected %s", f->name,
+			                  kc_tc_type_word(&d->fields[0]));
 		if (rc)
 			return rc;
 		rc = kc_tc_mark_present(msg, f, err, errlen);
@@ -416,8 +417,8 @@ int kc_message_set_query2(ProtobufCMessage *msg, const char *query, size_t len, 
 		}
 		clash = kc_tc_bound_clash(msg->descriptor, name, bound, n_bound);
 		if (clash)
-			rc = kc_tc_fail(err, errlen, "field \"%.64s\" is set by the path; it cannot also be in the query",
-			          clash);
+			rc = kc_tc_fail(err, errlen,
+			                "field \"%.64s\" is set by the path; it cannot also be in the query", clash);
 		else
 			rc = kc_message_set_text(msg, name, value, err, errlen);
 		free(name);
@@ -426,4 +427,3 @@ int kc_message_set_query2(ProtobufCMessage *msg, const char *query, size_t len, 
 	}
 	return rc;
 }
-

@@ -14,10 +14,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const ProtobufCMessageDescriptor *const types[] = {
-	&kc__v1__create_task_request__descriptor, &kc__v1__task__descriptor, &kc__v1__health__descriptor,
-	&kc__v1__metrics__descriptor,             &kc__v1__task_event__descriptor,
-	&kc__v1__list_tasks_response__descriptor, &kc__v1__git_hub_status__descriptor,
-	&google__api__http_body__descriptor,
+    &kc__v1__create_task_request__descriptor,
+    &kc__v1__task__descriptor,
+    &kc__v1__health__descriptor,
+    &kc__v1__metrics__descriptor,
+    &kc__v1__task_event__descriptor,
+    &kc__v1__list_tasks_response__descriptor,
+    &kc__v1__git_hub_status__descriptor,
+    &google__api__http_body__descriptor,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

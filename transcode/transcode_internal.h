@@ -41,9 +41,9 @@
  * KC_ERR_INVALID. */
 int kc_tc_fail(char *err, size_t errlen, const char *fmt, ...)
 #if defined(__GNUC__)
-	__attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 3, 4)))
 #endif
-	;
+    ;
 
 /* kc_is_wrapper with its cheap test inline: output asks it of every
  * message of an answer, and in one file with it the compiler did this
@@ -83,7 +83,6 @@ const char *kc_tc_bound_clash(const ProtobufCMessageDescriptor *d, const char *n
 
 /* ---- query_in.c: setting one value ---- */
 
-
 /* A scalar parsed from JSON or from text, before it is stored. */
 typedef struct scalar {
 	union {
@@ -92,7 +91,7 @@ typedef struct scalar {
 		double d;
 		bool b;
 	} v;
-	char *s;                /* STRING: malloc'd */
+	char *s;                 /* STRING: malloc'd */
 	ProtobufCBinaryData bin; /* BYTES: malloc'd */
 } scalar;
 
@@ -164,7 +163,6 @@ static inline int kc_tc_put_i64(kc_buf *out, int64_t v)
 	}
 	return kc_buf_add(out, text, n);
 }
-
 
 /* A double (or a float, is_float) as proto3 JSON, or in the client's form
  * with KC_JSON_REAL_POINT. */

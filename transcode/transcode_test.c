@@ -111,10 +111,11 @@ static void test_task_out(void **state)
 	fin.value = 1732665601.5;
 	t.finished_at = &fin;
 	s = to_json(&t.base);
-	assert_string_equal(s, "{\"task_id\":\"1732665600-9f3a1c2b\",\"session_id\":\"\",\"prompt\":\"say \\\"hi\\\"\\n\\u0001\","
-	                       "\"workdir\":\"\",\"status\":\"completed\",\"created_at\":1732665600.25,"
-	                       "\"finished_at\":1732665601.5,\"tmux_session\":\"\",\"followups\":[],\"recent_output\":\"\","
-	                       "\"status_detail\":\"unspecified\",\"agent\":\"\"}");
+	assert_string_equal(
+	    s, "{\"task_id\":\"1732665600-9f3a1c2b\",\"session_id\":\"\",\"prompt\":\"say \\\"hi\\\"\\n\\u0001\","
+	       "\"workdir\":\"\",\"status\":\"completed\",\"created_at\":1732665600.25,"
+	       "\"finished_at\":1732665601.5,\"tmux_session\":\"\",\"followups\":[],\"recent_output\":\"\","
+	       "\"status_detail\":\"unspecified\",\"agent\":\"\"}");
 	free(s);
 }
 
@@ -133,7 +134,8 @@ static void test_nested_enum_and_alerts(void **state)
 	a.resource = "cpu";
 	a.value = 75;
 	s = to_json(&a.base);
-	assert_string_equal(s, "{\"type\":\"warning\",\"resource\":\"cpu\",\"message\":\"\",\"value\":75,\"threshold\":0}");
+	assert_string_equal(
+	    s, "{\"type\":\"warning\",\"resource\":\"cpu\",\"message\":\"\",\"value\":75,\"threshold\":0}");
 	free(s);
 }
 
@@ -279,8 +281,8 @@ static void test_client_flags(void **state)
 	/* Unknown members: refused by default, skipped when asked. */
 	assert_int_equal(kc_json_to_new_message(td, newer, strlen(newer), 0, &m, err, sizeof(err)), KC_ERR_INVALID);
 	assert_null(m);
-	assert_int_equal(
-	    kc_json_to_new_message(td, newer, strlen(newer), KC_JSON_IGNORE_UNKNOWN, &m, err, sizeof(err)), 0);
+	assert_int_equal(kc_json_to_new_message(td, newer, strlen(newer), KC_JSON_IGNORE_UNKNOWN, &m, err, sizeof(err)),
+	                 0);
 	assert_string_equal(((Kc__V1__Task *)m)->task_id, "a");
 	kc_message_free(m);
 	m = NULL;
@@ -290,17 +292,15 @@ static void test_client_flags(void **state)
 	expect_invalid(td, "{\"status\":\"Running\"}", "unknown value");
 	expect_invalid(td, "{\"status\":162}", "status");
 	const char *lenient = "{\"status\":\"Running\",\"status_detail\":\"\"}";
-	assert_int_equal(kc_json_to_new_message(td, lenient, strlen(lenient), KC_JSON_LENIENT_ENUMS, &m, err,
-	                                        sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    kc_json_to_new_message(td, lenient, strlen(lenient), KC_JSON_LENIENT_ENUMS, &m, err, sizeof(err)), 0);
 	t = (Kc__V1__Task *)m;
 	assert_int_equal(t->status, KC__V1__TASK_STATUS__TASK_STATUS_RUNNING);
 	assert_int_equal(t->status_detail, 0);
 	kc_message_free(m);
 	m = NULL;
 	const char *num = "{\"status\":\"162\",\"status_detail\":3.0}";
-	assert_int_equal(
-	    kc_json_to_new_message(td, num, strlen(num), KC_JSON_LENIENT_ENUMS, &m, err, sizeof(err)), 0);
+	assert_int_equal(kc_json_to_new_message(td, num, strlen(num), KC_JSON_LENIENT_ENUMS, &m, err, sizeof(err)), 0);
 	t = (Kc__V1__Task *)m;
 	assert_int_equal(t->status, 162);
 	assert_int_equal(t->status_detail, 3);
@@ -390,10 +390,20 @@ static void test_doubles(void **state)
 		double v;
 		const char *want;
 	} cases[] = {
-		{1732665600.25, "1732665600.25"}, {0.5, "0.5"},     {0.001, "0.001"}, {-2.5, "-2.5"},
-		{75, "75"},                       {0.1, "0.1"},     {1e-7, "1e-07"},  {1732665600.123456, "1732665600.123456"},
-		{-0.05, "-0.05"},                 {1e300, "1e+300"}, {0, "0"},
-		{1795743413.3929946, "1795743413.3929946"}, {1795743413.5, "1795743413.5"}, {4503599627370496.0, "4503599627370496"},
+	    {1732665600.25, "1732665600.25"},
+	    {0.5, "0.5"},
+	    {0.001, "0.001"},
+	    {-2.5, "-2.5"},
+	    {75, "75"},
+	    {0.1, "0.1"},
+	    {1e-7, "1e-07"},
+	    {1732665600.123456, "1732665600.123456"},
+	    {-0.05, "-0.05"},
+	    {1e300, "1e+300"},
+	    {0, "0"},
+	    {1795743413.3929946, "1795743413.3929946"},
+	    {1795743413.5, "1795743413.5"},
+	    {4503599627370496.0, "4503599627370496"},
 	};
 	Kc__V1__Followup f = KC__V1__FOLLOWUP__INIT;
 	size_t i;
@@ -424,10 +434,18 @@ static void test_doubles(void **state)
 		bool lead;
 
 		switch (i % 4) {
-		case 0: v = 1.7e9 + (double)rand() / RAND_MAX * 2e8; break;
-		case 1: v = (double)rand() / RAND_MAX * 100; break;
-		case 2: v = (double)rand() * (double)rand() / 1e6; break;
-		default: v = ((double)rand() + 1) / 1e9; break;
+		case 0:
+			v = 1.7e9 + (double)rand() / RAND_MAX * 2e8;
+			break;
+		case 1:
+			v = (double)rand() / RAND_MAX * 100;
+			break;
+		case 2:
+			v = (double)rand() * (double)rand() / 1e6;
+			break;
+		default:
+			v = ((double)rand() + 1) / 1e9;
+			break;
 		}
 		if (i % 7 == 0)
 			v = -v;
@@ -457,19 +475,19 @@ static void test_doubles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_request),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_enums_in),
-		cmocka_unit_test(test_task_out),
-		cmocka_unit_test(test_nested_enum_and_alerts),
-		cmocka_unit_test(test_map_roundtrip),
-		cmocka_unit_test(test_text_and_query),
-		cmocka_unit_test(test_path_bound_fields),
-		cmocka_unit_test(test_oneof_and_int64),
-		cmocka_unit_test(test_response_field_and_invalid_utf8_out),
-		cmocka_unit_test(test_doubles),
-		cmocka_unit_test(test_client_flags),
-		cmocka_unit_test(test_string_escapes_every_position),
+	    cmocka_unit_test(test_create_request),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_enums_in),
+	    cmocka_unit_test(test_task_out),
+	    cmocka_unit_test(test_nested_enum_and_alerts),
+	    cmocka_unit_test(test_map_roundtrip),
+	    cmocka_unit_test(test_text_and_query),
+	    cmocka_unit_test(test_path_bound_fields),
+	    cmocka_unit_test(test_oneof_and_int64),
+	    cmocka_unit_test(test_response_field_and_invalid_utf8_out),
+	    cmocka_unit_test(test_doubles),
+	    cmocka_unit_test(test_client_flags),
+	    cmocka_unit_test(test_string_escapes_every_position),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,7 +51,7 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
 	static const char prompt[] = "Refactor the billing module so that invoices are generated in one pass and add "
-				     "tests for the rounding rules that finance asked about";
+	                             "tests for the rounding rules that finance asked about";
 	long n = argc > 1 ? atol(argv[1]) : 100, iters = argc > 2 ? atol(argv[2]) : 200000;
 	char dir[] = "/tmp/kclistbench-XXXXXX", tasks_dir[64], yaml[256], err[256];
 	kc_config cfg;
@@ -68,12 +68,13 @@ int main(int argc, char **argv)
 		kc_task t;
 		memset(&t, 0, sizeof t);
 		snprintf(t.task_id, sizeof t.task_id, "%d-%08x", (int)(1750000000 + i % 1000000),
-			 (unsigned)(0x9f3a0000u + (unsigned)i));
+		         (unsigned)(0x9f3a0000u + (unsigned)i));
 		snprintf(t.session_id, sizeof t.session_id, "4b6c8a1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b");
 		t.prompt = (char *)prompt;
 		t.workdir = dir;
 		t.agent = "claude";
-		t.status = i % 10 ? KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED : KC__V1__TASK_STATUS__TASK_STATUS_KILLED;
+		t.status =
+		    i % 10 ? KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED : KC__V1__TASK_STATUS__TASK_STATUS_KILLED;
 		t.created_at = 1750000000.125 + (double)i;
 		t.finished_at = t.created_at + 30.5;
 		if (kc_store_create(tasks_dir, &t) != 0) {

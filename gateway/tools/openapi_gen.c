@@ -24,7 +24,6 @@
 #include "google/protobuf/descriptor.pb-c.h"
 #include "tools/protodesc/http_rule.h"
 
-
 typedef Google__Protobuf__DescriptorProto MessageProto;
 typedef Google__Protobuf__FieldDescriptorProto FieldProto;
 typedef Google__Protobuf__EnumDescriptorProto EnumProto;
@@ -263,7 +262,8 @@ int main(int argc, char **argv)
 	if (!set)
 		die("the descriptor set does not parse");
 	paths = json_object();
-	schemas = json_pack("{s:{s:s,s:{s:{s:s}}}}", "Error", "type", "object", "properties", "error", "type", "string");
+	schemas =
+	    json_pack("{s:{s:s,s:{s:{s:s}}}}", "Error", "type", "object", "properties", "error", "type", "string");
 	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:o}}", "openapi", "3.0.3", "info", "title", "kube-coder API",
 	                "version", "v1", "description",
 	                "REST/JSON front of kc-server, generated from the protos' google.api.http annotations. Every "
@@ -294,12 +294,28 @@ int main(int argc, char **argv)
 				if (!rule)
 					continue;
 				switch (rule->pattern_case) {
-				case GOOGLE__API__HTTP_RULE__PATTERN_GET: method = "get"; path = rule->get; break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_POST: method = "post"; path = rule->post; break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_PUT: method = "put"; path = rule->put; break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_DELETE: method = "delete"; path = rule->delete_; break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_PATCH: method = "patch"; path = rule->patch; break;
-				default: break;
+				case GOOGLE__API__HTTP_RULE__PATTERN_GET:
+					method = "get";
+					path = rule->get;
+					break;
+				case GOOGLE__API__HTTP_RULE__PATTERN_POST:
+					method = "post";
+					path = rule->post;
+					break;
+				case GOOGLE__API__HTTP_RULE__PATTERN_PUT:
+					method = "put";
+					path = rule->put;
+					break;
+				case GOOGLE__API__HTTP_RULE__PATTERN_DELETE:
+					method = "delete";
+					path = rule->delete_;
+					break;
+				case GOOGLE__API__HTTP_RULE__PATTERN_PATCH:
+					method = "patch";
+					path = rule->patch;
+					break;
+				default:
+					break;
 				}
 				if (!method) {
 					google__api__http_rule__free_unpacked(rule, NULL);
@@ -317,39 +333,42 @@ int main(int argc, char **argv)
 					char name[128];
 
 					snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
-					json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", name, "in", "path",
-					                                        "required", 1, "schema", "type", "string"));
+					json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", name,
+					                                        "in", "path", "required", 1, "schema",
+					                                        "type", "string"));
 				}
 				add_schema(rpc->input_type, schemas);
 				responses = json_object();
 				if (httpbody)
-					ok = json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "OK", "content", "text/plain", "schema",
-					               "type", "string");
+					ok = json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "OK", "content",
+					               "text/plain", "schema", "type", "string");
 				else if (streaming) {
 					add_schema(rpc->output_type, schemas);
 					ok = json_pack("{s:s,s:{s:{s:o},s:{s:o}}}", "description",
-					               "A stream: Server-Sent Events with Accept: text/event-stream, newline-delimited "
+					               "A stream: Server-Sent Events with Accept: text/event-stream, "
+					               "newline-delimited "
 					               "JSON otherwise; one message per event or line.",
 					               "content", "text/event-stream", "schema", ref(rpc->output_type),
 					               "application/x-ndjson", "schema", ref(rpc->output_type));
 				} else {
 					add_schema(rpc->output_type, schemas);
-					ok = json_pack("{s:s,s:{s:{s:o}}}", "description", "OK", "content", "application/json", "schema",
-					               ref(rpc->output_type));
+					ok = json_pack("{s:s,s:{s:{s:o}}}", "description", "OK", "content",
+					               "application/json", "schema", ref(rpc->output_type));
 				}
-				json_object_set_new(responses,
-				                    strcmp(method, "post") == 0 && strncmp(rpc->name, "Create", 6) == 0 ? "201"
-				                                                                                         : "200",
-				                    ok);
+				json_object_set_new(
+				    responses,
+				    strcmp(method, "post") == 0 && strncmp(rpc->name, "Create", 6) == 0 ? "201" : "200",
+				    ok);
 				json_object_set_new(responses, "default",
 				                    json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "An error",
 				                              "content", "application/json", "schema", "$ref",
 				                              "#/components/schemas/Error"));
-				op = json_pack("{s:s,s:o,s:o}", "operationId", opid, "parameters", params, "responses", responses);
+				op = json_pack("{s:s,s:o,s:o}", "operationId", opid, "parameters", params, "responses",
+				               responses);
 				if (rule->body && *rule->body)
 					json_object_set_new(op, "requestBody",
-					                    json_pack("{s:{s:{s:o}}}", "content", "application/json", "schema",
-					                              ref(rpc->input_type)));
+					                    json_pack("{s:{s:{s:o}}}", "content", "application/json",
+					                              "schema", ref(rpc->input_type)));
 				json_object_set_new(item, method, op);
 				google__api__http_rule__free_unpacked(rule, NULL);
 			}

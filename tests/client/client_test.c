@@ -346,8 +346,8 @@ static void test_watch_cancel_and_stop(void **state)
 			kc_task *now = NULL;
 			int grc = kc_task_get(c, t->task_id, &now);
 			fprintf(stderr, "watch over %s ended with %d after %d events; task: %d status %d error %s\n",
-				urls[i], rc, atomic_load(&seen), grc, now ? (int)now->status : -1,
-				now && now->error ? now->error : "-");
+			        urls[i], rc, atomic_load(&seen), grc, now ? (int)now->status : -1,
+			        now && now->error ? now->error : "-");
 			kc_task_free(now);
 		}
 		assert_int_equal(rc, KC_ERR_CANCELLED);

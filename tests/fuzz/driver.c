@@ -50,8 +50,8 @@ static int read_seed(const char *path, struct seed *s)
 
 static size_t mutate(uint8_t *buf, size_t len, const struct seed *seeds, size_t n_seeds)
 {
-	static const uint8_t interesting[] = {0x00, 0xff, 0x7f, 0x80, '\r', '\n', '"', '\\', '{', '}',
-	                                      '[', ']', ':', ',', '/', '%', '.', '?', '=', '&', ' ', 0xc0, 0xed};
+	static const uint8_t interesting[] = {0x00, 0xff, 0x7f, 0x80, '\r', '\n', '"', '\\', '{', '}',  '[', ']',
+	                                      ':',  ',',  '/',  '%',  '.',  '?',  '=', '&',  ' ', 0xc0, 0xed};
 	int steps = 1 + (int)(rng() % 4);
 	for (int i = 0; i < steps; i++) {
 		switch (rng() % 7) {

@@ -264,7 +264,7 @@ static void dispatch(call *c)
 		int n = getenv("STUB_TASKS") ? atoi(getenv("STUB_TASKS")) : 3;
 		Kc__V1__TaskSummary *rows = calloc((size_t)n + 1, sizeof(*rows));
 		Kc__V1__TaskSummary **ptrs = calloc((size_t)n + 1, sizeof(*ptrs));
-		char (*ids)[32] = calloc((size_t)n + 1, 32);
+		char(*ids)[32] = calloc((size_t)n + 1, 32);
 		int i;
 
 		for (i = 0; i < n; i++) {
@@ -345,7 +345,9 @@ static void dispatch(call *c)
 			c->forever = strcmp(in->task_id, "forever") == 0 || strcmp(in->task_id, "badfirst") == 0 ||
 			             strcmp(in->task_id, "badlater") == 0;
 			c->hold_at = strcmp(in->task_id, "badlater") == 0 ? 1 : 2;
-			c->bad_at = strcmp(in->task_id, "badfirst") == 0 ? 3 : strcmp(in->task_id, "badlater") == 0 ? 2 : -1;
+			c->bad_at = strcmp(in->task_id, "badfirst") == 0   ? 3
+			            : strcmp(in->task_id, "badlater") == 0 ? 2
+			                                                   : -1;
 			c->stream_left = 3;
 			send_stream_message(c);
 		}

@@ -23,9 +23,9 @@
 
 #include <cmocka.h>
 
-#include "tests/support/fs.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "kc/v1/task.pb-c.h"
+#include "tests/support/fs.h"
 
 static char dir[64], sock[128], tmux_sock[128], token[128];
 static const char *server_bin, *fake_agent;
@@ -41,11 +41,11 @@ struct reply {
 
 /* One unary call; `tok` NULL sends no authorization. */
 static void call(const char *method, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *out_desc,
-		 const char *tok, struct reply *r)
+                 const char *tok, struct reply *r)
 {
 	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(20, GPR_TIMESPAN));
 	grpc_call *c = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-						grpc_slice_from_static_string(method), NULL, deadline, NULL);
+	                                        grpc_slice_from_static_string(method), NULL, deadline, NULL);
 	size_t len = protobuf_c_message_get_packed_size(req);
 	grpc_slice body = grpc_slice_malloc(len);
 	grpc_byte_buffer *send = NULL, *recv = NULL;
@@ -87,7 +87,7 @@ static void call(const char *method, const ProtobufCMessage *req, const Protobuf
 	ev = grpc_completion_queue_pluck(cq, (void *)1, deadline, NULL);
 	assert_int_equal(ev.type, GRPC_OP_COMPLETE);
 	snprintf(r->details, sizeof r->details, "%.*s", (int)GRPC_SLICE_LENGTH(details),
-		 (const char *)GRPC_SLICE_START_PTR(details));
+	         (const char *)GRPC_SLICE_START_PTR(details));
 	if (recv) {
 		grpc_byte_buffer_reader rd;
 		grpc_slice all;
@@ -125,9 +125,9 @@ static int setup(void **state)
 	snprintf(cfg, sizeof cfg, "%s/kc.yaml", dir);
 	f = fopen(cfg, "w");
 	fprintf(f,
-		"home: %s\nserver:\n  socket: %s\n  tmux_socket: %s\nagents:\n  default: fake\n  list:\n"
-		"    - name: fake\n      command: [\"/usr/bin/python3\", \"%s\"]\n      ready_pattern: \"^>\"\n",
-		dir, sock, tmux_sock, fake_agent);
+	        "home: %s\nserver:\n  socket: %s\n  tmux_socket: %s\nagents:\n  default: fake\n  list:\n"
+	        "    - name: fake\n      command: [\"/usr/bin/python3\", \"%s\"]\n      ready_pattern: \"^>\"\n",
+	        dir, sock, tmux_sock, fake_agent);
 	fclose(f);
 	server_pid = fork();
 	if (server_pid == 0) {
@@ -193,7 +193,7 @@ static void test_health_and_auth(void **state)
 	}
 	assert_int_equal(r.status, GRPC_STATUS_OK);
 	assert_int_equal(((Grpc__Health__V1__HealthCheckResponse *)r.msg)->status,
-			 GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+	                 GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
 	reply_free(&r);
 
 	call("/kc.v1.TaskService/ListTasks", &lreq.base, &kc__v1__list_tasks_response__descriptor, NULL, &r);
@@ -258,8 +258,8 @@ static void test_tasks(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_health_and_auth),
-		cmocka_unit_test(test_tasks),
+	    cmocka_unit_test(test_health_and_auth),
+	    cmocka_unit_test(test_tasks),
 	};
 	if (argc < 3) {
 		fprintf(stderr, "usage: c_core_client_test KC_SERVER FAKE_AGENT\n");
