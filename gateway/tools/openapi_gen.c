@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "common/file.h"
 #include "google/api/http.pb-c.h"
 #include "google/protobuf/descriptor.pb-c.h"
 #include "tools/protodesc/http_rule.h"
@@ -239,145 +240,94 @@ static Google__Api__HttpRule *http_rule(const Google__Protobuf__MethodDescriptor
 	return rule;
 }
 
-int main(int argc, char **argv)
+/* The `parameters` of a path template: one string per {variable}. */
+static json_t *path_params(const char *path)
 {
-	FILE *f;
-	static uint8_t buf[1 << 22];
-	size_t n;
-	json_t *doc;
-	json_t *paths;
-	json_t *schemas;
-	char *text;
-	size_t i;
-	size_t fi;
+	json_t *params = json_array();
 
-	if (argc != 3)
-		die("usage: openapi_gen <descriptor_set.pb> <out.c>");
-	f = fopen(argv[1], "rb");
-	if (!f)
-		die("cannot open the descriptor set");
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	set = google__protobuf__file_descriptor_set__unpack(NULL, n, buf);
-	if (!set)
-		die("the descriptor set does not parse");
-	paths = json_object();
-	schemas =
-	    json_pack("{s:{s:s,s:{s:{s:s}}}}", "Error", "type", "object", "properties", "error", "type", "string");
-	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:o}}", "openapi", "3.0.3", "info", "title", "kube-coder API",
-	                "version", "v1", "description",
-	                "REST/JSON front of kc-server, generated from the protos' google.api.http annotations. Every "
-	                "path is also served with an /oauth prefix. Auth: Authorization: Bearer <token>.",
-	                "paths", paths, "components", "schemas", schemas);
-	for (fi = 0; fi < set->n_file; fi++) {
-		const Google__Protobuf__FileDescriptorProto *file = set->file[fi];
-		size_t si;
+	for (const char *p = strchr(path, '{'); p; p = strchr(p + 1, '{')) {
+		const char *end = strpbrk(p, "=}");
+		char name[128];
 
-		for (si = 0; si < file->n_service; si++) {
-			const Google__Protobuf__ServiceDescriptorProto *svc = file->service[si];
-
-			for (i = 0; i < svc->n_method; i++) {
-				const Google__Protobuf__MethodDescriptorProto *rpc = svc->method[i];
-				Google__Api__HttpRule *rule = http_rule(rpc);
-				const char *method = NULL;
-				const char *path = NULL;
-				json_t *item;
-				json_t *op;
-				json_t *params;
-				json_t *responses;
-				json_t *ok;
-				const char *p;
-				char opid[256];
-				bool streaming = rpc->has_server_streaming && rpc->server_streaming;
-				bool httpbody = strcmp(rpc->output_type, ".google.api.HttpBody") == 0;
-
-				if (!rule)
-					continue;
-				switch (rule->pattern_case) {
-				case GOOGLE__API__HTTP_RULE__PATTERN_GET:
-					method = "get";
-					path = rule->get;
-					break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_POST:
-					method = "post";
-					path = rule->post;
-					break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_PUT:
-					method = "put";
-					path = rule->put;
-					break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_DELETE:
-					method = "delete";
-					path = rule->delete_;
-					break;
-				case GOOGLE__API__HTTP_RULE__PATTERN_PATCH:
-					method = "patch";
-					path = rule->patch;
-					break;
-				default:
-					break;
-				}
-				if (!method) {
-					google__api__http_rule__free_unpacked(rule, NULL);
-					continue;
-				}
-				item = json_object_get(paths, path);
-				if (!item) {
-					item = json_object();
-					json_object_set_new(paths, path, item);
-				}
-				snprintf(opid, sizeof(opid), "%s.%s", svc->name, rpc->name);
-				params = json_array();
-				for (p = strchr(path, '{'); p; p = strchr(p + 1, '{')) {
-					const char *end = strpbrk(p, "=}");
-					char name[128];
-
-					snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
-					json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", name,
-					                                        "in", "path", "required", 1, "schema",
-					                                        "type", "string"));
-				}
-				add_schema(rpc->input_type, schemas);
-				responses = json_object();
-				if (httpbody)
-					ok = json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "OK", "content",
-					               "text/plain", "schema", "type", "string");
-				else if (streaming) {
-					add_schema(rpc->output_type, schemas);
-					ok = json_pack("{s:s,s:{s:{s:o},s:{s:o}}}", "description",
-					               "A stream: Server-Sent Events with Accept: text/event-stream, "
-					               "newline-delimited "
-					               "JSON otherwise; one message per event or line.",
-					               "content", "text/event-stream", "schema", ref(rpc->output_type),
-					               "application/x-ndjson", "schema", ref(rpc->output_type));
-				} else {
-					add_schema(rpc->output_type, schemas);
-					ok = json_pack("{s:s,s:{s:{s:o}}}", "description", "OK", "content",
-					               "application/json", "schema", ref(rpc->output_type));
-				}
-				json_object_set_new(
-				    responses,
-				    strcmp(method, "post") == 0 && strncmp(rpc->name, "Create", 6) == 0 ? "201" : "200",
-				    ok);
-				json_object_set_new(responses, "default",
-				                    json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "An error",
-				                              "content", "application/json", "schema", "$ref",
-				                              "#/components/schemas/Error"));
-				op = json_pack("{s:s,s:o,s:o}", "operationId", opid, "parameters", params, "responses",
-				               responses);
-				if (rule->body && *rule->body)
-					json_object_set_new(op, "requestBody",
-					                    json_pack("{s:{s:{s:o}}}", "content", "application/json",
-					                              "schema", ref(rpc->input_type)));
-				json_object_set_new(item, method, op);
-				google__api__http_rule__free_unpacked(rule, NULL);
-			}
-		}
+		if (!end)
+			die("unterminated path variable");
+		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+		json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", name, "in", "path", "required",
+		                                        1, "schema", "type", "string"));
 	}
-	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-	if (!text)
-		die("out of memory");
-	f = fopen(argv[2], "w");
+	return params;
+}
+
+/* The success and error responses of an rpc: text for HttpBody, SSE or
+ * NDJSON for a server stream, JSON otherwise; 201 for a POST Create. */
+static json_t *responses_of(const Google__Protobuf__MethodDescriptorProto *rpc, const char *method, json_t *schemas)
+{
+	bool streaming = rpc->has_server_streaming && rpc->server_streaming;
+	json_t *responses = json_object(), *ok;
+
+	if (strcmp(rpc->output_type, ".google.api.HttpBody") == 0) {
+		ok = json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "OK", "content", "text/plain", "schema", "type",
+		               "string");
+	} else if (streaming) {
+		add_schema(rpc->output_type, schemas);
+		ok = json_pack("{s:s,s:{s:{s:o},s:{s:o}}}", "description",
+		               "A stream: Server-Sent Events with Accept: text/event-stream, newline-delimited "
+		               "JSON otherwise; one message per event or line.",
+		               "content", "text/event-stream", "schema", ref(rpc->output_type), "application/x-ndjson",
+		               "schema", ref(rpc->output_type));
+	} else {
+		add_schema(rpc->output_type, schemas);
+		ok = json_pack("{s:s,s:{s:{s:o}}}", "description", "OK", "content", "application/json", "schema",
+		               ref(rpc->output_type));
+	}
+	json_object_set_new(responses,
+	                    strcmp(method, "POST") == 0 && strncmp(rpc->name, "Create", 6) == 0 ? "201" : "200", ok);
+	json_object_set_new(responses, "default",
+	                    json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", "An error", "content", "application/json",
+	                              "schema", "$ref", "#/components/schemas/Error"));
+	return responses;
+}
+
+/* Adds the operation of one annotated rpc under paths[path][method]. */
+static void add_operation(const Google__Protobuf__ServiceDescriptorProto *svc,
+                          const Google__Protobuf__MethodDescriptorProto *rpc, json_t *paths, json_t *schemas)
+{
+	Google__Api__HttpRule *rule = http_rule(rpc);
+	const char *method, *path;
+	char opid[256], lower[16];
+	json_t *item, *op;
+	size_t i;
+
+	if (!rule)
+		return;
+	if (kc_http_rule_pattern(rule, &method, &path) != 0)
+		die("http rule without a method and path");
+	for (i = 0; method[i] && i + 1 < sizeof(lower); i++)
+		lower[i] = (char)tolower((unsigned char)method[i]);
+	lower[i] = '\0';
+	if (!(item = json_object_get(paths, path))) {
+		item = json_object();
+		json_object_set_new(paths, path, item);
+	}
+	snprintf(opid, sizeof(opid), "%s.%s", svc->name, rpc->name);
+	add_schema(rpc->input_type, schemas);
+	op = json_pack("{s:s,s:o,s:o}", "operationId", opid, "parameters", path_params(path), "responses",
+	               responses_of(rpc, method, schemas));
+	if (rule->body && *rule->body)
+		json_object_set_new(
+		    op, "requestBody",
+		    json_pack("{s:{s:{s:o}}}", "content", "application/json", "schema", ref(rpc->input_type)));
+	json_object_set_new(item, lower, op);
+	google__api__http_rule__free_unpacked(rule, NULL);
+}
+
+/* The document as a C array kc-gateway links (no string literal: C11 only
+ * promises 4095 bytes of one). */
+static void write_c(const char *out, const char *text)
+{
+	FILE *f = fopen(out, "w");
+	size_t i;
+
 	if (!f)
 		die("cannot write the output");
 	fprintf(f, "/* Generated by gateway/tools/openapi_gen from the API protos. Do not edit. */\n"
@@ -387,7 +337,39 @@ int main(int argc, char **argv)
 	for (i = 0; text[i]; i++)
 		fprintf(f, "%s%d,", i % 24 ? "" : "\n", (unsigned char)text[i]);
 	fprintf(f, "0};\nconst size_t kc_openapi_json_len = %zu;\n", strlen(text));
-	fclose(f);
+	if (fclose(f) != 0)
+		die("cannot write the output");
+}
+
+int main(int argc, char **argv)
+{
+	json_t *doc, *paths = json_object(), *schemas;
+	char *buf, *text;
+	size_t n;
+
+	if (argc != 3)
+		die("usage: openapi_gen <descriptor_set.pb> <out.c>");
+	if (kc_file_read(argv[1], 64u << 20, &buf, &n) != 0)
+		die("cannot read the descriptor set");
+	set = google__protobuf__file_descriptor_set__unpack(NULL, n, (const uint8_t *)buf);
+	free(buf);
+	if (!set)
+		die("the descriptor set does not parse");
+	schemas =
+	    json_pack("{s:{s:s,s:{s:{s:s}}}}", "Error", "type", "object", "properties", "error", "type", "string");
+	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:o}}", "openapi", "3.0.3", "info", "title", "kube-coder API",
+	                "version", "v1", "description",
+	                "REST/JSON front of kc-server, generated from the protos' google.api.http annotations. Every "
+	                "path is also served with an /oauth prefix. Auth: Authorization: Bearer <token>.",
+	                "paths", paths, "components", "schemas", schemas);
+	for (size_t fi = 0; fi < set->n_file; fi++)
+		for (size_t si = 0; si < set->file[fi]->n_service; si++)
+			for (size_t i = 0; i < set->file[fi]->service[si]->n_method; i++)
+				add_operation(set->file[fi]->service[si], set->file[fi]->service[si]->method[i], paths,
+				              schemas);
+	if (!(text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS)))
+		die("out of memory");
+	write_c(argv[2], text);
 	free(text);
 	json_decref(doc);
 	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);

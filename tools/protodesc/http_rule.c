@@ -37,3 +37,32 @@ int kc_http_rule_of(const Google__Protobuf__MethodDescriptorProto *rpc, Google__
 	*out = NULL;
 	return 0;
 }
+
+int kc_http_rule_pattern(const Google__Api__HttpRule *rule, const char **method, const char **path)
+{
+	switch (rule->pattern_case) {
+	case GOOGLE__API__HTTP_RULE__PATTERN_GET:
+		*method = "GET", *path = rule->get;
+		break;
+	case GOOGLE__API__HTTP_RULE__PATTERN_PUT:
+		*method = "PUT", *path = rule->put;
+		break;
+	case GOOGLE__API__HTTP_RULE__PATTERN_POST:
+		*method = "POST", *path = rule->post;
+		break;
+	case GOOGLE__API__HTTP_RULE__PATTERN_DELETE:
+		*method = "DELETE", *path = rule->delete_;
+		break;
+	case GOOGLE__API__HTTP_RULE__PATTERN_PATCH:
+		*method = "PATCH", *path = rule->patch;
+		break;
+	case GOOGLE__API__HTTP_RULE__PATTERN_CUSTOM:
+		if (!rule->custom || !rule->custom->kind || !*rule->custom->kind)
+			return -1;
+		*method = rule->custom->kind, *path = rule->custom->path;
+		break;
+	default:
+		return -1;
+	}
+	return *path && **path ? 0 : -1;
+}

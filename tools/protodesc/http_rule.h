@@ -22,4 +22,9 @@
  * does not parse. */
 int kc_http_rule_of(const Google__Protobuf__MethodDescriptorProto *rpc, Google__Api__HttpRule **out);
 
+/* The rule's HTTP method ("GET", "POST", ..., or a custom pattern's kind)
+ * and path template, not counting additional_bindings. Returns 0, or -1
+ * when the rule names no method or path. */
+int kc_http_rule_pattern(const Google__Api__HttpRule *rule, const char **method, const char **path);
+
 #endif /* KC_TOOLS_HTTP_RULE_H */

@@ -349,31 +349,10 @@ static void add_rule(const Google__Api__HttpRule *rule, const FileProto *file, c
                      bool nested)
 {
 	bool primary = !nested;
-	switch (rule->pattern_case) {
-	case GOOGLE__API__HTTP_RULE__PATTERN_GET:
-		add_route("GET", rule->get, rule->body, rule->response_body, file, svc, mi, primary);
-		break;
-	case GOOGLE__API__HTTP_RULE__PATTERN_PUT:
-		add_route("PUT", rule->put, rule->body, rule->response_body, file, svc, mi, primary);
-		break;
-	case GOOGLE__API__HTTP_RULE__PATTERN_POST:
-		add_route("POST", rule->post, rule->body, rule->response_body, file, svc, mi, primary);
-		break;
-	case GOOGLE__API__HTTP_RULE__PATTERN_DELETE:
-		add_route("DELETE", rule->delete_, rule->body, rule->response_body, file, svc, mi, primary);
-		break;
-	case GOOGLE__API__HTTP_RULE__PATTERN_PATCH:
-		add_route("PATCH", rule->patch, rule->body, rule->response_body, file, svc, mi, primary);
-		break;
-	case GOOGLE__API__HTTP_RULE__PATTERN_CUSTOM:
-		if (!rule->custom || !rule->custom->kind || !*rule->custom->kind)
-			die("custom pattern without a method");
-		add_route(rule->custom->kind, rule->custom->path, rule->body, rule->response_body, file, svc, mi,
-		          primary);
-		break;
-	default:
+	const char *method, *path;
+	if (kc_http_rule_pattern(rule, &method, &path) != 0)
 		die("http rule without a method and path");
-	}
+	add_route(method, path, rule->body, rule->response_body, file, svc, mi, primary);
 	if (nested && rule->n_additional_bindings)
 		die("additional_bindings may not nest");
 	for (size_t i = 0; i < rule->n_additional_bindings; i++)
