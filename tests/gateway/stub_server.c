@@ -209,165 +209,197 @@ send:
 	grpc_byte_buffer_destroy(bb);
 }
 
+static void on_health_check(call *c)
+{
+	Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+
+	r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+	reply(c, &r.base, GRPC_STATUS_OK, NULL);
+}
+
+static void on_get_health(call *c)
+{
+	Kc__V1__Health h = KC__V1__HEALTH__INIT;
+	Kc__V1__Health__ServicesEntry e = KC__V1__HEALTH__SERVICES_ENTRY__INIT;
+	Kc__V1__Health__ServicesEntry *ep = &e;
+	Kc__V1__ServiceHealth s = KC__V1__SERVICE_HEALTH__INIT;
+
+	s.status = KC__V1__SERVICE_STATE__SERVICE_STATE_UP;
+	s.port = 8080;
+	e.key = "vscode";
+	e.value = &s;
+	h.status = KC__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY;
+	h.n_services = 1;
+	h.services = &ep;
+	h.timestamp = 1;
+	reply(c, &h.base, GRPC_STATUS_OK, NULL);
+}
+
+static void on_get_metrics(call *c)
+{
+	Kc__V1__Metrics m = KC__V1__METRICS__INIT;
+	Kc__V1__CpuMetrics cpu = KC__V1__CPU_METRICS__INIT;
+	Kc__V1__MemoryMetrics mem = KC__V1__MEMORY_METRICS__INIT;
+	Kc__V1__DiskMetrics disk = KC__V1__DISK_METRICS__INIT;
+
+	cpu.usage_percent = 12.5;
+	cpu.cores = 2;
+	mem.total_mb = 24000;
+	mem.used_mb = 1200;
+	mem.available_mb = 22800;
+	mem.percent = 5;
+	disk.path = "/home/coder";
+	m.cpu = &cpu;
+	m.memory = &mem;
+	m.disk = &disk;
+	m.timestamp = 1732665600;
+	reply(c, &m.base, GRPC_STATUS_OK, NULL);
+}
+
+static void on_list_tasks(call *c)
+{
+	Kc__V1__ListTasksResponse r = KC__V1__LIST_TASKS_RESPONSE__INIT;
+	int n = getenv("STUB_TASKS") ? atoi(getenv("STUB_TASKS")) : 3;
+	Kc__V1__TaskSummary *rows = calloc((size_t)n + 1, sizeof(*rows));
+	Kc__V1__TaskSummary **ptrs = calloc((size_t)n + 1, sizeof(*ptrs));
+	char(*ids)[32] = calloc((size_t)n + 1, 32);
+	int i;
+
+	for (i = 0; i < n; i++) {
+		kc__v1__task_summary__init(&rows[i]);
+		snprintf(ids[i], 32, "%d-%08x", 1732665600 + i, (unsigned)i * 2654435761u);
+		rows[i].task_id = ids[i];
+		rows[i].prompt = "Refactor the billing module so that invoices are generated in one pass and "
+		                 "add tests for the rounding rules that finance asked about";
+		rows[i].status =
+		    i % 10 ? KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED : KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
+		rows[i].created_at = 1732665600.25 + i;
+		ptrs[i] = &rows[i];
+	}
+	r.n_tasks = (size_t)n;
+	r.tasks = ptrs;
+	r.total_size = n;
+	reply(c, &r.base, GRPC_STATUS_OK, NULL);
+	free(rows);
+	free(ptrs);
+	free(ids);
+}
+
+static void on_create_task(call *c)
+{
+	Kc__V1__CreateTaskRequest *in = (void *)unpack(c, &kc__v1__create_task_request__descriptor);
+	Kc__V1__Task t;
+	char *user = md_get(c, "x-kc-oauth-user");
+	char *rid = md_get(c, "x-request-id");
+
+	if (!in || !*in->prompt) {
+		reply(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "prompt is required");
+	} else {
+		fill_task(&t, "1732665600-9f3a1c2b");
+		t.prompt = in->prompt;
+		t.agent = user ? user : "";
+		t.workdir = rid ? rid : "";
+		reply(c, &t.base, GRPC_STATUS_OK, NULL);
+	}
+	gpr_free(user);
+	gpr_free(rid);
+	if (in)
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+}
+
+static void on_get_task(call *c)
+{
+	Kc__V1__GetTaskRequest *in = (void *)unpack(c, &kc__v1__get_task_request__descriptor);
+	Kc__V1__Task t;
+
+	if (!in || strcmp(in->task_id, "missing") == 0) {
+		reply(c, NULL, GRPC_STATUS_NOT_FOUND, "task not found");
+	} else {
+		fill_task(&t, in->task_id);
+		reply(c, &t.base, GRPC_STATUS_OK, NULL);
+	}
+	if (in)
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+}
+
+static void on_get_task_output(call *c)
+{
+	Kc__V1__GetTaskOutputRequest *in = (void *)unpack(c, &kc__v1__get_task_output_request__descriptor);
+	Google__Api__HttpBody b = GOOGLE__API__HTTP_BODY__INIT;
+	char text[64];
+
+	snprintf(text, sizeof(text), "tail=%d\nline two\n", in ? in->tail : -1);
+	b.content_type = "text/plain; charset=utf-8";
+	b.data.data = (uint8_t *)text;
+	b.data.len = strlen(text);
+	reply(c, &b.base, GRPC_STATUS_OK, NULL);
+	if (in)
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+}
+
+static void on_watch_task(call *c)
+{
+	Kc__V1__WatchTaskRequest *in = (void *)unpack(c, &kc__v1__watch_task_request__descriptor);
+
+	if (!in || strcmp(in->task_id, "missing") == 0) {
+		reply(c, NULL, GRPC_STATUS_NOT_FOUND, "task not found");
+	} else {
+		c->forever = strcmp(in->task_id, "forever") == 0 || strcmp(in->task_id, "badfirst") == 0 ||
+		             strcmp(in->task_id, "badlater") == 0;
+		c->hold_at = strcmp(in->task_id, "badlater") == 0 ? 1 : 2;
+		c->bad_at = strcmp(in->task_id, "badfirst") == 0 ? 3 : strcmp(in->task_id, "badlater") == 0 ? 2 : -1;
+		c->stream_left = 3;
+		send_stream_message(c);
+	}
+	if (in)
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+}
+
+static void on_get_api_token(call *c)
+{
+	Kc__V1__ApiToken t = KC__V1__API_TOKEN__INIT;
+	char *u = md_get(c, "x-kc-oauth-user");
+
+	t.token = "good";
+	if (u)
+		reply(c, &t.base, GRPC_STATUS_OK, NULL);
+	else
+		reply(c, NULL, GRPC_STATUS_PERMISSION_DENIED, "the token is only given to an OAuth identity");
+	gpr_free(u);
+}
+
+/* What the stub answers, by method; `open` ones need no credentials. */
+static const struct {
+	const char *method;
+	bool open;
+	void (*answer)(call *c);
+} handlers[] = {
+    {"/grpc.health.v1.Health/Check", true, on_health_check},
+    {"/kc.v1.WorkspaceService/GetHealth", true, on_get_health},
+    {"/kc.v1.MetricsService/GetMetrics", false, on_get_metrics},
+    {"/kc.v1.TaskService/ListTasks", false, on_list_tasks},
+    {"/kc.v1.TaskService/CreateTask", false, on_create_task},
+    {"/kc.v1.TaskService/GetTask", false, on_get_task},
+    {"/kc.v1.TaskService/GetTaskOutput", false, on_get_task_output},
+    {"/kc.v1.TaskService/WatchTask", false, on_watch_task},
+    {"/kc.v1.WorkspaceService/GetApiToken", false, on_get_api_token},
+};
+
 static void dispatch(call *c)
 {
-	if (method_is(c, "/grpc.health.v1.Health/Check")) {
-		Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-
-		r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-		reply(c, &r.base, GRPC_STATUS_OK, NULL);
-		return;
-	}
-	if (method_is(c, "/kc.v1.WorkspaceService/GetHealth")) {
-		Kc__V1__Health h = KC__V1__HEALTH__INIT;
-		Kc__V1__Health__ServicesEntry e = KC__V1__HEALTH__SERVICES_ENTRY__INIT;
-		Kc__V1__Health__ServicesEntry *ep = &e;
-		Kc__V1__ServiceHealth s = KC__V1__SERVICE_HEALTH__INIT;
-
-		s.status = KC__V1__SERVICE_STATE__SERVICE_STATE_UP;
-		s.port = 8080;
-		e.key = "vscode";
-		e.value = &s;
-		h.status = KC__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY;
-		h.n_services = 1;
-		h.services = &ep;
-		h.timestamp = 1;
-		reply(c, &h.base, GRPC_STATUS_OK, NULL);
-		return;
-	}
-	if (!authed(c)) {
-		reply(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or invalid credentials");
-		return;
-	}
-	if (method_is(c, "/kc.v1.MetricsService/GetMetrics")) {
-		Kc__V1__Metrics m = KC__V1__METRICS__INIT;
-		Kc__V1__CpuMetrics cpu = KC__V1__CPU_METRICS__INIT;
-		Kc__V1__MemoryMetrics mem = KC__V1__MEMORY_METRICS__INIT;
-		Kc__V1__DiskMetrics disk = KC__V1__DISK_METRICS__INIT;
-
-		cpu.usage_percent = 12.5;
-		cpu.cores = 2;
-		mem.total_mb = 24000;
-		mem.used_mb = 1200;
-		mem.available_mb = 22800;
-		mem.percent = 5;
-		disk.path = "/home/coder";
-		m.cpu = &cpu;
-		m.memory = &mem;
-		m.disk = &disk;
-		m.timestamp = 1732665600;
-		reply(c, &m.base, GRPC_STATUS_OK, NULL);
-		return;
-	}
-	if (method_is(c, "/kc.v1.TaskService/ListTasks")) {
-		Kc__V1__ListTasksResponse r = KC__V1__LIST_TASKS_RESPONSE__INIT;
-		int n = getenv("STUB_TASKS") ? atoi(getenv("STUB_TASKS")) : 3;
-		Kc__V1__TaskSummary *rows = calloc((size_t)n + 1, sizeof(*rows));
-		Kc__V1__TaskSummary **ptrs = calloc((size_t)n + 1, sizeof(*ptrs));
-		char(*ids)[32] = calloc((size_t)n + 1, 32);
-		int i;
-
-		for (i = 0; i < n; i++) {
-			kc__v1__task_summary__init(&rows[i]);
-			snprintf(ids[i], 32, "%d-%08x", 1732665600 + i, (unsigned)i * 2654435761u);
-			rows[i].task_id = ids[i];
-			rows[i].prompt = "Refactor the billing module so that invoices are generated in one pass and "
-			                 "add tests for the rounding rules that finance asked about";
-			rows[i].status = i % 10 ? KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED
-			                        : KC__V1__TASK_STATUS__TASK_STATUS_RUNNING;
-			rows[i].created_at = 1732665600.25 + i;
-			ptrs[i] = &rows[i];
-		}
-		r.n_tasks = (size_t)n;
-		r.tasks = ptrs;
-		r.total_size = n;
-		reply(c, &r.base, GRPC_STATUS_OK, NULL);
-		free(rows);
-		free(ptrs);
-		free(ids);
-		return;
-	}
-	if (method_is(c, "/kc.v1.TaskService/CreateTask")) {
-		Kc__V1__CreateTaskRequest *in = (void *)unpack(c, &kc__v1__create_task_request__descriptor);
-		Kc__V1__Task t;
-		char *user = md_get(c, "x-kc-oauth-user");
-		char *rid = md_get(c, "x-request-id");
-
-		if (!in || !*in->prompt) {
-			reply(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "prompt is required");
-		} else {
-			fill_task(&t, "1732665600-9f3a1c2b");
-			t.prompt = in->prompt;
-			t.agent = user ? user : "";
-			t.workdir = rid ? rid : "";
-			reply(c, &t.base, GRPC_STATUS_OK, NULL);
-		}
-		gpr_free(user);
-		gpr_free(rid);
-		if (in)
-			protobuf_c_message_free_unpacked(&in->base, NULL);
-		return;
-	}
-	if (method_is(c, "/kc.v1.TaskService/GetTask")) {
-		Kc__V1__GetTaskRequest *in = (void *)unpack(c, &kc__v1__get_task_request__descriptor);
-		Kc__V1__Task t;
-
-		if (!in || strcmp(in->task_id, "missing") == 0) {
-			reply(c, NULL, GRPC_STATUS_NOT_FOUND, "task not found");
-		} else {
-			fill_task(&t, in->task_id);
-			reply(c, &t.base, GRPC_STATUS_OK, NULL);
-		}
-		if (in)
-			protobuf_c_message_free_unpacked(&in->base, NULL);
-		return;
-	}
-	if (method_is(c, "/kc.v1.TaskService/GetTaskOutput")) {
-		Kc__V1__GetTaskOutputRequest *in = (void *)unpack(c, &kc__v1__get_task_output_request__descriptor);
-		Google__Api__HttpBody b = GOOGLE__API__HTTP_BODY__INIT;
-		char text[64];
-
-		snprintf(text, sizeof(text), "tail=%d\nline two\n", in ? in->tail : -1);
-		b.content_type = "text/plain; charset=utf-8";
-		b.data.data = (uint8_t *)text;
-		b.data.len = strlen(text);
-		reply(c, &b.base, GRPC_STATUS_OK, NULL);
-		if (in)
-			protobuf_c_message_free_unpacked(&in->base, NULL);
-		return;
-	}
-	if (method_is(c, "/kc.v1.TaskService/WatchTask")) {
-		Kc__V1__WatchTaskRequest *in = (void *)unpack(c, &kc__v1__watch_task_request__descriptor);
-
-		if (!in || strcmp(in->task_id, "missing") == 0) {
-			reply(c, NULL, GRPC_STATUS_NOT_FOUND, "task not found");
-		} else {
-			c->forever = strcmp(in->task_id, "forever") == 0 || strcmp(in->task_id, "badfirst") == 0 ||
-			             strcmp(in->task_id, "badlater") == 0;
-			c->hold_at = strcmp(in->task_id, "badlater") == 0 ? 1 : 2;
-			c->bad_at = strcmp(in->task_id, "badfirst") == 0   ? 3
-			            : strcmp(in->task_id, "badlater") == 0 ? 2
-			                                                   : -1;
-			c->stream_left = 3;
-			send_stream_message(c);
-		}
-		if (in)
-			protobuf_c_message_free_unpacked(&in->base, NULL);
-		return;
-	}
-	if (method_is(c, "/kc.v1.WorkspaceService/GetApiToken")) {
-		Kc__V1__ApiToken t = KC__V1__API_TOKEN__INIT;
-		char *u = md_get(c, "x-kc-oauth-user");
-
-		t.token = "good";
-		if (u)
-			reply(c, &t.base, GRPC_STATUS_OK, NULL);
+	for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+		if (!method_is(c, handlers[i].method))
+			continue;
+		if (!handlers[i].open && !authed(c))
+			reply(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or invalid credentials");
 		else
-			reply(c, NULL, GRPC_STATUS_PERMISSION_DENIED, "the token is only given to an OAuth identity");
-		gpr_free(u);
+			handlers[i].answer(c);
 		return;
 	}
-	reply(c, NULL, GRPC_STATUS_UNIMPLEMENTED, "not in the stub");
+	if (!authed(c))
+		reply(c, NULL, GRPC_STATUS_UNAUTHENTICATED, "missing or invalid credentials");
+	else
+		reply(c, NULL, GRPC_STATUS_UNIMPLEMENTED, "not in the stub");
 }
 
 static void call_free(call *c)
