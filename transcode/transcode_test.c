@@ -384,6 +384,8 @@ static void test_string_escapes_every_position(void **state)
 	}
 }
 
+/* Long on purpose (~85 lines): one table of doubles and their shortest
+ * JSON text, then one loop that checks each reads back exactly. */
 static void test_doubles(void **state)
 {
 	const struct {

@@ -90,29 +90,9 @@ static void test_new_refuses_bad_urls(void **state)
 	assert_string_equal(kc_task_status_name(KC_TASK_STATUS_UNSPECIFIED), "");
 }
 
-/* Every operation over both transports: a task made over one is seen the
- * same over the other. */
-static void test_same_results_over_both(void **state)
+/* get: identical JSON over both */
+static void same_get(kc_client *a, kc_client *b, const char *id)
 {
-	(void)state;
-	kc_client *a = client_for(urls[0], token), *b = client_for(urls[1], token);
-	assert_string_equal(kc_client_transport(a), "rest");
-	assert_string_equal(kc_client_transport(b), "grpc");
-
-	kc_task *t = NULL;
-	assert_int_equal(kc_task_create(a, prompt_done, NULL, NULL, &t), 0);
-	assert_int_equal(t->status, KC_TASK_STATUS_RUNNING);
-	assert_string_equal(t->prompt, prompt_done);
-	assert_true(t->created_at > 1e9);
-	char id[64];
-	snprintf(id, sizeof id, "%s", t->task_id);
-	char want_tmux[80];
-	snprintf(want_tmux, sizeof want_tmux, "claude-%s", id);
-	assert_string_equal(t->tmux_session, want_tmux);
-	kc_task_free(t);
-	wait_done(b, id);
-
-	/* get: identical JSON over both */
 	kc_task *ta = NULL, *tb = NULL;
 	assert_int_equal(kc_task_get(a, id, &ta), 0);
 	assert_int_equal(kc_task_get(b, id, &tb), 0);
@@ -126,8 +106,11 @@ static void test_same_results_over_both(void **state)
 	kc_free(jb);
 	kc_task_free(ta);
 	kc_task_free(tb);
+}
 
-	/* output, whole and tail */
+/* output, whole and tail */
+static void same_output(kc_client *a, kc_client *b, const char *id)
+{
 	char *oa = NULL, *ob = NULL;
 	size_t la = 0, lb = 0;
 	assert_int_equal(kc_task_output(a, id, 0, &oa, &la), 0);
@@ -144,8 +127,11 @@ static void test_same_results_over_both(void **state)
 	assert_true(strchr(oa, '\n') == NULL || strchr(oa, '\n') == oa + la - 1); /* one line */
 	kc_free(oa);
 	kc_free(ob);
+}
 
-	/* list, with a filter and paging */
+/* list, with a filter and paging */
+static void same_list(kc_client *a, kc_client *b)
+{
 	kc_task_list *l1 = NULL, *l2 = NULL;
 	assert_int_equal(kc_task_list_get(a, 0, NULL, KC_TASK_STATUS_COMPLETED, &l1), 0);
 	assert_int_equal(kc_task_list_get(b, 0, NULL, KC_TASK_STATUS_COMPLETED, &l2), 0);
@@ -163,8 +149,11 @@ static void test_same_results_over_both(void **state)
 	assert_int_equal(kc_task_list_get(b, 1, NULL, KC_TASK_STATUS_UNSPECIFIED, &l1), 0);
 	assert_int_equal(l1->n_tasks, 1);
 	kc_task_list_free(l1);
+}
 
-	/* prepare-terminal */
+/* prepare-terminal */
+static void same_prepare_terminal(kc_client *a, kc_client *b, const char *id, const char *want_tmux)
+{
 	char *sa = NULL, *sb = NULL;
 	assert_int_equal(kc_task_prepare_terminal(a, id, &sa), 0);
 	assert_int_equal(kc_task_prepare_terminal(b, id, &sb), 0);
@@ -172,16 +161,22 @@ static void test_same_results_over_both(void **state)
 	assert_string_equal(sb, want_tmux);
 	kc_free(sa);
 	kc_free(sb);
+}
 
-	/* send to an ended session: the same code and message over both */
+/* send to an ended session: the same code and message over both */
+static void same_send_refusal(kc_client *a, kc_client *b, const char *id)
+{
 	kc_task *x = NULL;
 	assert_int_equal(kc_task_send(a, id, "more", &x), KC_ERR_PRECONDITION);
 	assert_string_equal(kc_client_last_error(a), "Session is no longer running");
 	assert_int_equal(kc_task_send(b, id, "more", &x), KC_ERR_PRECONDITION);
 	assert_string_equal(kc_client_last_error(b), "Session is no longer running");
 	assert_null(x);
+}
 
-	/* metrics and status: the same shape */
+/* metrics and status: the same shape */
+static void same_metrics_and_status(kc_client *a, kc_client *b)
+{
 	kc_metrics *ma = NULL, *mb = NULL;
 	assert_int_equal(kc_metrics_get(a, &ma), 0);
 	assert_int_equal(kc_metrics_get(b, &mb), 0);
@@ -204,8 +199,13 @@ static void test_same_results_over_both(void **state)
 	assert_string_equal(wa->git_user_email, wb->git_user_email);
 	kc_workspace_status_free(wa);
 	kc_workspace_status_free(wb);
+}
 
-	/* kc-server's own unix socket, when the stack exposes it */
+/* kc-server's own unix socket, when the stack exposes it */
+static void same_over_unix_socket(kc_client *b, const char *id)
+{
+	kc_task *ta = NULL, *tb = NULL;
+	char *ja = NULL, *jb = NULL;
 	const char *unix_url = getenv("KC_TEST_UNIX_URL");
 	if (unix_url) {
 		kc_client *u = client_for(unix_url, token);
@@ -220,6 +220,37 @@ static void test_same_results_over_both(void **state)
 		kc_task_free(tb);
 		kc_client_free(u);
 	}
+}
+
+/* Every operation over both transports: a task made over one is seen the
+ * same over the other. */
+static void test_same_results_over_both(void **state)
+{
+	(void)state;
+	kc_client *a = client_for(urls[0], token), *b = client_for(urls[1], token);
+	assert_string_equal(kc_client_transport(a), "rest");
+	assert_string_equal(kc_client_transport(b), "grpc");
+
+	kc_task *t = NULL;
+	assert_int_equal(kc_task_create(a, prompt_done, NULL, NULL, &t), 0);
+	assert_int_equal(t->status, KC_TASK_STATUS_RUNNING);
+	assert_string_equal(t->prompt, prompt_done);
+	assert_true(t->created_at > 1e9);
+	char id[64];
+	snprintf(id, sizeof id, "%s", t->task_id);
+	char want_tmux[80];
+	snprintf(want_tmux, sizeof want_tmux, "claude-%s", id);
+	assert_string_equal(t->tmux_session, want_tmux);
+	kc_task_free(t);
+	wait_done(b, id);
+
+	same_get(a, b, id);
+	same_output(a, b, id);
+	same_list(a, b);
+	same_prepare_terminal(a, b, id, want_tmux);
+	same_send_refusal(a, b, id);
+	same_metrics_and_status(a, b);
+	same_over_unix_socket(b, id);
 
 	kc_client_free(a);
 	kc_client_free(b);
