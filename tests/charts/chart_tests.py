@@ -342,6 +342,9 @@ def assert_config(docs, vals):
     check(any(h.startswith(name + ".") and h.endswith(".svc") for h in hosts), "allowed_hosts lacks the Service's name")
     check(len(hosts) <= 16, "more allowed_hosts than kc-gateway takes")
     check(cfg["github_app"]["token_file"].startswith("/home/coder/"), "token file in home")
+    # /health counts every probe: a service the values turn off is not one.
+    want_probes = {"vscode", "terminal"} | ({"browser", "vnc"} if vals["browser"]["enabled"] else set())
+    check(set(cfg["probes"]) == want_probes, f"probes {sorted(cfg['probes'])}, want {sorted(want_probes)}")
     grpc = vals["controlPlane"]["grpc"]
     check((cfg["server"]["grpc_listen"] != "") == bool(grpc["enabled"]), "grpc_listen iff grpc enabled")
     dep = one(docs, "Deployment", f"{vals['user']['name']}-workspace")
