@@ -400,6 +400,23 @@ static const kc_header page_headers[] = {
     {"Referrer-Policy", "no-referrer"},
 };
 
+static void redirect_to_slash(kc_gw_req *r)
+{
+	const kc_http_request *req = &r->ex->req;
+	size_t qlen = req->query ? req->query_len : 0;
+	char location[1024];
+	kc_header h[1];
+
+	if ((size_t)snprintf(location, sizeof location, "%.*s/%s%.*s", (int)req->path_len, req->path, qlen ? "?" : "",
+	                     (int)qlen, qlen ? req->query : "") >= sizeof location) {
+		kc_gw_finish_error(r, 414, "URI too long", NULL, 0);
+		return;
+	}
+	h[0] = (kc_header){"Location", location};
+	r->metric_row = kc_n_routes + KC_GW_KIND_STATIC;
+	kc_gw_finish_error(r, 301, "moved to /oauth/", h, 1);
+}
+
 static void serve_static(kc_gw_req *r)
 {
 	kc_http_request *req = &r->ex->req;
@@ -471,6 +488,13 @@ void kc_gw_handle(kc_gw *gw, kc_exchange *ex)
 	}
 	if (path_is(req, "/metrics/prometheus") && (strcmp(req->method, "GET") == 0 || req->head)) {
 		prometheus(r);
+		return;
+	}
+	/* The dashboard's address without its slash (the seed's README and our
+	 * NOTES print it so): a relative link on the page would resolve
+	 * against "/", so send the browser to "/oauth/", query kept. */
+	if (path_is(req, "/oauth") && (strcmp(req->method, "GET") == 0 || req->head)) {
+		redirect_to_slash(r);
 		return;
 	}
 	if ((path_is(req, "/api/openapi.json") || path_is(req, "/oauth/api/openapi.json")) &&

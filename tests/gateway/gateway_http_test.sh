@@ -161,6 +161,9 @@ check "page is served with CSP" bash -c "[ \"\$(curl -s -o /dev/null -D $tmp/ph 
 etag=$(grep -i '^etag:' "$tmp/ph" | cut -d' ' -f2 | tr -d '\r')
 check "ETag revalidates to 304" test "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$base/")" = 304
 check "page under /oauth/" test "$(curl -s -o /dev/null -w '%{http_code}' "$base/oauth/")" = 200
+check "/oauth redirects to /oauth/, query kept" test "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$base/oauth?tab=tasks")" = "301 $base/oauth/?tab=tasks"
+check "/oauth followed lands on the page" test "$(curl -sL -o /dev/null -w '%{http_code}' "$base/oauth")" = 200
+check "POST /oauth is not redirected" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "$base/oauth")" = 404
 check "static traversal is 404" test "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/../../etc/passwd")" = 404
 check "static encoded traversal is 404" test "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/%2e%2e/%2e%2e/etc/passwd")" = 404
 
