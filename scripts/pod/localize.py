@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Adapts what `helm template charts/workspace` renders to `podman kube play`
+on one machine, and says on stderr every change it makes:
+
+  kept        ConfigMap, Secret, PersistentVolumeClaim, Deployment
+  dropped     every other kind (Service, Ingress, ServiceAccount, tests...):
+              no cluster to give them meaning
+  containers  --drop NAME removes a container whose program the local image
+              lacks (the terminal: ttyd is left out of the local build);
+              oauth2-proxy (no image here) is dropped, or with
+              --oauth-standin FILE replaced by scripts/oauth-standin.py in the
+              workspace image, on the same identity socket, loopback only
+  probes      removed: podman turns them into systemd timers, which these
+              machines do not run; `make pod` and tests/pod check the same
+              endpoints themselves
+  ports       the gateway's http port and the gRPC port published on
+              127.0.0.1 (--http-port, --grpc-port)
+  --mount NAME=HOSTDIR:PATH  adds a read-only hostPath mount to the
+              containers that run agents (tests/pod's fake agent)
+
+    localize.py [options] < rendered.yaml > play.yaml
+"""
+import argparse
+import sys
+
+import yaml
+
+KEEP = {"ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment"}
+# Containers whose processes run the agents: kc-server before the agents
+# container existed, the agents container after.
+AGENT_HOSTS = {"agents", "kc-server"}
+
+
+def note(msg):
+    print("localize: " + msg, file=sys.stderr)
+
+
+def standin(pod, workspace_image, path, upstream):
+    """oauth2-proxy's place, taken by the test's stand-in: same socket
+    volume, the proxy's port on the pod's loopback."""
+    sock_mount = next(m for m in pod_container(pod, "oauth2-proxy")["volumeMounts"] if m["name"] == "oauth-sock")
+    pod["volumes"].append({"name": "oauth-standin", "hostPath": {"path": path, "type": "File"}})
+    return {
+        "name": "oauth-standin",
+        "image": workspace_image,
+        "command": ["/usr/bin/python3", "/opt/kube-coder/oauth-standin.py"],
+        "args": ["--upstream", upstream, "--listen", "127.0.0.1:4180", "--user", "standin",
+                 "--email", "standin@localhost", "--user-header", "X-Forwarded-User",
+                 "--email-header", "X-Forwarded-Email"],
+        "securityContext": pod_container(pod, "oauth2-proxy").get("securityContext", {}),
+        "volumeMounts": [dict(sock_mount),
+                         {"name": "oauth-standin", "mountPath": "/opt/kube-coder/oauth-standin.py", "readOnly": True}],
+    }
+
+
+def pod_container(pod, name):
+    return next(c for c in pod["containers"] if c["name"] == name)
+
+
+def localize_pod(pod, args):
+    names = [c["name"] for c in pod["containers"]]
+    workspace_image = next(c["image"] for c in pod["containers"] if c["name"] in ("ide", "terminal", "agents"))
+    out = []
+    for c in pod["containers"]:
+        if c["name"] in args.drop:
+            note(f"container {c['name']} dropped ({args.why.get(c['name'], 'not runnable here')})")
+            continue
+        if c["name"] == "oauth2-proxy":
+            if args.oauth_standin:
+                note("container oauth2-proxy replaced by scripts/oauth-standin.py (test only)")
+                out.append(standin(pod, workspace_image, args.oauth_standin, args.oauth_listen))
+            else:
+                note("container oauth2-proxy dropped (no image here; the dashboard is reached with the API token)")
+            continue
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if c.pop(probe, None) is not None:
+                note(f"{c['name']}: {probe} removed (podman would need systemd timers)")
+        for p in c.get("ports", []):
+            host = {"http": args.http_port, "grpc": args.grpc_port}.get(p.get("name")) if c["name"] in ("kc-gateway", "kc-server") else None
+            if host:
+                p["hostPort"] = host
+                p["hostIP"] = "127.0.0.1"
+                note(f"{c['name']}: port {p['containerPort']} published on 127.0.0.1:{host}")
+        if c["name"] in AGENT_HOSTS:
+            for spec in args.mount:
+                name, _, rest = spec.partition("=")
+                host, _, path = rest.partition(":")
+                c.setdefault("volumeMounts", []).append({"name": name, "mountPath": path, "readOnly": True})
+                if not any(v["name"] == name for v in pod["volumes"]):
+                    pod["volumes"].append({"name": name, "hostPath": {"path": host, "type": "Directory"}})
+                note(f"{c['name']}: {host} mounted read-only at {path}")
+        out.append(c)
+    pod["containers"] = out
+    if not out:
+        sys.exit("localize: no container left")
+    note("containers: " + ", ".join(c["name"] for c in out) + f" (of {', '.join(names)})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--drop", action="append", default=[], help="NAME[=why]: a container to leave out")
+    p.add_argument("--oauth-standin", help="path of scripts/oauth-standin.py (test only)")
+    p.add_argument("--http-port", type=int, required=True)
+    p.add_argument("--grpc-port", type=int, required=True)
+    p.add_argument("--mount", action="append", default=[], help="NAME=HOSTDIR:PATH for the agents' container")
+    args = p.parse_args()
+    args.why = {}
+    drops = []
+    for d in args.drop:
+        name, _, why = d.partition("=")
+        drops.append(name)
+        if why:
+            args.why[name] = why
+    args.drop = set(drops)
+
+    docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+    # The gateway's identity listener, as the chart's kc.yaml names it.
+    args.oauth_listen = next(yaml.safe_load(d["data"]["kc.yaml"])["gateway"]["oauth_listen"]
+                             for d in docs if d.get("kind") == "ConfigMap" and "kc.yaml" in d.get("data", {}))
+    kept = []
+    for d in docs:
+        if d.get("kind") not in KEEP:
+            note(f"{d.get('kind')} {d['metadata']['name']} dropped (cluster object)")
+            continue
+        if d["kind"] == "Deployment":
+            localize_pod(d["spec"]["template"]["spec"], args)
+        kept.append(d)
+    yaml.safe_dump_all(kept, sys.stdout, sort_keys=False)
+
+
+if __name__ == "__main__":
+    main()
