@@ -20,3 +20,9 @@ KC_IMAGE_TAG=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' "$kc_root
 kc_pod_t0=${kc_pod_t0:-$(date +%s)}
 kc_say() { echo "${0##*/}: $* ($(($(date +%s) - kc_pod_t0)) s)" >&2; }
 kc_die() { echo "${0##*/}: $*" >&2; exit 1; }
+
+# The played pod's name: kube play names a Deployment's pod
+# <deployment>-pod-<replica> (podman 4.3) and its containers <pod>-<name>.
+kc_pod() {
+	podman pod ps --format '{{.Name}}' --filter "name=^$KC_POD_NAME-pod" | head -n 1
+}

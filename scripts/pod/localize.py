@@ -13,6 +13,9 @@ on one machine, and says on stderr every change it makes:
   probes      removed: podman turns them into systemd timers, which these
               machines do not run; `make pod` and tests/pod check the same
               endpoints themselves
+  subPath     podman 4.3 mounts a ConfigMap volume whole even with subPath
+              (kc.yaml became a directory): such a mount becomes a
+              read-only hostPath file written under --files-dir
   ports       the gateway's http port and the gRPC port published on
               127.0.0.1 (--http-port, --grpc-port)
   --mount NAME=HOSTDIR:PATH  adds a read-only hostPath mount to the
@@ -21,6 +24,7 @@ on one machine, and says on stderr every change it makes:
     localize.py [options] < rendered.yaml > play.yaml
 """
 import argparse
+import os
 import sys
 
 import yaml
@@ -57,6 +61,25 @@ def pod_container(pod, name):
     return next(c for c in pod["containers"] if c["name"] == name)
 
 
+def subpath_to_file(pod, mount, args):
+    vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    cm = vol.get("configMap")
+    if not cm:
+        sys.exit(f"localize: subPath of a {list(vol)} volume is not supported here")
+    data = args.configmaps[cm["name"]][mount["subPath"]]
+    os.makedirs(args.files_dir, exist_ok=True)
+    path = os.path.join(args.files_dir, f"{cm['name']}-{mount['subPath']}")
+    with open(path, "w") as fh:
+        fh.write(data)
+    name = f"{mount['name']}-{mount['subPath']}".replace(".", "-").replace("_", "-").lower()
+    if not any(v["name"] == name for v in pod["volumes"]):
+        pod["volumes"].append({"name": name, "hostPath": {"path": path, "type": "File"}})
+    note(f"{mount['mountPath']}: subPath {mount['subPath']} of ConfigMap {cm['name']} mounted as the file {path}")
+    mount["name"] = name
+    del mount["subPath"]
+    mount["readOnly"] = True
+
+
 def localize_pod(pod, args):
     names = [c["name"] for c in pod["containers"]]
     workspace_image = next(c["image"] for c in pod["containers"] if c["name"] in ("ide", "terminal", "agents"))
@@ -81,6 +104,9 @@ def localize_pod(pod, args):
                 p["hostPort"] = host
                 p["hostIP"] = "127.0.0.1"
                 note(f"{c['name']}: port {p['containerPort']} published on 127.0.0.1:{host}")
+        for m in c.get("volumeMounts", []):
+            if "subPath" in m:
+                subpath_to_file(pod, m, args)
         if c["name"] in AGENT_HOSTS:
             for spec in args.mount:
                 name, _, rest = spec.partition("=")
@@ -103,6 +129,7 @@ def main():
     p.add_argument("--http-port", type=int, required=True)
     p.add_argument("--grpc-port", type=int, required=True)
     p.add_argument("--mount", action="append", default=[], help="NAME=HOSTDIR:PATH for the agents' container")
+    p.add_argument("--files-dir", required=True, help="where ConfigMap keys mounted by subPath are written")
     args = p.parse_args()
     args.why = {}
     drops = []
@@ -117,6 +144,7 @@ def main():
     # The gateway's identity listener, as the chart's kc.yaml names it.
     args.oauth_listen = next(yaml.safe_load(d["data"]["kc.yaml"])["gateway"]["oauth_listen"]
                              for d in docs if d.get("kind") == "ConfigMap" and "kc.yaml" in d.get("data", {}))
+    args.configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d.get("kind") == "ConfigMap"}
     kept = []
     for d in docs:
         if d.get("kind") not in KEEP:

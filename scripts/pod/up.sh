@@ -35,7 +35,7 @@ HOME=$hh HELM_CACHE_HOME=$hh/cache HELM_CONFIG_HOME=$hh/config HELM_DATA_HOME=$h
 	"$helm" template "$KC_POD_USER" "$kc_root/charts/workspace" "${values[@]}" >"$KC_POD_DIR/rendered.yaml"
 
 # A container stays only if its program is in the image built here.
-adapt=(--http-port "$KC_POD_HTTP_PORT" --grpc-port "$KC_POD_GRPC_PORT")
+adapt=(--http-port "$KC_POD_HTTP_PORT" --grpc-port "$KC_POD_GRPC_PORT" --files-dir "$KC_POD_DIR/files")
 has() { podman run --rm --pull=never --entrypoint /bin/sh "$ws_image" -c "command -v $1" >/dev/null 2>&1; }
 has ttyd || adapt+=(--drop "terminal=ttyd is not in this image: the local build leaves that layer out")
 has code-server || adapt+=(--drop "ide=code-server is not in this image: the local build leaves that layer out")
@@ -45,9 +45,8 @@ python3 "$kc_root/scripts/pod/localize.py" "${adapt[@]}" <"$KC_POD_DIR/rendered.
 
 kc_say "playing $KC_POD_DIR/play.yaml"
 podman kube play --replace "$KC_POD_DIR/play.yaml" >"$KC_POD_DIR/play.log"
-pod=$KC_POD_NAME-pod
-
-# kube play names containers <pod>-<container>.
+pod=$(kc_pod)
+[ -n "$pod" ] || kc_die "podman kube play made no pod $KC_POD_NAME-pod-*"
 server=$pod-kc-server
 deadline=$(($(date +%s) + ${KC_POD_WAIT:-120}))
 wait_for() { # what command...

@@ -55,7 +55,6 @@ if ! timed "$root/scripts/pod/build-images.sh"; then
 fi
 ok "the images build"
 
-pod=$KC_POD_NAME-pod
 down() { "$root/scripts/pod/down.sh"; }
 [ "${KC_POD_KEEP:-0}" = 1 ] || at_exit "POD_DOWN_VOLUMES=1 $root/scripts/pod/down.sh"
 POD_DOWN_VOLUMES=1 down
@@ -67,6 +66,7 @@ if ! KC_POD_SKIP_BUILD=1 timed "$root/scripts/pod/up.sh" >"$tmp/up.out"; then
 	exit 1
 fi
 ok "make pod plays the chart and it gets ready"
+pod=$(kc_pod)
 check "it prints the dashboard URL with the token" grep -q "dashboard:  http://127.0.0.1:$KC_POD_HTTP_PORT/#token=" "$tmp/up.out"
 
 server=$pod-kc-server
@@ -188,7 +188,7 @@ wait "$sse_pid" 2>/dev/null
 
 step "the home volume across make pod-down / make pod"
 down >/dev/null
-check "pod-down removed the pod" bash -c "! podman pod exists '$pod'"
+check "pod-down removed the pod" test -z "$(kc_pod)"
 check "... and kept the home volume" podman volume exists "$KC_POD_NAME-home"
 if KC_POD_SKIP_BUILD=1 timed "$root/scripts/pod/up.sh" >"$tmp/up2.out"; then
 	ok "make pod again"
