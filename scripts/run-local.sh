@@ -13,7 +13,11 @@
 #   KC_HOME       workspace home (default ./.run/home)
 #   KC_PORT       the gateway's HTTP port on 127.0.0.1 (default 6080)
 #   KC_GRPC_PORT  also serve gRPC on 127.0.0.1:$KC_GRPC_PORT (off when unset)
-#   KC_AGENT      the agent command (default: claude)
+#   KC_AGENT      the agent command (default: claude); run here, in tmux
+#                 on this machine, with this environment (in the pod, agents
+#                 run in the workspace image's agents container instead).
+#                 A warning at start names it when its program is not on
+#                 the PATH: tasks would fail with "<program>: not found".
 #   KC_OAUTH_STANDIN=1  also run a stand-in for the workspace's auth proxy
 #                 (scripts/oauth-standin.py) on 127.0.0.1:$KC_OAUTH_PORT
 #                 (default: a free port, printed), in front of the gateway's
@@ -78,6 +82,16 @@ gateway:
   web_root: $web_root
 $oauth_line
 YAML
+
+# The agent's program, as the shell that runs a one-element command will
+# look it up: the first word of KC_AGENT, else the default agent, claude.
+agent_cmd=${KC_AGENT:-claude}
+agent_prog=${agent_cmd%% *}
+if ! command -v -- "$agent_prog" >/dev/null 2>&1; then
+	echo "run-local: warning: the agent program '$agent_prog' is not on the PATH; tasks will end" \
+		"in error ('$agent_prog: not found'). Install it, or set KC_AGENT to the agent command" \
+		"(for example KC_AGENT=\"/usr/bin/python3 $root/tests/fake_agent/fake_agent.py\")." >&2
+fi
 
 pids=()
 stop() {

@@ -105,6 +105,23 @@ static int check_listen(const kc_ynode *map, const char *value, char *err, size_
 	return 0;
 }
 
+/* server.tmux_server: "local" or "external" (see config.h). External needs
+ * a socket path: tmux's default socket is per-uid under $TMUX_TMPDIR, not
+ * something two containers share. */
+static int get_tmux_server(const kc_ynode *server, kc_config *cfg, char *err, size_t errlen)
+{
+	const kc_ynode *v = kc_ynode_get(server, "tmux_server");
+	const char *s = v && kc_ynode_kind_of(v) == KC_YNODE_SCALAR ? kc_ynode_scalar(v) : NULL;
+	if (!v)
+		return 0;
+	if (!s || (strcmp(s, "local") != 0 && strcmp(s, "external") != 0))
+		return fail(err, errlen, "server.tmux_server", v, "expected local or external");
+	cfg->tmux_external = strcmp(s, "external") == 0;
+	if (cfg->tmux_external && (!cfg->tmux_socket || !*cfg->tmux_socket))
+		return fail(err, errlen, "server.tmux_server", v, "external needs server.tmux_socket");
+	return 0;
+}
+
 static int get_long(const kc_ynode *map, const char *key, const char *section, long min, long max, long *dst,
 		    char *err, size_t errlen)
 {
@@ -319,7 +336,7 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 {
 	static const char *const top[] = {"home", "tasks_dir", "server", "limits", "agents", "metrics",
 					  "probes", "github_app", "gateway", NULL};
-	static const char *const server_keys[] = {"socket",	     "grpc_listen", "tmux_socket",
+	static const char *const server_keys[] = {"socket",	     "grpc_listen", "tmux_socket", "tmux_server",
 						  "terminal_marker", "log_level",   NULL};
 	static const char *const limit_keys[] = {"max_running_tasks", "max_prompt_bytes", "grpc_max_streams",
 						 "max_health_watches", NULL};
@@ -368,6 +385,8 @@ int kc_config_parse(kc_config *cfg, const char *buf, size_t len, char *err, size
 			goto out;
 		}
 		free(level);
+		if ((rc = get_tmux_server(n, cfg, err, errlen)) != 0)
+			goto out;
 	}
 	if ((n = kc_ynode_get(root, "limits")) != NULL) {
 		if ((rc = check_keys(n, "limits", limit_keys, err, errlen)) != 0 ||

@@ -51,6 +51,13 @@ typedef struct kc_config {
 	char *socket;
 	char *grpc_listen;
 	char *tmux_socket;
+	/* server.tmux_server: false ("local", the default) lets a tmux call
+	 * start the server when none runs, as on a developer's machine; true
+	 * ("external") means another container (the pod's `agents`) runs it
+	 * and kc-server is only ever a client: it never starts one, refuses
+	 * new tasks while none answers on tmux_socket, and passes tmux no
+	 * environment of its own. */
+	bool tmux_external;
 	char *terminal_marker;
 	kc_log_level log_level;
 

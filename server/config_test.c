@@ -34,6 +34,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.n_probes, 4);
 	assert_int_equal(cfg.probes[3].port, 5900);
 	assert_string_equal(cfg.grpc_listen, "");
+	assert_false(cfg.tmux_external);
 	assert_true(cfg.memory.critical == 95);
 	kc_config_release(&cfg);
 }
@@ -49,6 +50,7 @@ static void test_example_file(void **state)
 	assert_string_equal(cfg.tasks_dir, "/home/coder/.claude-tasks");
 	assert_string_equal(cfg.socket, "/run/kc/kc-server.sock");
 	assert_string_equal(cfg.tmux_socket, "/tmp/kc-tmux/default");
+	assert_false(cfg.tmux_external);
 	assert_string_equal(cfg.agents[0].ready_pattern, "^(>|│ >)");
 	assert_int_equal(cfg.agents[0].ready_timeout_ms, 60000);
 	kc_config_release(&cfg);
@@ -97,6 +99,8 @@ static void test_semantic_checks_name_key_and_line(void **state)
 		{"server:\n  grpc_listen: \"0.0.0.0:99999\"\n", "server.grpc_listen", "line 2"},
 		{"server:\n  grpc_listen: \"0.0.0.0:\"\n", "server.grpc_listen", "line 2"},
 		{"server:\n  log_level: loud\n", "server.log_level", "line 2"},
+		{"server:\n  tmux_server: remote\n", "server.tmux_server", "line 2"},
+		{"server:\n  tmux_socket: \"\"\n  tmux_server: external\n", "server.tmux_server", "line 3"},
 		{"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n      ready_pattern: \"((\"\n",
 		 "agents.list[0].ready_pattern", "line 6"},
 		{"agents:\n  default: a\n  list:\n    - name: a\n      command: [x]\n    - name: b\n      command: [\"\"]\n",
@@ -128,6 +132,8 @@ static void test_valid_variants(void **state)
 	static const char *const ok[] = {
 		"server:\n  grpc_listen: \"[::]:50051\"\n  tmux_socket: \"\"\n",
 		"server:\n  grpc_listen: \"localhost:1\"\n",
+		"server:\n  tmux_socket: /tmp/t/s\n  tmux_server: external\n",
+		"server:\n  tmux_server: local\n",
 		"github_app:\n  app_id: \"\"\n  installation_id: \"\"\n  private_key_file: \"\"\n",
 		"github_app:\n  app_id: \"1\"\n  installation_id: \"2\"\n  private_key_file: /k.pem\n  api_url: "
 		"http://127.0.0.1:9\n",

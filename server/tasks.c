@@ -453,6 +453,8 @@ int kc_tasks_create(kc_tasks *m, const char *prompt, const char *workdir, const 
 
 	if ((rc = create_validate(cfg, prompt, workdir, &agent, &a, resolved, err, errlen)) != 0)
 		return rc;
+	if ((rc = kc_task_host_check(m, err, errlen)) != 0)
+		return rc;
 
 	pthread_mutex_lock(&m->mu);
 	if (kc_task_n_running(m) + m->reserved >= (size_t)cfg->max_running_tasks) {

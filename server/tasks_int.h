@@ -161,6 +161,10 @@ struct kc_tasks {
 	size_t reserved;
 	regex_t regexes[KC_MAX_AGENTS];
 	bool regex_ok[KC_MAX_AGENTS];
+	/* "<pid> <start_time>" of the tmux server the last reconciliation
+	 * saw (empty: none yet): a different one means the agent host
+	 * restarted and took its sessions along. */
+	char host_id[48];
 	bool stop;
 	bool thread_started;
 	pthread_t thread;
@@ -193,6 +197,9 @@ bool kc_task_pane_ready(kc_tasks *m, int agent_idx, const char *pane);
 int kc_task_start_session(kc_tasks *m, const kc_task *t, const kc_agent_config *a);
 int kc_task_paste(const kc_tasks *m, const char *id, const char *text, size_t len);
 void kc_task_kill_session(const kc_tasks *m, const char *id);
+int kc_task_host_check(const kc_tasks *m, char *err, size_t errlen);
+#define KC_HOST_LINE "kc-host "
+int kc_task_list_sessions(const kc_tasks *m, kc_spawn_result *res);
 
 /* task_pb.c */
 Kc__V1__Task *kc_task_task_pb(const struct entry *e);

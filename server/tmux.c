@@ -4,6 +4,9 @@
  */
 #include "server/tasks_int.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 /* ---- tmux ---------------------------------------------------------------- */
 
 /*
@@ -47,12 +50,15 @@
  *   - The agent's command after "--": config values, with {session_id}
  *     (a UUID we generated) and {workdir} replaced; not expanded. tmux
  *     runs a one-element command through sh -c, so there {workdir} is
- *     shell-quoted (expand_arg); in a longer argv it is a plain argument.
+ *     shell-quoted (expand_arg); a longer argv follows the constant
+ *     /bin/sh -c 'exec "$0" "$@"', where each is a positional parameter,
+ *     exec'd as given and never parsed.
  *   - Constants: sleep 86400, capture-pane -S -50 / -, list-sessions -F
  *     '#{session_name}' (our format; only names claude-<valid id> count),
+ *     display-message -p 'kc-host #{pid} #{start_time}' (our format),
  *     send-keys Enter (no -F), -x/-y sizes.
- * Nothing tmux-side is set from a request with set-option, and save-buffer
- * and display-message are not used.
+ * Nothing tmux-side is set from a request with set-option, save-buffer is
+ * not used, and display-message only with the constant format above.
  */
 
 /* The command separator. Compared by address: a ";" from anywhere else
@@ -71,6 +77,16 @@ static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args,
 			   .cwd = cwd};
 	kc_spawn_result local;
 	int rc = 0;
+	/* A pure client passes tmux nothing of kc-server's environment: a
+	 * new session takes the server's (the agent host's) plus what
+	 * update-environment copies from the client (DISPLAY, SSH_AUTH_SOCK
+	 * ...), which would be kc-server's. PATH only, to find nothing. */
+	char path_var[4096];
+	char *client_env[] = {path_var, NULL};
+	if (m->cfg->tmux_external) {
+		snprintf(path_var, sizeof path_var, "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+		o.envp = client_env;
+	}
 
 	argv[n++] = "tmux";
 	if (m->cfg->tmux_socket && *m->cfg->tmux_socket) {
@@ -111,6 +127,16 @@ int kc_task_tmux(const kc_tasks *m, const char *const *args, const char *input, 
 		kc_spawn_result *res)
 {
 	return tmux_run(m, NULL, args, input, input_len, out_cap, res);
+}
+
+/* `tmux list-sessions -F '#{session_name}'`, and as the last line
+ * KC_HOST_LINE "<pid> <start_time>" of the server that answered: together,
+ * so the names and the server they came from are one answer. */
+int kc_task_list_sessions(const kc_tasks *m, kc_spawn_result *res)
+{
+	const char *args[] = {"list-sessions", "-F", "#{session_name}", TMUX_SEP, "display-message", "-p",
+			      KC_HOST_LINE "#{pid} #{start_time}", NULL};
+	return tmux_run(m, NULL, args, NULL, 0, 4u * 1024 * 1024, res);
 }
 
 void kc_task_session_name(const char *id, char *buf, size_t len, bool as_target)
@@ -170,6 +196,30 @@ static char *expand_arg(const char *arg, const char *session_id, const char *wor
 	return out;
 }
 
+/* External mode only: whether a tmux server answers on the socket. Asked
+ * with connect(2), not tmux: any tmux command that creates a session
+ * starts a server when none answers, and this one must be the agent
+ * host's. (Between this check and new-session the host may still die; the
+ * window is one tmux call, and the reconciliation then finds the session
+ * on whichever server answers.) */
+int kc_task_host_check(const kc_tasks *m, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+	bool up;
+	if (!m->cfg->tmux_external)
+		return 0;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", m->cfg->tmux_socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	up = fd >= 0 && connect(fd, (const struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (up)
+		return 0;
+	snprintf(err, errlen, "agent host not running: no tmux server answers on %s", m->cfg->tmux_socket);
+	return KC_ERR_UNAVAILABLE;
+}
+
 /* Starts the task's session: a placeholder process first, so that
  * pipe-pane is attached before the agent writes its first byte, then the
  * agent replaces the placeholder in the same pane. All in one tmux call,
@@ -211,6 +261,16 @@ int kc_task_start_session(kc_tasks *m, const kc_task *t, const kc_agent_config *
 			      "-t", target, "--", NULL};
 	for (size_t i = 0; head[i]; i++)
 		args[n++] = head[i];
+	/* A longer argv is exec'd by a shell, never parsed by one ($0 and $@
+	 * are the arguments as given): a missing program then leaves the
+	 * shell's "not found" in output.log, where the task's error finds it,
+	 * instead of tmux's silent exit. A one-element command already runs
+	 * through sh -c. */
+	if (a->argc > 1) {
+		args[n++] = "/bin/sh";
+		args[n++] = "-c";
+		args[n++] = "exec \"$0\" \"$@\"";
+	}
 	for (size_t i = 0; i < a->argc; i++) {
 		if (!(expanded[ne] = expand_arg(a->argv[i], t->session_id, wd_arg)))
 			goto out;

@@ -17,6 +17,7 @@ import tempfile
 
 import yaml
 
+from agent_host_checks import assert_agent_host, assert_agent_instructions, assert_no_agent_env_on_server
 from testlib import Failed, HELM, check, source_root
 
 
@@ -211,7 +212,7 @@ def assert_workspace_pod(docs, vals):
     spec = dep["spec"]["template"]["spec"]
     check(dep["spec"]["strategy"]["type"] == "Recreate", "workspace strategy must be Recreate (RWO home)")
     cs = {c["name"]: c for c in spec["containers"]}
-    want = {"ide", "terminal", "kc-server", "kc-gateway", "oauth2-proxy"}
+    want = {"ide", "terminal", "agents", "kc-server", "kc-gateway", "oauth2-proxy"}
     if vals["browser"]["enabled"]:
         want.add("browser")
     if vals["dind"]["enabled"]:
@@ -239,8 +240,9 @@ def assert_workspace_pod(docs, vals):
 
     mounts = {c["name"]: {m["name"]: m for m in c.get("volumeMounts", [])} for c in spec["containers"]}
     vols = {v["name"]: v for v in spec["volumes"]}
-    # The agents' tmux socket directory is shared with the terminal.
-    for c in ("kc-server", "terminal", "ide"):
+    # The agents' tmux socket directory: the agents container serves it,
+    # kc-server drives it, the terminal and IDE attach there.
+    for c in ("agents", "kc-server", "terminal", "ide"):
         check(mounts[c].get("tmux", {}).get("mountPath") == "/tmp/kc-tmux", f"{c}: tmux socket dir not at /tmp/kc-tmux")
     check("emptyDir" in vols["tmux"], "tmux volume must be an emptyDir")
     # The identity listener's socket: an emptyDir only kc-gateway and
@@ -266,7 +268,7 @@ def assert_workspace_pod(docs, vals):
         cfg = mounts[c].get("config", {})
         check(cfg.get("mountPath") == "/etc/kube-coder/kc.yaml" and cfg.get("readOnly"), f"{c}: config mount")
         check(cs[c]["args"] == ["--config", "/etc/kube-coder/kc.yaml"], f"{c}: args {cs[c]['args']}")
-    for c in ("ide", "terminal", "kc-server"):
+    for c in ("ide", "terminal", "agents", "kc-server"):
         check(mounts[c].get("home", {}).get("mountPath") == "/home/coder", f"{c}: home not mounted")
     pvc_name = vols["home"]["persistentVolumeClaim"]["claimName"]
     pvc = one(docs, "PersistentVolumeClaim", pvc_name)
@@ -283,15 +285,15 @@ def assert_workspace_pod(docs, vals):
     scripts = one(docs, "ConfigMap", vols["scripts"]["configMap"]["name"])
     check(scripts["data"]["terminal-entry.sh"].startswith("#!/bin/sh"), "terminal entry script content")
 
-    # ANTHROPIC_API_KEY reaches the agents' container only from a Secret.
-    senv = {e["name"]: e for e in cs["kc-server"].get("env", [])}
+    # ANTHROPIC_API_KEY reaches the agents' container only, from a Secret.
+    aenv = {e["name"]: e for e in cs["agents"].get("env", [])}
     has_key = bool(vals["claude"]["apiKey"] or vals["claude"]["existingSecret"])
-    check(("ANTHROPIC_API_KEY" in senv) == has_key, "ANTHROPIC_API_KEY env present iff a key is given")
+    check(("ANTHROPIC_API_KEY" in aenv) == has_key, "ANTHROPIC_API_KEY env present iff a key is given")
     if has_key:
-        check("secretKeyRef" in senv["ANTHROPIC_API_KEY"]["valueFrom"], "ANTHROPIC_API_KEY not from a Secret")
+        check("secretKeyRef" in aenv["ANTHROPIC_API_KEY"]["valueFrom"], "ANTHROPIC_API_KEY not from a Secret")
     for c in spec["containers"]:
         for e in c.get("env", []):
-            check(e["name"] != "ANTHROPIC_API_KEY" or c["name"] == "kc-server", f"{c['name']} gets the API key")
+            check(e["name"] != "ANTHROPIC_API_KEY" or c["name"] == "agents", f"{c['name']} gets the API key")
 
     # Services select the pod and name ports the containers have.
     labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -538,6 +540,9 @@ def workspace_checks(suite, label, docs, vals, ns="coder"):
     suite.run(f"{label}: security contexts", assert_security, docs, vals)
     suite.run(f"{label}: workspace pod, probes, volumes, PVC", assert_workspace_pod, docs, vals)
     suite.run(f"{label}: control-plane config", assert_config, docs, vals)
+    suite.run(f"{label}: agent host (agents container, image, mounts, env)", assert_agent_host, docs, vals)
+    suite.run(f"{label}: no agent environment on kc-server", assert_no_agent_env_on_server, docs, vals)
+    suite.run(f"{label}: agents' instructions (CLAUDE.md)", assert_agent_instructions, docs, vals)
     suite.run(f"{label}: ingresses (OAuth2, bearer API, gRPC)", assert_ingresses, docs, vals)
     suite.run(f"{label}: NetworkPolicy", assert_network_policy, docs, vals)
     suite.run(f"{label}: Secrets only when given", assert_secrets, docs, vals)
@@ -633,6 +638,9 @@ def suite_variants(s):
     variant("existing Secrets referenced", extra_sets=["claude.existingSecret=team-claude",
                                                        "oauth2.existingSecret=team-oauth2"])
     variant("dind enabled (documented exception)", extra_sets=["dind.enabled=true"])
+    variant("agents' instructions off", extra_sets=["agentHost.instructions.enabled=false"])
+    variant("agents' instructions with extra text",
+            extra_sets=["agentHost.instructions.extra=Run make test before every commit."])
 
     def pull_secrets():
         docs = render("workspace", sets=base + ["imagePullSecrets[0].name=regcred"])

@@ -26,6 +26,7 @@
 #     --server-yaml LINES  more lines under server: (indented by the caller)
 #     --yaml LINES         more top-level config (probes:, tasks_dir: ...)
 #     --gateway-yaml LINES more lines under gateway: (indented by the caller)
+#     --agents-yaml LINES  more entries under agents.list (indented by the caller)
 #   live_stack_logs [N]    the last N lines of both logs, to stderr
 #   live_stack_server_stop / live_stack_server_start
 #                          SIGTERM kc-server and wait for it / start it
@@ -92,7 +93,7 @@ live_stack_start() {
 	local server=${KC_SERVER_BIN:-} gateway=${KC_GATEWAY_BIN:-} agent=${KC_FAKE_AGENT:-}
 	local max_running= metrics_ms=200 log_level=debug ready='^>' never= grpc= web=
 	local server_yaml= yaml= grpc_line= limits= never_yaml= gateway_yaml=
-	local oauth= standin= oauth_line=
+	local oauth= standin= oauth_line= agents_yaml=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--server) server=$2; shift ;;
@@ -110,6 +111,7 @@ live_stack_start() {
 		--server-yaml) server_yaml=$2; shift ;;
 		--yaml) yaml=$2; shift ;;
 		--gateway-yaml) gateway_yaml=$2; shift ;;
+		--agents-yaml) agents_yaml=$2; shift ;;
 		*) echo "live_stack_start: unknown option $1" >&2; exit 2 ;;
 		esac
 		shift
@@ -163,6 +165,7 @@ agents:
       ready_pattern: "$ready"
       ready_timeout_ms: 20000
 $never_yaml
+$agents_yaml
 gateway:
   listen: 127.0.0.1:0
   upstream: unix:$LS_SOCKET

@@ -4,7 +4,7 @@
 # When the dashboard's "attach" called prepare-terminal, kc-server wrote the
 # task's tmux session name into the marker file. We take that marker (it is
 # meant for the next terminal only), attach to the session on the tmux
-# socket shared with the control-plane container, and when the person
+# socket the agents container serves, and when the person
 # detaches or the agent ends, leave them in a normal shell. Without a
 # usable marker the terminal is just a login shell.
 #
