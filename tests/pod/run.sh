@@ -93,10 +93,11 @@ check "... with a status and the services it probes" jqb '(.status | type == "st
 check "the API refuses no credentials (401)" test "$(code GET /api/claude/tasks)" = 401
 check "and answers the pod's token (200)" test "$(code GET /api/claude/tasks "${A[@]}")" = 200
 # The chart's probes, run as the kubelet would (podman runs none).
-check "kc-server's startup/liveness probe: its socket" podman exec "$server" /usr/bin/test -S /run/kc/kc-server.sock
-check "kc-gateway's probes: /healthz with Host: localhost" \
-	test "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: localhost' "$URL/healthz")" = 200
-check "kc-server's gRPC port answers health (kc status over gRPC below)" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KC_POD_GRPC_PORT"
+python3 "$root/scripts/pod/probe.py" "$KC_POD_DIR/probes.json" "$pod" >"$tmp/probes" 2>&1
+cat "$tmp/probes"
+check "every probe of the chart passes (scripts/pod/probe.py)" bash -c "! grep -q FAIL '$tmp/probes' && grep -q '^probe ok' '$tmp/probes'"
+check "... among them kc-server's (its socket)" grep -q '^probe ok   kc-server startupProbe: exec /usr/bin/test -S /run/kc/kc-server.sock' "$tmp/probes"
+check "... and kc-gateway's /healthz with Host: localhost" grep -q '^probe ok   kc-gateway readinessProbe: GET /healthz -> 200' "$tmp/probes"
 for c in $(podman pod inspect --format '{{range .Containers}}{{.Name}} {{end}}' "$pod"); do
 	case $c in *-infra) continue ;; esac
 	check "$c is running" test "$(podman inspect --format '{{.State.Running}}' "$c")" = true
