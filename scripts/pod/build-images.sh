@@ -48,8 +48,8 @@ for img in ${KC_POD_IMAGES:-control-plane workspace}; do
 		build control-plane "$kc_root/images/control-plane/Dockerfile" "$kc_root" ;;
 	workspace)
 		echo "build-images.sh: notice: workspace image built with KC_SOURCES=debian:" \
-			"Debian's Go, Node.js and gh, code-server and Claude Code from npm;" \
-			"ttyd (web terminal) left out: it is only published on GitHub releases" >&2
+			"Python, Go, Node.js and gh from Debian, Yarn from npm;" \
+			"left out: ttyd (web terminal), code-server (IDE), Docker CLI, kubectl, Claude Code (vendor releases only)" >&2
 		build workspace "$kc_root/images/workspace/Dockerfile" "$kc_root/images/workspace" \
 			--build-arg KC_SOURCES=debian --build-arg BASE_IMAGE=debian:bookworm ;;
 	*) kc_die "unknown image $img" ;;

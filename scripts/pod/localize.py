@@ -13,9 +13,14 @@ on one machine, and says on stderr every change it makes:
   probes      removed: podman turns them into systemd timers, which these
               machines do not run; written to --probes-out instead, where
               scripts/pod/probe.py runs them for `make pod` and tests/pod
-  subPath     podman 4.3 mounts a ConfigMap volume whole even with subPath
-              (kc.yaml became a directory): such a mount becomes a
-              read-only hostPath file written under --files-dir
+  ConfigMaps  podman 4.3 mounts a ConfigMap volume without its defaultMode
+              (the entry scripts lost their execute bit) and whole even
+              with subPath (kc.yaml became a directory): each ConfigMap
+              volume becomes a hostPath directory written under --files-dir
+              with the volume's modes, a subPath mount a hostPath file
+  volumes     a PVC whose podman volume already exists (--existing-volume:
+              the home kept by `make pod-down`) is left out, so kube play
+              mounts the volume instead of refusing to create it again
   ports       the gateway's http port and the gRPC port published on
               127.0.0.1 (--http-port, --grpc-port)
   --mount NAME=HOSTDIR:PATH  adds a read-only hostPath mount to the
@@ -59,23 +64,48 @@ def pod_container(pod, name):
     return next(c for c in pod["containers"] if c["name"] == name)
 
 
-def subpath_to_file(pod, mount, args):
-    vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])
-    cm = vol.get("configMap")
-    if not cm:
-        sys.exit(f"localize: subPath of a {list(vol)} volume is not supported here")
-    data = args.configmaps[cm["name"]][mount["subPath"]]
-    os.makedirs(args.files_dir, exist_ok=True)
-    path = os.path.join(args.files_dir, f"{cm['name']}-{mount['subPath']}")
-    with open(path, "w") as fh:
-        fh.write(data)
-    name = f"{mount['name']}-{mount['subPath']}".replace(".", "-").replace("_", "-").lower()
-    if not any(v["name"] == name for v in pod["volumes"]):
-        pod["volumes"].append({"name": name, "hostPath": {"path": path, "type": "File"}})
-    note(f"{mount['mountPath']}: subPath {mount['subPath']} of ConfigMap {cm['name']} mounted as the file {path}")
-    mount["name"] = name
-    del mount["subPath"]
-    mount["readOnly"] = True
+def configmaps_to_files(pod, args):
+    """Every ConfigMap volume becomes a hostPath directory of its keys,
+    written under --files-dir with the volume's defaultMode; a subPath
+    mount becomes a hostPath file."""
+    by_name = {}
+    for v in list(pod["volumes"]):
+        cm = v.get("configMap")
+        if not cm:
+            continue
+        data = args.configmaps.get(cm["name"])
+        if data is None:
+            if not cm.get("optional"):
+                sys.exit(f"localize: ConfigMap {cm['name']} is not in the chart's output")
+            pod["volumes"].remove(v)
+            note(f"volume {v['name']}: optional ConfigMap {cm['name']} absent, left out")
+            continue
+        d = os.path.join(args.files_dir, cm["name"])
+        os.makedirs(d, exist_ok=True)
+        items = cm.get("items") or [{"key": k, "path": k} for k in data]
+        for it in items:
+            path = os.path.join(d, it["path"])
+            with open(path, "w") as fh:
+                fh.write(data[it["key"]])
+            os.chmod(path, it.get("mode", cm.get("defaultMode", 0o644)))
+        v.pop("configMap")
+        v["hostPath"] = {"path": d, "type": "Directory"}
+        by_name[v["name"]] = d
+        note(f"volume {v['name']}: ConfigMap {cm['name']} written to {d} (mode {oct(cm.get('defaultMode', 0o644))})")
+    for c in pod["containers"]:
+        mounts = []
+        for m in c.get("volumeMounts", []):
+            if m["name"] not in by_name and not any(v["name"] == m["name"] for v in pod["volumes"]):
+                continue  # its optional volume was left out
+            if "subPath" in m and m["name"] in by_name:
+                name = f"{m['name']}-{m['subPath']}".replace(".", "-").replace("_", "-").lower()
+                if not any(v["name"] == name for v in pod["volumes"]):
+                    pod["volumes"].append({"name": name, "hostPath": {
+                        "path": os.path.join(by_name[m["name"]], m["subPath"]), "type": "File"}})
+                note(f"{c['name']}: {m['mountPath']} (subPath {m['subPath']}) mounted as a file")
+                m = {"name": name, "mountPath": m["mountPath"], "readOnly": True}
+            mounts.append(m)
+        c["volumeMounts"] = mounts
 
 
 def localize_pod(pod, args):
@@ -107,9 +137,6 @@ def localize_pod(pod, args):
                 p["hostPort"] = host
                 p["hostIP"] = "127.0.0.1"
                 note(f"{c['name']}: port {p['containerPort']} published on 127.0.0.1:{host}")
-        for m in c.get("volumeMounts", []):
-            if "subPath" in m:
-                subpath_to_file(pod, m, args)
         if c["name"] == agent_host:
             for spec in args.mount:
                 name, _, rest = spec.partition("=")
@@ -120,6 +147,7 @@ def localize_pod(pod, args):
                 note(f"{c['name']}: {host} mounted read-only at {path}")
         out.append(c)
     pod["containers"] = out
+    configmaps_to_files(pod, args)
     if not out:
         sys.exit("localize: no container left")
     note("containers: " + ", ".join(c["name"] for c in out) + f" (of {', '.join(names)})")
@@ -133,6 +161,8 @@ def main():
     p.add_argument("--grpc-port", type=int, required=True)
     p.add_argument("--mount", action="append", default=[], help="NAME=HOSTDIR:PATH for the agents' container")
     p.add_argument("--files-dir", required=True, help="where ConfigMap keys mounted by subPath are written")
+    p.add_argument("--existing-volume", action="append", default=[],
+                   help="a PVC whose podman volume exists (kube play refuses to create it again)")
     p.add_argument("--probes-out", required=True, help="the removed probes, as JSON, for scripts/pod/probe.py")
     args = p.parse_args()
     args.why = {}
@@ -154,6 +184,9 @@ def main():
     for d in docs:
         if d.get("kind") not in KEEP:
             note(f"{d.get('kind')} {d['metadata']['name']} dropped (cluster object)")
+            continue
+        if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] in args.existing_volume:
+            note(f"PersistentVolumeClaim {d['metadata']['name']}: the podman volume exists, used as it is")
             continue
         if d["kind"] == "Deployment":
             localize_pod(d["spec"]["template"]["spec"], args)

@@ -42,6 +42,8 @@ has ttyd || adapt+=(--drop "terminal=ttyd is not in this image: the local build 
 has code-server || adapt+=(--drop "ide=code-server is not in this image: the local build leaves that layer out")
 [ "${KC_POD_OAUTH_STANDIN:-0}" != 1 ] || adapt+=(--oauth-standin "$kc_root/scripts/oauth-standin.py")
 [ -z "${KC_POD_MOUNT:-}" ] || adapt+=(--mount "$KC_POD_MOUNT")
+# The home kept by make pod-down: kube play would refuse to create it again.
+! podman volume exists "$KC_POD_NAME-home" || adapt+=(--existing-volume "$KC_POD_NAME-home")
 python3 "$kc_root/scripts/pod/localize.py" "${adapt[@]}" <"$KC_POD_DIR/rendered.yaml" >"$KC_POD_DIR/play.yaml"
 
 kc_say "playing $KC_POD_DIR/play.yaml"
