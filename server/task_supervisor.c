@@ -24,6 +24,27 @@ struct gone {
 #define TAIL_LINES 4
 #define TAIL_KEEP 400
 
+/* Where the escape sequence starting at b[i] (ESC) ends: the index of its
+ * last byte: CSI (ESC [ ... final byte), OSC (ESC ] ... BEL or ESC \\),
+ * else ESC, intermediates, a final byte. */
+static size_t escape_end(const char *b, size_t i, size_t n)
+{
+	if (i + 1 < n && b[i + 1] == '[') {
+		for (i += 2; i < n && !(b[i] >= 0x40 && b[i] <= 0x7e); i++)
+			;
+		return i;
+	}
+	if (i + 1 < n && b[i + 1] == ']') {
+		for (i += 2; i < n && b[i] != '\a' && !(b[i] == 0x1b && i + 1 < n && b[i + 1] == '\\'); i++)
+			;
+		return i < n && b[i] == 0x1b ? i + 1 : i;
+	}
+	/* ESC, intermediate bytes (ESC ( B ...), a final byte. */
+	for (i++; i + 1 < n && b[i] >= 0x20 && b[i] <= 0x2f; i++)
+		;
+	return i;
+}
+
 /* The last TAIL_LINES non-empty lines of the task's output.log, escape
  * sequences and control bytes dropped, valid UTF-8, at most TAIL_KEEP
  * bytes; NULL when there is nothing to quote. Read without `mu`. */
@@ -44,15 +65,9 @@ static char *output_tail(const kc_tasks *m, const char *id)
 	close(fd);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)buf[i];
-		if (ch == 0x1b) { /* CSI/OSC and two-byte escapes: up to the final byte */
-			if (i + 1 < n && (buf[i + 1] == '[' || buf[i + 1] == ']'))
-				for (i += 2; i < n && !((buf[i] >= '@' && buf[i] <= '~' && buf[i - 1] != ']') ||
-							buf[i] == '\a');
-				     i++)
-					;
-			else
-				i++;
-		} else if (ch == '\n' || ch == '\t' || ch >= 0x20) {
+		if (ch == 0x1b)
+			i = escape_end(buf, i, n);
+		else if (ch == '\n' || ch == '\t' || (ch >= 0x20 && ch != 0x7f)) {
 			if (ch != '\n' || (c > 0 && clean[c - 1] != '\n'))
 				clean[c++] = ch == '\t' ? ' ' : (char)ch;
 		}
@@ -165,10 +180,10 @@ static void end_gone(kc_tasks *m, struct gone *gone, size_t n)
 					     : KC__V1__TASK_STATUS__TASK_STATUS_COMPLETED,
 				       error);
 		pthread_mutex_unlock(&m->mu);
-		free(tail);
-		free(why);
 		kc_log(KC_LOG_INFO, "task ended", "task_id", gone[i].id, "status",
 		       kc_task_status_name(gone[i].e->t.status), "error", error ? error : "", NULL);
+		free(tail);
+		free(why);
 		kc_task_persist(m, gone[i].e);
 	}
 }
@@ -190,7 +205,13 @@ void kc_task_reconcile(kc_tasks *m, bool at_start)
 		kc_spawn_result_release(&r);
 		return;
 	}
-	/* A non-zero exit is "no server running": no sessions. */
+	/* A non-zero exit is "no server running": no sessions. Unless the
+	 * socket still answers (tmux failed otherwise): then, as above. */
+	char why[160];
+	if (r.status != 0 && m->cfg->tmux_external && kc_task_host_check(m, why, sizeof why) == 0) {
+		kc_spawn_result_release(&r);
+		return;
+	}
 	take_host_id(r.status == 0 ? r.out : NULL, host_id);
 	pthread_mutex_lock(&m->mu);
 	host_lost = m->cfg->tmux_external && (!host_id[0] || (m->host_id[0] && strcmp(m->host_id, host_id) != 0));
@@ -221,6 +242,10 @@ void kc_task_reconcile(kc_tasks *m, bool at_start)
 	}
 	if (at_start && alive)
 		readopt(m, alive);
+	/* Nothing left on this server: forget it, so that a host restarted
+	 * while idle does not count as lost against the next new task. */
+	if (kc_task_n_running(m) <= n_gone)
+		m->host_id[0] = '\0';
 	pthread_mutex_unlock(&m->mu);
 	free(alive);
 	kc_spawn_result_release(&r);

@@ -162,8 +162,9 @@ struct kc_tasks {
 	regex_t regexes[KC_MAX_AGENTS];
 	bool regex_ok[KC_MAX_AGENTS];
 	/* "<pid> <start_time>" of the tmux server the last reconciliation
-	 * saw (empty: none yet): a different one means the agent host
-	 * restarted and took its sessions along. */
+	 * saw while tasks ran on it (empty: none yet, or nothing was left
+	 * running): a different one means the agent host restarted and took
+	 * its sessions along. The supervisor's (and kc_tasks_open's). */
 	char host_id[48];
 	bool stop;
 	bool thread_started;

@@ -80,7 +80,7 @@ static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args,
 	/* A pure client passes tmux nothing of kc-server's environment: a
 	 * new session takes the server's (the agent host's) plus what
 	 * update-environment copies from the client (DISPLAY, SSH_AUTH_SOCK
-	 * ...), which would be kc-server's. PATH only, to find nothing. */
+	 * ...), which would be kc-server's. PATH only: tmux needs no more. */
 	char path_var[4096];
 	char *client_env[] = {path_var, NULL};
 	if (m->cfg->tmux_external) {
@@ -89,6 +89,10 @@ static int tmux_run(const kc_tasks *m, const char *cwd, const char *const *args,
 	}
 
 	argv[n++] = "tmux";
+	/* -N: never start a server, even for new-session; the host's is the
+	 * only one. */
+	if (m->cfg->tmux_external)
+		argv[n++] = "-N";
 	if (m->cfg->tmux_socket && *m->cfg->tmux_socket) {
 		argv[n++] = "-S";
 		argv[n++] = m->cfg->tmux_socket;
@@ -196,12 +200,11 @@ static char *expand_arg(const char *arg, const char *session_id, const char *wor
 	return out;
 }
 
-/* External mode only: whether a tmux server answers on the socket. Asked
- * with connect(2), not tmux: any tmux command that creates a session
- * starts a server when none answers, and this one must be the agent
- * host's. (Between this check and new-session the host may still die; the
- * window is one tmux call, and the reconciliation then finds the session
- * on whichever server answers.) */
+/* External mode only: whether a tmux server answers on the socket, asked
+ * with connect(2) before a task is created, so that CreateTask can say
+ * why it cannot start one. (Every tmux call then runs with -N, so a host
+ * that dies right after this check fails the new-session; it never makes
+ * kc-server start a server of its own.) */
 int kc_task_host_check(const kc_tasks *m, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};

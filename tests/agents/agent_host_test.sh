@@ -35,7 +35,9 @@ at_exit 'host_kill'
 check "the agent host's tmux server answers" host_start "first-host"
 # What kc-server has and must not pass on.
 export ANTHROPIC_API_KEY=kc-server-secret DISPLAY=:77
-live_stack_start --agent "$agent" --server-yaml "  tmux_server: external"
+live_stack_start --agent "$agent" --server-yaml "  tmux_server: external" --agents-yaml '    - name: missing
+      command: ["kc-no-such-agent", "--session-id", "{session_id}"]
+      ready_timeout_ms: 20000'
 unset ANTHROPIC_API_KEY DISPLAY
 A=(-H "Authorization: Bearer $LS_TOKEN" -H 'Content-Type: application/json')
 tmp=$LS_TMP
@@ -83,5 +85,13 @@ T2=$(jq -r .task_id "$tmp/body")
 check "the new task's prompt reaches its agent" wait_for 30 says "$T2" "echo: hello again"
 check "in the new host's environment" says "$T2" "env HOST_ONLY=second-host"
 check "the lost task stays lost" status_is "$T1" error
+# An agent that fails at once on the new host is its own failure, not the
+# old host's loss.
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' "${A[@]}" -d '{"prompt": "x", "agent": "missing"}' "$LS_URL/api/claude/tasks")
+check "a missing agent on the new host: 201" test "$code" = 201
+T3=$(jq -r .task_id "$tmp/body")
+check "... ends in error" wait_for 30 status_is "$T3" error
+check "... saying the agent was not found, not that the host was lost" \
+	bash -c "curl -s ${A[*]@Q} '$LS_URL/api/claude/tasks/$T3' | jq -e '.error | test(\"kc-no-such-agent: not found\") and (test(\"lost\") | not)' >/dev/null"
 check "kc-server never restarted" kill -0 "$LS_SERVER_PID"
 check_summary

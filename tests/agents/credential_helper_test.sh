@@ -62,4 +62,12 @@ check "gh gets a rotated token at once" test "$("$img/gh-wrapper" api user)" = "
 check "a GH_TOKEN already set wins" test "$(GH_TOKEN=mine "$img/gh-wrapper" x)" = "GH_TOKEN=mine args=x"
 rm -f "$token_file"
 check "no token file: gh's own login" test "$("$img/gh-wrapper" x)" = "GH_TOKEN=<unset> args=x"
+# ---- ssh: GitHub's host key accepted on first use, checked after ----
+if command -v ssh >/dev/null; then
+	check "ssh to github.com accepts a new host key without a prompt" \
+		bash -c "ssh -G -F '$img/ssh_config' github.com | grep -qx 'stricthostkeychecking accept-new'"
+	check "... and only for github.com" \
+		bash -c "! ssh -G -F '$img/ssh_config' example.com | grep -qx 'stricthostkeychecking accept-new'"
+fi
+check "the image installs the ssh setting" grep -q 'COPY ssh_config /etc/ssh/ssh_config.d/kube-coder.conf' "$img/Dockerfile"
 check_summary

@@ -5,6 +5,8 @@
 #     says "not found")
 #   - a one-element command (run by tmux through sh -c) naming a missing program
 #   - an agent that prints a reason and exits before it is ready
+#   - one whose reason comes in colour, with a title escape (the error holds
+#     the words, not the escape sequences)
 set -uo pipefail
 
 source "$(pwd)/tests/lib/live_stack.sh"
@@ -16,6 +18,9 @@ live_stack_start --agents-yaml '    - name: missing
       ready_timeout_ms: 20000
     - name: early-exit
       command: ["/bin/sh", "-c", "echo starting up; echo >&2 \"fatal: no API key configured\"; exit 3"]
+      ready_timeout_ms: 20000
+    - name: colourful
+      command: ["/bin/sh", "-c", "printf \"\\033]0;a title\\007\\033[1;31merror:\\033[0m key \\033(Bmissing\\n\"; exit 1"]
       ready_timeout_ms: 20000'
 A=(-H "Authorization: Bearer $LS_TOKEN" -H 'Content-Type: application/json')
 tmp=$LS_TMP
@@ -27,7 +32,7 @@ create() {
 get() { curl -s -o "$tmp/task" "${A[@]}" "$LS_URL/api/claude/tasks/$1"; }
 ended() { get "$1" && jq -e '.status != "running"' "$tmp/task" >/dev/null; }
 
-for agent in missing missing-sh early-exit; do
+for agent in missing missing-sh early-exit colourful; do
 	check "$agent: create is 201" test "$(create $agent)" = 201
 	id=$(jq -r .task_id "$tmp/body")
 	check "$agent: the task ends well before its ready timeout" wait_for 15 ended "$id"
@@ -38,6 +43,7 @@ for agent in missing missing-sh early-exit; do
 	missing) want="kc-no-such-agent: not found" ;;
 	missing-sh) want="kc-no-such-agent-either" ;;
 	early-exit) want="fatal: no API key configured" ;;
+	colourful) want="error: key missing" ;;
 	esac
 	check "$agent: the error quotes the agent's own words ($want)" \
 		jq -e --arg w "$want" '.error | contains($w)' "$tmp/task"

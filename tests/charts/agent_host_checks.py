@@ -71,6 +71,10 @@ def assert_agent_host(docs, vals):
     check(m.get("tmux", {}).get("mountPath") == "/tmp/kc-tmux", "agents: tmux socket dir not at /tmp/kc-tmux")
     check(m.get("scripts", {}).get("mountPath") == "/opt/kube-coder/scripts" and m["scripts"].get("readOnly"),
           "agents: scripts not mounted read-only")
+    # Not kc-server's socket, nor the gateway's identity listener: agents
+    # use the bearer API like any client.
+    check("kc-run" not in m and "oauth-sock" not in m and "config" not in m and "github-app" not in m,
+          f"agents mount control-plane volumes: {sorted(m)}")
     # The same workspace mounts as the IDE (home, build wrappers, docker).
     ide_ws = {k for k in _mounts(ide) if k != "tmux"}
     check(ide_ws <= set(m), f"agents lack the IDE's mounts {sorted(ide_ws - set(m))}")
