@@ -4,9 +4,8 @@
 # Debian bookworm root, so a package that only the CI machine's history
 # provides can never hide again.
 #
-#   root    mmdebstrap --variant=minbase bookworm (+ -updates, -security),
-#           cached as a tarball under $KC_FRESH_CACHE keyed by date: a day's
-#           later runs reuse it, a new day (or an empty cache) builds anew
+#   root    scripts/bookworm-root.sh: mmdebstrap --variant=minbase bookworm,
+#           cached as a tarball under $KC_FRESH_CACHE keyed by date
 #   run     podman import, then podman run with a copy of this clone (its
 #           tracked and untracked, not ignored, files) at /src; the caller's
 #           tree is never written, bazel's output base lives in the container
@@ -24,8 +23,6 @@
 # slirp4netns) from Debian's archive. Run as root or with sudo.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-cache=${KC_FRESH_CACHE:-/var/tmp/kube-coder-fresh}
-mirror=${KC_FRESH_MIRROR:-http://deb.debian.org/debian}
 if [ -z "${KC_EXTRA_CA_FILE+set}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 	KC_EXTRA_CA_FILE=/etc/ssl/certs/ca-certificates.crt
 fi
@@ -48,18 +45,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The root: one tarball a day. Older ones are removed.
-$sudo mkdir -p "$cache"
-tarball=$cache/bookworm-minbase-$(date -u +%Y%m%d).tar
-if [ ! -s "$tarball" ]; then
-	say "building a bookworm minbase root"
-	$sudo find "$cache" -maxdepth 1 -name "bookworm-minbase-*" -delete
-	$sudo mmdebstrap --variant=minbase --format=tar --quiet bookworm "$tarball.part" \
-		"deb $mirror bookworm main" \
-		"deb $mirror bookworm-updates main" \
-		"deb ${mirror%/debian}/debian-security bookworm-security main"
-	$sudo mv "$tarball.part" "$tarball"
-fi
+# The root: one tarball a day (scripts/bookworm-root.sh, shared with
+# scripts/pod/).
+tarball=$("$here/scripts/bookworm-root.sh")
 image=localhost/kube-coder-fresh:$(basename "$tarball" .tar)
 if ! $sudo podman image exists "$image"; then
 	say "importing $tarball"

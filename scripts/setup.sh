@@ -28,6 +28,11 @@ packages=(
 	# bazel's test runner, which zips each test's outputs (the screenshots)
 	libcmocka-dev python3 python3-grpcio python3-protobuf python3-yaml python3-cryptography nghttp2-client jq pkg-config
 	chromium unzip procps zip file
+	# the workspace pod (make pod, make test-pod) and scripts/fresh-check.sh:
+	# podman with runc (crun refuses these machines' cgroup layout),
+	# catatonit for the pod's infra container, mmdebstrap for the base
+	# image (no registry), uidmap and slirp4netns for podman's networking
+	podman runc catatonit mmdebstrap uidmap slirp4netns
 )
 
 # Node.js and npm for playwright-core and helm's npm package: Debian's

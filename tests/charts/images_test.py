@@ -115,6 +115,20 @@ def ws_has(what):
     return need in apt_packages(WS[-1]) or re.search(rf"\b{re.escape(need)}_\$\{{", text) is not None
 
 
+def from_default(stages, lines, stage):
+    """A stage's base with `FROM ${ARG}` resolved to the ARG's default
+    (declared before the first FROM, as Dockerfiles require)."""
+    m = re.fullmatch(r"\$\{(\w+)\}", stage["from"])
+    if not m:
+        return stage["from"]
+    first = next(i for i, l in enumerate(lines) if l.upper().startswith("FROM "))
+    for l in lines[:first]:
+        a = re.match(rf"ARG {m.group(1)}=(\S+)$", l)
+        if a:
+            return a.group(1)
+    return None
+
+
 def setup_dev_packages():
     """The -dev packages scripts/setup.sh installs for the build: the
     libraries the binaries link (several from their static archives)."""
@@ -168,8 +182,11 @@ def t_pinned():
     for name, stages, lines in (("control-plane", CP, CP_LINES), ("workspace", WS, WS_LINES)):
         for s in stages:
             base = s["from"]
-            if base in {x["name"] for x in stages} or base.startswith("${"):
+            if base in {x["name"] for x in stages}:
                 continue
+            if base.startswith("${"):
+                base = from_default(stages, lines, s)
+                check(base is not None and not base.startswith("${"), f"{name}: {s['from']} has no default")
             check(":" in base and not base.endswith(":latest"), f"{name}: unpinned base {base}")
         args = {m.group(1): m.group(2) for l in lines for m in [re.match(r"ARG (\w+)=(\S*)", l)] if m}
         if "DEBIAN_IMAGE" in args:
@@ -194,7 +211,10 @@ def t_seed_stack():
     check(args.get("NODE_VERSION") == "20.19.4", "Node.js 20.19.4")
     check(args.get("YARN_VERSION") == "1.22.22", "Yarn 1.22.22")
     check(args.get("GO_VERSION", "").startswith("1.22."), "Go 1.22")
-    check(WS[-1]["from"].startswith("python:3.12"), "Python 3.12")
+    check(from_default(WS, WS_LINES, WS[-1]).startswith("python:3.12"), "Python 3.12")
+    # Real builds take the vendors' layers; KC_SOURCES=debian (scripts/pod)
+    # is the local build's choice only.
+    check(args.get("KC_SOURCES") == "vendor", f"KC_SOURCES defaults to {args.get('KC_SOURCES')}, not vendor")
     pkgs = apt_packages(WS[-1])
     for p in ("docker-ce-cli", "docker-compose-plugin", "make", "gcc", "kubectl", "gh", "curl", "jq", "tmux", "vim", "nano"):
         check(p in pkgs, f"workspace lacks {p}")
